@@ -1,0 +1,167 @@
+package config
+
+import (
+	"time"
+
+	"github.com/bridge-idp/bridge/directory/ldap"
+	"github.com/bridge-idp/bridge/directory/local"
+)
+
+// File is bridge.yaml as written. Load decodes it strictly (unknown keys are
+// errors), expands ${ENV} in values, reads *_file secrets, applies the
+// defaults (see Defaults) and validates it, reporting every problem with
+// its key and line.
+type File struct {
+	// DevMode relaxes what a production node insists on, for trying the
+	// bridge on a laptop: without a configured KEK, one is generated into
+	// data_dir/dev.kek. Logged as a warning at every start.
+	DevMode bool `yaml:"dev_mode"`
+
+	// DataDir holds files the bridge creates (the SQLite database by
+	// default, dev.kek in dev mode). Relative paths in this file are
+	// relative to the directory of the config file. Default ".".
+	DataDir string `yaml:"data_dir"`
+
+	Log       Log         `yaml:"log"`
+	Storage   Storage     `yaml:"storage"`
+	Keys      Keys        `yaml:"keys"`
+	HTTP      HTTP        `yaml:"http"`
+	Passwords Passwords   `yaml:"passwords"`
+	TOTP      TOTP        `yaml:"totp"`
+	Bypass    Bypass      `yaml:"bypass_codes"`
+	Directory []Directory `yaml:"directories"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error. Default info.
+	Format string `yaml:"format"` // text or json. Default text.
+}
+
+// Storage selects and configures the storage backend.
+type Storage struct {
+	// Driver is sqlite (default) or postgres.
+	Driver   string   `yaml:"driver"`
+	SQLite   SQLite   `yaml:"sqlite"`
+	Postgres Postgres `yaml:"postgres"`
+	// SweepInterval is how often expired short-lived records are deleted.
+	// Default 1m.
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+}
+
+// SQLite is the embedded default backend.
+type SQLite struct {
+	// Path of the database file. Default data_dir/bridge.db.
+	Path string `yaml:"path"`
+	// BusyTimeout is how long a writer waits for the file lock. Default 5s.
+	BusyTimeout time.Duration `yaml:"busy_timeout"`
+}
+
+// Postgres is the backend for several nodes.
+type Postgres struct {
+	// DSN is a libpq connection string or postgres:// URL; it usually holds
+	// a password, so write ${ENV} or use dsn_file.
+	DSN     string `yaml:"dsn"`
+	DSNFile string `yaml:"dsn_file"`
+	// MaxConns bounds the connection pool. Default 10.
+	MaxConns int `yaml:"max_conns"`
+}
+
+// Keys configures the server's signing keys and their encryption at rest.
+type Keys struct {
+	// KEK is the key-encryption key (32 bytes as hex or base64); write
+	// ${ENV} or use kek_file. Required unless dev_mode is on.
+	KEK     string `yaml:"kek"`
+	KEKFile string `yaml:"kek_file"`
+	// RotationOverlap is how long a rotated-out key still verifies. Default
+	// 168h (7 days): longer than any token or challenge it signed.
+	RotationOverlap time.Duration `yaml:"rotation_overlap"`
+	// RefreshInterval is how often a running node re-reads keys from the
+	// store, so a rotation on one node reaches the others. Default 1m.
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// RSABits is the size of generated RSA keys (RS256). Default 3072.
+	RSABits int `yaml:"rsa_bits"`
+}
+
+// HTTP configures the listeners.
+type HTTP struct {
+	// Public serves the device API and the login pages: reachable by phones
+	// and browsers.
+	Public Listener `yaml:"public"`
+	// Admin serves health, metrics and (later) the admin API; optional,
+	// so that admin traffic can stay on an internal address.
+	Admin Listener `yaml:"admin"`
+	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout bound each
+	// connection. Defaults 5s, 30s, 60s (long-polls need it), 120s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+}
+
+// Listener is one HTTP(S) listener.
+type Listener struct {
+	// Listen is host:port. Empty disables the admin listener; the public
+	// listener defaults to 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// BaseURL is how phones and browsers reach this listener (public only);
+	// it goes into enrollment QR codes and redirects. Default derived from
+	// listen.
+	BaseURL string `yaml:"base_url"`
+	// TLS serves HTTPS from these files.
+	TLS TLS `yaml:"tls"`
+	// AllowPlainHTTP must be set to serve without TLS (behind a TLS
+	// terminating proxy, or on loopback for a trial). Logged as a warning
+	// unless the address is loopback.
+	AllowPlainHTTP bool `yaml:"allow_plain_http"`
+}
+
+// TLS is a certificate and key in PEM files.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Passwords configures local password hashing.
+type Passwords struct {
+	Argon2id local.Argon2 `yaml:"argon2id"`
+}
+
+// TOTP configures RFC 6238 soft tokens.
+type TOTP struct {
+	// Issuer is shown in authenticator apps. Default "Bridge".
+	Issuer string `yaml:"issuer"`
+	// Algorithm is SHA1 (default; what most apps support), SHA256 or SHA512.
+	Algorithm string `yaml:"algorithm"`
+	// Digits is 6 (default) or 8.
+	Digits int `yaml:"digits"`
+	// Period is the time step. Default 30s.
+	Period time.Duration `yaml:"period"`
+	// Skew is how many steps before and after the current one are accepted,
+	// for phone clocks that drift. Default 1.
+	Skew int `yaml:"skew"`
+}
+
+// Bypass configures operator-issued one-time bypass codes.
+type Bypass struct {
+	// TTL is the default lifetime of a code. Default 1h.
+	TTL time.Duration `yaml:"ttl"`
+	// MaxTTL caps what an operator may ask for. Default 72h.
+	MaxTTL time.Duration `yaml:"max_ttl"`
+	// Digits is the length of a code. Default 10; at least 8.
+	Digits int `yaml:"digits"`
+}
+
+// Directory is one first-factor source, referred to by name.
+type Directory struct {
+	Name string `yaml:"name"`
+	// Type is local, ldap or none.
+	Type string `yaml:"type"`
+	// LDAP is required when type is ldap.
+	LDAP *ldap.Config `yaml:"ldap"`
+	// Identities names the directory that none looks users up in (default:
+	// the local users). Only for type none.
+	Identities string `yaml:"identities"`
+}
