@@ -29,7 +29,7 @@ var (
 
 // Identity is who a user is, as the directory knows them.
 type Identity struct {
-	Username    string   // normalised login name
+	Username    string // normalised login name
 	DisplayName string
 	Email       string
 	Groups      []string // group names, sorted
