@@ -1,0 +1,137 @@
+// Package sqlstore is the SQL both storage backends share. The sqlite and
+// postgres packages each supply a *sql.DB and a Dialect (column types,
+// row locking, how to recognise a unique-key violation, how to serialise
+// migrations); everything else — the schema's meaning, every query, every
+// transaction — is written once here, so the two backends cannot drift apart.
+//
+// Times are stored as Unix microseconds (0 is the zero time), lists and maps
+// as JSON text, booleans as 0/1: plain types both databases hold the same way.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/bridge-idp/bridge/store"
+)
+
+// Dialect is what differs between SQL databases.
+type Dialect struct {
+	// Name is shown in errors: "sqlite", "postgres".
+	Name string
+	// Blob is the column type for bytes: BLOB or BYTEA.
+	Blob string
+	// ForUpdate is appended to a SELECT that reads a row the transaction
+	// will write (" FOR UPDATE" on PostgreSQL; SQLite locks the whole
+	// database for a write transaction, so it needs nothing).
+	ForUpdate string
+	// MigrationLock is run first inside the migration transaction so that
+	// nodes starting at once migrate one after the other (PostgreSQL:
+	// an advisory transaction lock). Empty when the transaction itself
+	// serialises (SQLite's BEGIN IMMEDIATE).
+	MigrationLock string
+	// IsUnique reports whether err is a unique or primary key violation.
+	IsUnique func(error) bool
+}
+
+// DB implements store.Store on a *sql.DB.
+type DB struct {
+	db     *sql.DB
+	d      Dialect
+	logger *slog.Logger
+}
+
+// interface guards
+var _ store.Store = (*DB)(nil)
+
+// New wraps an open database. Call Migrate before use.
+func New(db *sql.DB, d Dialect, logger *slog.Logger) *DB {
+	return &DB{db: db, d: d, logger: logger}
+}
+
+// SQL returns the underlying database, for backend-specific extensions.
+func (s *DB) SQL() *sql.DB { return s.db }
+
+// Ping implements store.Store.
+func (s *DB) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return fmt.Errorf("%s: %w", s.d.Name, err)
+	}
+	var one int
+	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("%s: %w", s.d.Name, err)
+	}
+	return nil
+}
+
+// Close implements store.Store.
+func (s *DB) Close() error { return s.db.Close() }
+
+// tx runs fn in one transaction, committing if fn returns nil.
+func (s *DB) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: begin: %w", s.d.Name, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = tx.Commit(); err != nil {
+		return fmt.Errorf("%s: commit: %w", s.d.Name, err)
+	}
+	return nil
+}
+
+// wrap turns a driver error into a store error: unique violations become
+// store.ErrConflict, sql.ErrNoRows store.ErrNotFound.
+func (s *DB) wrap(what string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	case s.d.IsUnique != nil && s.d.IsUnique(err):
+		return fmt.Errorf("%s: %w", what, store.ErrConflict)
+	default:
+		return fmt.Errorf("%s: %s: %w", what, s.d.Name, err)
+	}
+}
+
+// micro stores a time; the zero time is 0.
+func micro(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromMicro reads a time stored by micro, in UTC.
+func fromMicro(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(n).UTC()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// columns joins column names for a SELECT list.
+func columns(cols ...string) string { return strings.Join(cols, ", ") }

@@ -1,0 +1,157 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/bridge-idp/bridge/store"
+)
+
+var userColumns = columns("name", "display_name", "email", "groups_json", "status", "password_hash", "created_at", "updated_at")
+
+func scanUser(sc scanner) (store.User, error) {
+	var (
+		u                store.User
+		groups, status   string
+		created, updated int64
+	)
+	if err := sc.Scan(&u.Name, &u.DisplayName, &u.Email, &groups, &status, &u.PasswordHash, &created, &updated); err != nil {
+		return u, err
+	}
+	if err := json.Unmarshal([]byte(groups), &u.Groups); err != nil {
+		return u, fmt.Errorf("user %q: groups column: %w", u.Name, err)
+	}
+	u.Status = store.UserStatus(status)
+	u.CreatedAt, u.UpdatedAt = fromMicro(created), fromMicro(updated)
+	return u, nil
+}
+
+// checkUser enforces the rules every stored user meets.
+func checkUser(u store.User) (store.User, error) {
+	n, err := store.NormalizeUsername(u.Name)
+	if err != nil {
+		return u, err
+	}
+	if n != u.Name {
+		return u, fmt.Errorf("%w: user name %q is not normalised (want %q)", store.ErrInvalid, u.Name, n)
+	}
+	switch u.Status {
+	case store.UserActive, store.UserDisabled:
+	default:
+		return u, fmt.Errorf("%w: user %q: unknown status %q", store.ErrInvalid, u.Name, u.Status)
+	}
+	if u.Groups == nil {
+		u.Groups = []string{}
+	}
+	u.Groups = slices.Clone(u.Groups)
+	slices.Sort(u.Groups)
+	u.Groups = slices.Compact(u.Groups)
+	return u, nil
+}
+
+func groupsJSON(groups []string) string {
+	b, _ := json.Marshal(groups) // []string always marshals
+	return string(b)
+}
+
+// CreateUsers implements store.Users.
+func (s *DB) CreateUsers(ctx context.Context, users ...store.User) error {
+	checked := make([]store.User, len(users))
+	for i, u := range users {
+		c, err := checkUser(u)
+		if err != nil {
+			return err
+		}
+		checked[i] = c
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, u := range checked {
+			_, err := tx.ExecContext(ctx, "INSERT INTO users ("+userColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+				u.Name, u.DisplayName, u.Email, groupsJSON(u.Groups), string(u.Status), u.PasswordHash, micro(u.CreatedAt), micro(u.UpdatedAt))
+			if err != nil {
+				return s.wrap(fmt.Sprintf("creating user %q", u.Name), err)
+			}
+		}
+		return nil
+	})
+}
+
+// GetUser implements store.Users.
+func (s *DB) GetUser(ctx context.Context, name string) (store.User, error) {
+	u, err := scanUser(s.db.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE name = $1", name))
+	return u, s.wrap(fmt.Sprintf("user %q", name), err)
+}
+
+// ListUsers implements store.Users.
+func (s *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+userColumns+" FROM users ORDER BY name")
+	if err != nil {
+		return nil, s.wrap("listing users", err)
+	}
+	defer rows.Close()
+	var out []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, s.wrap("listing users", err)
+		}
+		out = append(out, u)
+	}
+	return out, s.wrap("listing users", rows.Err())
+}
+
+// UpdateUser implements store.Users.
+func (s *DB) UpdateUser(ctx context.Context, name string, fn func(store.User) (store.User, error)) (store.User, error) {
+	var updated store.User
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := scanUser(tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE name = $1"+s.d.ForUpdate, name))
+		if err != nil {
+			return s.wrap(fmt.Sprintf("user %q", name), err)
+		}
+		nu, err := fn(old)
+		if err != nil {
+			return err
+		}
+		if nu.Name != old.Name {
+			return fmt.Errorf("%w: a user cannot be renamed (%q to %q)", store.ErrInvalid, old.Name, nu.Name)
+		}
+		if nu, err = checkUser(nu); err != nil {
+			return err
+		}
+		nu.CreatedAt = old.CreatedAt
+		_, err = tx.ExecContext(ctx, `UPDATE users SET display_name = $1, email = $2, groups_json = $3, status = $4,
+	password_hash = $5, updated_at = $6 WHERE name = $7`,
+			nu.DisplayName, nu.Email, groupsJSON(nu.Groups), string(nu.Status), nu.PasswordHash, micro(nu.UpdatedAt), name)
+		if err != nil {
+			return s.wrap(fmt.Sprintf("updating user %q", name), err)
+		}
+		updated = nu
+		return nil
+	})
+	return updated, err
+}
+
+// DeleteUser implements store.Users. The user's devices, TOTP token and
+// bypass codes go with it, in the same transaction.
+func (s *DB) DeleteUser(ctx context.Context, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM users WHERE name = $1", name)
+		if err != nil {
+			return s.wrap(fmt.Sprintf("deleting user %q", name), err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return s.wrap(fmt.Sprintf("deleting user %q", name), err)
+		} else if n == 0 {
+			return fmt.Errorf("user %q: %w", name, store.ErrNotFound)
+		}
+		for _, table := range []string{"devices", "totp", "bypass_codes"} {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE user_name = $1", name); err != nil {
+				return s.wrap(fmt.Sprintf("deleting %s of user %q", table, name), err)
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,129 @@
+// Package storetest is the conformance suite every storage backend passes.
+// A backend's test calls Run with a function that makes a fresh, empty
+// database and returns an Opener for it; the suite opens it (sometimes
+// several times at once, as several nodes would) and checks the contract
+// of package store, including that concurrent writers lose no update.
+package storetest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bridge-idp/bridge/store"
+)
+
+// Opener opens the same database each time it is called, as another node
+// would.
+type Opener func(ctx context.Context) (store.Store, error)
+
+// NewDB makes a fresh, empty database for one test and returns its Opener.
+// It registers its own cleanup with t.
+type NewDB func(t *testing.T) Opener
+
+// Run runs the whole suite.
+func Run(t *testing.T, newDB NewDB) {
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, newDB NewDB)
+	}{
+		{"Migrate/Idempotent", testMigrateIdempotent},
+		{"Migrate/ConcurrentNodes", testMigrateConcurrent},
+		{"Users/CRUD", testUsersCRUD},
+		{"Users/BatchIsAtomic", testUsersBatchAtomic},
+		{"Users/Invalid", testUsersInvalid},
+		{"Users/UpdateAborts", testUsersUpdateAborts},
+		{"Users/DeleteTakesFactors", testUsersDeleteCascade},
+		{"Users/NoLostUpdates", testUsersNoLostUpdates},
+		{"Devices/CRUD", testDevicesCRUD},
+		{"Devices/NoLostUpdates", testDevicesNoLostUpdates},
+		{"Keys/OneActivePerPurpose", testKeysOneActive},
+		{"Keys/Rotate", testKeysRotate},
+		{"Keys/ConcurrentFirstStart", testKeysConcurrentCreate},
+		{"Audit/Chain", testAuditChain},
+		{"Audit/ConcurrentAppends", testAuditConcurrent},
+		{"Audit/DetectsModifiedRow", testAuditModified},
+		{"Audit/DetectsDeletedRow", testAuditDeletedMiddle},
+		{"Audit/DetectsDeletedTail", testAuditDeletedTail},
+		{"TOTP/CounterSingleUse", testTOTPCounter},
+		{"TOTP/ConcurrentSameCode", testTOTPConcurrent},
+		{"Bypass/SingleUse", testBypassSingleUse},
+		{"Bypass/ConcurrentUse", testBypassConcurrent},
+		{"Replay/UseOnce", testReplayUseOnce},
+		{"Replay/Concurrent", testReplayConcurrent},
+		{"Janitor/DeletesExpired", testJanitor},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, newDB) })
+	}
+}
+
+// open opens a fresh database and closes it at the end of the test.
+func open(t *testing.T, newDB NewDB) store.Store {
+	t.Helper()
+	return openWith(t, newDB(t))
+}
+
+func openWith(t *testing.T, o Opener) store.Store {
+	t.Helper()
+	s, err := o(context.Background())
+	if err != nil {
+		t.Fatalf("opening store: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// rawSQL gives tamper tests the database under a SQL backend.
+func rawSQL(t *testing.T, s store.Store) *sql.DB {
+	t.Helper()
+	r, ok := s.(interface{ SQL() *sql.DB })
+	if !ok {
+		t.Skip("backend exposes no SQL handle for tampering")
+	}
+	return r.SQL()
+}
+
+// ts is a fixed, microsecond-precise time for records.
+var ts = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func ctx() context.Context { return context.Background() }
+
+func wantErr(t *testing.T, err, target error, what string) {
+	t.Helper()
+	if !errors.Is(err, target) {
+		t.Fatalf("%s: got error %v, want %v", what, err, target)
+	}
+}
+
+func must(t *testing.T, err error, what string) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// race runs fn n times at once and returns how many calls returned nil and
+// the errors of the others.
+func race(n int, fn func(i int) error) (ok int, errs []error) {
+	type res struct{ err error }
+	out := make(chan res, n)
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			<-start
+			out <- res{fn(i)}
+		}(i)
+	}
+	close(start)
+	for i := 0; i < n; i++ {
+		if r := <-out; r.err == nil {
+			ok++
+		} else {
+			errs = append(errs, r.err)
+		}
+	}
+	return ok, errs
+}
