@@ -1,0 +1,395 @@
+package ldap
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+
+	goldap "github.com/go-ldap/ldap/v3"
+
+	"github.com/bridge-idp/bridge/directory"
+	"github.com/bridge-idp/bridge/store"
+)
+
+// Interface guards.
+var (
+	_ directory.Directory        = (*dir)(nil)
+	_ directory.NeedsPassword    = (*dir)(nil)
+	_ interface{ Close() error } = (*dir)(nil)
+)
+
+type dir struct {
+	name         string
+	cfg          Config
+	logger       *slog.Logger
+	bindPassword string
+	hostport     string
+	ldaps        bool
+	tls          *tls.Config
+	userAttrs    []string
+	pool         *pool
+}
+
+// Open returns the LDAP directory called name. It applies the defaults,
+// validates cfg, reads the bind password file and the CA file, and tries one
+// connection: a server that does not answer is logged as a warning (the
+// bridge starts; logins fail with ErrUnavailable until it answers), a
+// service account the server refuses is an error.
+func Open(ctx context.Context, name string, cfg Config, logger *slog.Logger) (directory.Directory, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("directory", name)
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ldap directory %q: %w", name, err)
+	}
+	d := &dir{name: name, cfg: cfg, logger: logger, bindPassword: cfg.BindPassword}
+	if cfg.BindPasswordFile != "" {
+		b, err := os.ReadFile(cfg.BindPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap directory %q: bind_password_file: %w", name, err)
+		}
+		d.bindPassword = strings.TrimRight(string(b), "\r\n")
+		if d.bindPassword == "" {
+			return nil, fmt.Errorf("ldap directory %q: bind_password_file: %s is empty", name, cfg.BindPasswordFile)
+		}
+	}
+	u, _ := url.Parse(cfg.URL) // Validate parsed it
+	d.ldaps = u.Scheme == "ldaps"
+	port := u.Port()
+	if port == "" {
+		port = "389"
+		if d.ldaps {
+			port = "636"
+		}
+	}
+	d.hostport = net.JoinHostPort(u.Hostname(), port)
+	d.tls = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+	if cfg.ServerName != "" {
+		d.tls.ServerName = cfg.ServerName
+	}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap directory %q: ca_file: %w", name, err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ldap directory %q: ca_file: no PEM certificates in %s", name, cfg.CAFile)
+		}
+		d.tls.RootCAs = roots
+	}
+	if cfg.InsecureSkipVerify && (d.ldaps || cfg.StartTLS) {
+		d.tls.InsecureSkipVerify = true
+		logger.Warn("LDAP server certificate is not verified (insecure_skip_verify): never do this in production", "url", cfg.URL)
+	}
+	if !d.ldaps && !cfg.StartTLS {
+		logger.Warn("LDAP passwords are sent in clear (ldap:// without start_tls, allow_insecure_plaintext)", "url", cfg.URL)
+	}
+	d.userAttrs = []string{cfg.Attributes.Username}
+	for _, a := range []string{cfg.Attributes.DisplayName, cfg.Attributes.Email} {
+		if a != "" {
+			d.userAttrs = append(d.userAttrs, a)
+		}
+	}
+	if cfg.Groups.Mode == GroupsMemberOf {
+		d.userAttrs = append(d.userAttrs, cfg.Groups.Attribute)
+	}
+	d.pool = newPool(cfg.PoolSize, cfg.MaxConnections)
+
+	if err := d.Ping(ctx); err != nil {
+		if errors.Is(err, errServiceAccount) {
+			d.Close()
+			return nil, fmt.Errorf("ldap directory %q: %w", name, err)
+		}
+		logger.WarnContext(ctx, "LDAP server does not answer yet", "err", err)
+	}
+	return d, nil
+}
+
+func (d *dir) Name() string        { return d.name }
+func (d *dir) NeedsPassword() bool { return true }
+
+// Close closes the idle connections; connections in use are closed when
+// their request ends.
+func (d *dir) Close() error {
+	d.pool.close()
+	return nil
+}
+
+// Ping checks that a service-bound connection can be had.
+func (d *dir) Ping(ctx context.Context) error {
+	return d.withConn(ctx, func(*session) error { return nil })
+}
+
+// session is one use of a connection.
+type session struct {
+	c *goldap.Conn
+	// dirty is set while the connection is not bound as the service account.
+	dirty bool
+	// userBound is set once a user bind was sent: the request is not
+	// retried after that (a retry would count twice towards lock-outs).
+	userBound bool
+}
+
+// withConn runs fn on a service-bound connection from the pool. A pooled
+// connection that turns out broken is discarded and fn retried once on a
+// new one.
+func (d *dir) withConn(ctx context.Context, fn func(*session) error) error {
+	for attempt := 0; ; attempt++ {
+		c, err := d.pool.get(ctx)
+		switch {
+		case errors.Is(err, errPoolClosed):
+			return fmt.Errorf("%w: %s: %w", directory.ErrUnavailable, d.cfg.URL, err)
+		case err != nil:
+			return fmt.Errorf("%w: %s: waiting for a connection: %w", directory.ErrUnavailable, d.cfg.URL, err)
+		}
+		reused := c != nil
+		if c == nil {
+			if c, err = d.dial(ctx); err != nil {
+				d.pool.release()
+				return err
+			}
+		}
+		s := &session{c: c}
+		err = fn(s)
+		if broken(c, err) {
+			d.pool.discard(c)
+			if reused && attempt == 0 && !s.userBound && ctx.Err() == nil {
+				// The other idle connections are likely as stale (the
+				// server restarted): drop them so the retry dials.
+				d.pool.drain()
+				d.logger.DebugContext(ctx, "pooled LDAP connection broken, retrying on a new one", "err", err)
+				continue
+			}
+			return d.unavailable(ctx, "connection", err)
+		}
+		if s.dirty {
+			d.pool.discard(c)
+		} else {
+			d.pool.put(c)
+		}
+		return err
+	}
+}
+
+// Authenticate finds the user, refuses disabled accounts, and binds as the
+// user with password.
+func (d *dir) Authenticate(ctx context.Context, username, password string) (directory.Identity, error) {
+	if err := ctx.Err(); err != nil {
+		return directory.Identity{}, fmt.Errorf("%w: %w", directory.ErrUnavailable, err)
+	}
+	name, err := store.NormalizeUsername(username)
+	if err != nil {
+		return directory.Identity{}, fmt.Errorf("%w: invalid user name", directory.ErrInvalidCredentials)
+	}
+	// An empty password makes a simple bind "unauthenticated", which
+	// servers answer with success: it must never reach the server.
+	if password == "" {
+		return directory.Identity{}, fmt.Errorf("%w: empty password", directory.ErrInvalidCredentials)
+	}
+	var id directory.Identity
+	err = d.withConn(ctx, func(s *session) error {
+		e, err := d.findUser(ctx, s, name)
+		if err != nil {
+			return err
+		}
+		s.userBound = true
+		s.dirty = true
+		bindErr := d.do(ctx, s.c, "user bind", func() error { return s.c.Bind(e.DN, password) })
+		if broken(s.c, bindErr) {
+			return d.unavailable(ctx, "user bind", bindErr)
+		}
+		// Back to the service account whatever the outcome.
+		rebindErr := d.serviceBind(ctx, s.c)
+		if rebindErr == nil {
+			s.dirty = false
+		}
+		if bindErr != nil {
+			return d.userBindErr(ctx, e.DN, bindErr)
+		}
+		if rebindErr != nil {
+			return rebindErr
+		}
+		id, err = d.identity(ctx, s, name, e)
+		return err
+	})
+	if err != nil {
+		return directory.Identity{}, err
+	}
+	return id, nil
+}
+
+// Lookup finds the user without a password.
+func (d *dir) Lookup(ctx context.Context, username string) (directory.Identity, error) {
+	if err := ctx.Err(); err != nil {
+		return directory.Identity{}, fmt.Errorf("%w: %w", directory.ErrUnavailable, err)
+	}
+	name, err := store.NormalizeUsername(username)
+	if err != nil {
+		return directory.Identity{}, fmt.Errorf("%w: invalid user name", directory.ErrInvalidCredentials)
+	}
+	var id directory.Identity
+	err = d.withConn(ctx, func(s *session) error {
+		e, err := d.findUser(ctx, s, name)
+		if err != nil {
+			return err
+		}
+		id, err = d.identity(ctx, s, name, e)
+		return err
+	})
+	if err != nil {
+		return directory.Identity{}, err
+	}
+	return id, nil
+}
+
+// userBindErr classifies a failed user bind.
+func (d *dir) userBindErr(ctx context.Context, dn string, err error) error {
+	var le *goldap.Error
+	if !errors.As(err, &le) {
+		return d.unavailable(ctx, "user bind", err)
+	}
+	switch le.ResultCode {
+	case goldap.LDAPResultInvalidCredentials:
+		if why := adBindProblem(le.Err); why != "" {
+			return fmt.Errorf("%w: %s", directory.ErrDisabled, why)
+		}
+		return fmt.Errorf("%w: wrong password", directory.ErrInvalidCredentials)
+	case goldap.LDAPResultStrongAuthRequired, goldap.LDAPResultConfidentialityRequired,
+		goldap.LDAPResultBusy, goldap.LDAPResultUnavailable, goldap.LDAPResultOther:
+		return d.unavailable(ctx, "user bind", err)
+	}
+	d.logger.WarnContext(ctx, "LDAP refused the user bind", "dn", dn, "err", err)
+	return fmt.Errorf("%w: user bind refused: %s", directory.ErrInvalidCredentials, errText(err))
+}
+
+// adBindProblem reads the sub-code Active Directory puts in the diagnostic
+// message of a failed bind ("... data 775, ...") and names the account
+// states that are not a wrong password. Other servers return "".
+func adBindProblem(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	for code, why := range map[string]string{
+		"data 533": "account disabled (AD 533)",
+		"data 701": "account expired (AD 701)",
+		"data 775": "account locked out (AD 775)",
+	} {
+		if strings.Contains(msg, code) {
+			return why
+		}
+	}
+	return ""
+}
+
+// timeLimit is the server-side search time limit in whole seconds.
+func (d *dir) timeLimit() int {
+	return max(1, int((d.cfg.Timeout.Seconds())+0.999))
+}
+
+// findUser searches the user's entry and checks the disabled filter.
+func (d *dir) findUser(ctx context.Context, s *session, name string) (*goldap.Entry, error) {
+	filter := strings.ReplaceAll(d.cfg.UserFilter, "{username}", goldap.EscapeFilter(name))
+	req := goldap.NewSearchRequest(d.cfg.UserBaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases,
+		2, d.timeLimit(), false, filter, d.userAttrs, nil)
+	var res *goldap.SearchResult
+	err := d.do(ctx, s.c, "user search", func() (err error) { res, err = s.c.Search(req); return err })
+	switch {
+	case goldap.IsErrorWithCode(err, goldap.LDAPResultSizeLimitExceeded) || err == nil && len(res.Entries) > 1:
+		d.logger.ErrorContext(ctx, "LDAP user filter matches more than one entry; refusing the login", "filter", filter)
+		return nil, fmt.Errorf("%w: user filter matches more than one entry", directory.ErrInvalidCredentials)
+	case err != nil:
+		return nil, d.unavailable(ctx, "user search", err)
+	case len(res.Entries) == 0:
+		return nil, fmt.Errorf("%w: unknown user", directory.ErrInvalidCredentials)
+	}
+	e := res.Entries[0]
+	if d.cfg.DisabledFilter == "" {
+		return e, nil
+	}
+	req = goldap.NewSearchRequest(e.DN, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
+		1, d.timeLimit(), false, d.cfg.DisabledFilter, []string{"1.1"}, nil)
+	err = d.do(ctx, s.c, "disabled check", func() (err error) { res, err = s.c.Search(req); return err })
+	switch {
+	case err != nil:
+		return nil, d.unavailable(ctx, "disabled check", err)
+	case len(res.Entries) > 0:
+		return nil, fmt.Errorf("%w: entry %s matches disabled_filter", directory.ErrDisabled, e.DN)
+	}
+	return e, nil
+}
+
+// identity builds the identity of entry e, reading groups as configured.
+func (d *dir) identity(ctx context.Context, s *session, login string, e *goldap.Entry) (directory.Identity, error) {
+	username := login
+	if v := e.GetEqualFoldAttributeValue(d.cfg.Attributes.Username); v != "" {
+		if n, err := store.NormalizeUsername(v); err == nil {
+			username = n
+		}
+	}
+	id := directory.Identity{
+		Username:  username,
+		Directory: d.name,
+		DN:        e.DN,
+	}
+	if d.cfg.Attributes.DisplayName != "" {
+		id.DisplayName = e.GetEqualFoldAttributeValue(d.cfg.Attributes.DisplayName)
+	}
+	if d.cfg.Attributes.Email != "" {
+		id.Email = e.GetEqualFoldAttributeValue(d.cfg.Attributes.Email)
+	}
+	var groups []string
+	switch d.cfg.Groups.Mode {
+	case GroupsMemberOf:
+		for _, g := range e.GetEqualFoldAttributeValues(d.cfg.Groups.Attribute) {
+			if n := rdnValue(g, d.cfg.Groups.NameAttribute); n != "" {
+				groups = append(groups, n)
+			} else {
+				d.logger.DebugContext(ctx, "group DN does not start with the name attribute; skipped", "group", g)
+			}
+		}
+	case GroupsSearch:
+		filter := strings.NewReplacer(
+			"{dn}", goldap.EscapeFilter(e.DN),
+			"{username}", goldap.EscapeFilter(e.GetEqualFoldAttributeValue(d.cfg.Attributes.Username)),
+		).Replace(d.cfg.Groups.Filter)
+		req := goldap.NewSearchRequest(d.cfg.Groups.BaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases,
+			0, d.timeLimit(), false, filter, []string{d.cfg.Groups.NameAttribute}, nil)
+		var res *goldap.SearchResult
+		err := d.do(ctx, s.c, "group search", func() (err error) { res, err = s.c.Search(req); return err })
+		if err != nil {
+			return id, d.unavailable(ctx, "group search", err)
+		}
+		for _, g := range res.Entries {
+			groups = append(groups, g.GetEqualFoldAttributeValues(d.cfg.Groups.NameAttribute)...)
+		}
+	}
+	slices.Sort(groups)
+	id.Groups = slices.Compact(groups)
+	return id, nil
+}
+
+// rdnValue returns the value of attr in the first RDN of dn, or "".
+func rdnValue(dn, attr string) string {
+	parsed, err := goldap.ParseDN(dn)
+	if err != nil || len(parsed.RDNs) == 0 {
+		return ""
+	}
+	for _, a := range parsed.RDNs[0].Attributes {
+		if strings.EqualFold(a.Type, attr) {
+			return a.Value
+		}
+	}
+	return ""
+}

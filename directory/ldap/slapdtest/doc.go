@@ -1,0 +1,16 @@
+// Package slapdtest starts a throwaway OpenLDAP server (slapd) for tests:
+// Start writes a slapd.conf and an mdb database into t.TempDir(), runs
+// slapd in the foreground (-d 0) on free 127.0.0.1 ports, waits until it
+// accepts connections, loads a base LDIF with ldapadd (people and groups,
+// a service account, alice in two groupOfNames groups, and a locked user)
+// and stops the process in t.Cleanup.
+//
+// The ppolicy overlay, when the installation has it, makes the locked user
+// real: pwdAccountLockedTime is set, and slapd itself refuses the user's
+// binds. The memberof overlay, when present, maintains memberOf. With TLS,
+// a CA and a server certificate for 127.0.0.1 are made in Go and slapd also
+// listens on ldaps:// (and accepts StartTLS on ldap://).
+//
+// Without /usr/sbin/slapd the test is skipped ("apt-get install slapd
+// ldap-utils"), unless BRIDGE_TEST_REQUIRE contains "slapd": then it fails.
+package slapdtest

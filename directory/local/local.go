@@ -1,0 +1,211 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+
+	"github.com/bridge-idp/bridge/directory"
+	"github.com/bridge-idp/bridge/store"
+)
+
+// Interface guards.
+var (
+	_ directory.Directory     = (*dir)(nil)
+	_ directory.NeedsPassword = (*dir)(nil)
+)
+
+// dir is the local directory.
+type dir struct {
+	name   string
+	users  store.Users
+	params Argon2
+	logger *slog.Logger
+	// dummy is verified for unknown users so that they cost as much as
+	// known ones.
+	dummy string
+	// sem holds one token per argon2id run in progress.
+	sem chan struct{}
+}
+
+// Open returns the directory called name over users; new hashes use params.
+func Open(name string, users store.Users, params Argon2, logger *slog.Logger) (directory.Directory, error) {
+	if name == "" {
+		return nil, errors.New("local directory: name is empty")
+	}
+	if users == nil {
+		return nil, errors.New("local directory: no user store")
+	}
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("local directory %q: argon2: %w", name, err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	dummy, err := HashPassword(params, rand.Text())
+	if err != nil {
+		return nil, fmt.Errorf("local directory %q: dummy hash: %w", name, err)
+	}
+	return &dir{
+		name:   name,
+		users:  users,
+		params: params,
+		logger: logger.With("directory", name),
+		dummy:  dummy,
+		sem:    make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+	}, nil
+}
+
+func (d *dir) Name() string        { return d.name }
+func (d *dir) NeedsPassword() bool { return true }
+
+// Authenticate checks username's password against the stored hash.
+func (d *dir) Authenticate(ctx context.Context, username, password string) (directory.Identity, error) {
+	if err := ctx.Err(); err != nil {
+		return directory.Identity{}, fmt.Errorf("%w: %w", directory.ErrUnavailable, err)
+	}
+	name, err := store.NormalizeUsername(username)
+	if err != nil {
+		return directory.Identity{}, fmt.Errorf("%w: invalid user name", directory.ErrInvalidCredentials)
+	}
+	if password == "" {
+		return directory.Identity{}, fmt.Errorf("%w: empty password", directory.ErrInvalidCredentials)
+	}
+	if len(password) > MaxPasswordLen {
+		return directory.Identity{}, fmt.Errorf("%w: password longer than %d bytes", directory.ErrInvalidCredentials, MaxPasswordLen)
+	}
+	u, err := d.users.GetUser(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return directory.Identity{}, d.burn(ctx, password, "unknown user")
+	case err != nil:
+		return directory.Identity{}, d.storeErr(ctx, err)
+	case u.PasswordHash == "":
+		return directory.Identity{}, d.burn(ctx, password, "user has no local password")
+	}
+	ok, rehash, err := d.verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		if ctx.Err() != nil {
+			return directory.Identity{}, fmt.Errorf("%w: %w", directory.ErrUnavailable, ctx.Err())
+		}
+		d.logger.ErrorContext(ctx, "stored password hash is unusable", "user", name, "err", err)
+		return directory.Identity{}, fmt.Errorf("%w: stored password hash of %q is unusable: %w", directory.ErrUnavailable, name, err)
+	}
+	if !ok {
+		return directory.Identity{}, fmt.Errorf("%w: wrong password", directory.ErrInvalidCredentials)
+	}
+	if u.Status != store.UserActive {
+		return directory.Identity{}, fmt.Errorf("%w: user status is %q", directory.ErrDisabled, u.Status)
+	}
+	if rehash {
+		d.rehash(ctx, u, password)
+	}
+	return d.identity(u), nil
+}
+
+// Lookup returns the user's identity without checking a password.
+func (d *dir) Lookup(ctx context.Context, username string) (directory.Identity, error) {
+	if err := ctx.Err(); err != nil {
+		return directory.Identity{}, fmt.Errorf("%w: %w", directory.ErrUnavailable, err)
+	}
+	name, err := store.NormalizeUsername(username)
+	if err != nil {
+		return directory.Identity{}, fmt.Errorf("%w: invalid user name", directory.ErrInvalidCredentials)
+	}
+	u, err := d.users.GetUser(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return directory.Identity{}, fmt.Errorf("%w: unknown user", directory.ErrInvalidCredentials)
+	case err != nil:
+		return directory.Identity{}, d.storeErr(ctx, err)
+	case u.Status != store.UserActive:
+		return directory.Identity{}, fmt.Errorf("%w: user status is %q", directory.ErrDisabled, u.Status)
+	}
+	return d.identity(u), nil
+}
+
+func (d *dir) identity(u store.User) directory.Identity {
+	groups := append([]string(nil), u.Groups...)
+	slices.Sort(groups)
+	return directory.Identity{
+		Username:    u.Name,
+		DisplayName: u.DisplayName,
+		Email:       u.Email,
+		Groups:      slices.Compact(groups),
+		Directory:   d.name,
+	}
+}
+
+func (d *dir) storeErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: store: %w", directory.ErrUnavailable, ctx.Err())
+	}
+	return fmt.Errorf("%w: store: %w", directory.ErrUnavailable, err)
+}
+
+// burn verifies password against the dummy hash, so that a login for a user
+// without a hash takes as long as one with, and returns the invalid
+// credentials error with detail.
+func (d *dir) burn(ctx context.Context, password, detail string) error {
+	if _, _, err := d.verify(ctx, d.dummy, password); err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", directory.ErrUnavailable, ctx.Err())
+	}
+	return fmt.Errorf("%w: %s", directory.ErrInvalidCredentials, detail)
+}
+
+// acquire takes an argon2id slot, waiting as long as ctx allows.
+func (d *dir) acquire(ctx context.Context) error {
+	select {
+	case d.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for a password hashing slot: %w", ctx.Err())
+	}
+}
+
+func (d *dir) release() { <-d.sem }
+
+func (d *dir) verify(ctx context.Context, hash, password string) (ok, rehash bool, err error) {
+	if err := d.acquire(ctx); err != nil {
+		return false, false, err
+	}
+	defer d.release()
+	return verify(hash, password, d.params)
+}
+
+// errHashChanged aborts a rehash when the stored hash changed since it was
+// read (the password was set meanwhile).
+var errHashChanged = errors.New("password hash changed meanwhile")
+
+// rehash stores a hash of password made with the configured parameters, if
+// the user's hash is still old. Failures are logged: the login succeeded.
+func (d *dir) rehash(ctx context.Context, u store.User, password string) {
+	if err := d.acquire(ctx); err != nil {
+		return
+	}
+	h, err := HashPassword(d.params, password)
+	d.release()
+	if err != nil {
+		d.logger.ErrorContext(ctx, "rehash password", "user", u.Name, "err", err)
+		return
+	}
+	_, err = d.users.UpdateUser(ctx, u.Name, func(cur store.User) (store.User, error) {
+		if cur.PasswordHash != u.PasswordHash {
+			return cur, errHashChanged
+		}
+		cur.PasswordHash = h
+		return cur, nil
+	})
+	switch {
+	case errors.Is(err, errHashChanged):
+		d.logger.InfoContext(ctx, "password changed during login, not rehashed", "user", u.Name)
+	case err != nil:
+		d.logger.WarnContext(ctx, "rehash password", "user", u.Name, "err", err)
+	default:
+		d.logger.InfoContext(ctx, "password rehashed with current parameters", "user", u.Name)
+	}
+}
