@@ -8,9 +8,11 @@ import (
 )
 
 // File is bridge.yaml as written. Load decodes it strictly (unknown keys are
-// errors), expands ${ENV} in values, reads *_file secrets, applies the
-// defaults (see Defaults) and validates it, reporting every problem with
-// its key and line.
+// errors), expands ${ENV} in values, applies the defaults written below to
+// every key left out (an empty value, "key:" or "key: ~", counts as left
+// out; an explicit zero is kept and validated), makes relative paths
+// absolute, reads *_file secrets and validates it, reporting every problem
+// with its key and line. See Config for the result.
 type File struct {
 	// DevMode relaxes what a production node insists on, for trying the
 	// bridge on a laptop: without a configured KEK, one is generated into
@@ -60,7 +62,8 @@ type SQLite struct {
 // Postgres is the backend for several nodes.
 type Postgres struct {
 	// DSN is a libpq connection string or postgres:// URL; it usually holds
-	// a password, so write ${ENV} or use dsn_file.
+	// a password, so write ${ENV} or use dsn_file, not both. Required with
+	// driver postgres. After Load it holds the DSN read from dsn_file too.
 	DSN     string `yaml:"dsn"`
 	DSNFile string `yaml:"dsn_file"`
 	// MaxConns bounds the connection pool. Default 10.
@@ -70,7 +73,9 @@ type Postgres struct {
 // Keys configures the server's signing keys and their encryption at rest.
 type Keys struct {
 	// KEK is the key-encryption key (32 bytes as hex or base64); write
-	// ${ENV} or use kek_file. Required unless dev_mode is on.
+	// ${ENV} or use kek_file, not both. Required unless dev_mode is on.
+	// After Load it holds the text read from kek_file too; Config.KEK
+	// holds the decoded bytes.
 	KEK     string `yaml:"kek"`
 	KEKFile string `yaml:"kek_file"`
 	// RotationOverlap is how long a rotated-out key still verifies. Default
@@ -79,7 +84,8 @@ type Keys struct {
 	// RefreshInterval is how often a running node re-reads keys from the
 	// store, so a rotation on one node reaches the others. Default 1m.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
-	// RSABits is the size of generated RSA keys (RS256). Default 3072.
+	// RSABits is the size of generated RSA keys (RS256): 2048, 3072 or
+	// 4096. Default 3072.
 	RSABits int `yaml:"rsa_bits"`
 }
 
@@ -103,22 +109,25 @@ type HTTP struct {
 
 // Listener is one HTTP(S) listener.
 type Listener struct {
-	// Listen is host:port. Empty disables the admin listener; the public
-	// listener defaults to 127.0.0.1:8080.
+	// Listen is host:port (port 0: any free port). Empty disables the
+	// admin listener, which must not share the public listener's address;
+	// the public listener defaults to 127.0.0.1:8080.
 	Listen string `yaml:"listen"`
 	// BaseURL is how phones and browsers reach this listener (public only);
-	// it goes into enrollment QR codes and redirects. Default derived from
-	// listen.
+	// it goes into enrollment QR codes and redirects. An absolute http(s)
+	// URL, possibly with a path; a trailing slash is dropped. Default
+	// derived from listen (all interfaces written as localhost).
 	BaseURL string `yaml:"base_url"`
 	// TLS serves HTTPS from these files.
 	TLS TLS `yaml:"tls"`
 	// AllowPlainHTTP must be set to serve without TLS (behind a TLS
 	// terminating proxy, or on loopback for a trial). Logged as a warning
-	// unless the address is loopback.
+	// unless the address is loopback. Ignored when TLS is set.
 	AllowPlainHTTP bool `yaml:"allow_plain_http"`
 }
 
-// TLS is a certificate and key in PEM files.
+// TLS is a certificate and key in PEM files; both or neither. Load checks
+// that they are readable and match.
 type TLS struct {
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
@@ -126,6 +135,8 @@ type TLS struct {
 
 // Passwords configures local password hashing.
 type Passwords struct {
+	// Argon2id: time, memory_kib and threads. Defaults 3, 65536, 2; at
+	// least 1, 19456 (OWASP's minimum), 1.
 	Argon2id local.Argon2 `yaml:"argon2id"`
 }
 
@@ -137,10 +148,10 @@ type TOTP struct {
 	Algorithm string `yaml:"algorithm"`
 	// Digits is 6 (default) or 8.
 	Digits int `yaml:"digits"`
-	// Period is the time step. Default 30s.
+	// Period is the time step, whole seconds up to 10m. Default 30s.
 	Period time.Duration `yaml:"period"`
 	// Skew is how many steps before and after the current one are accepted,
-	// for phone clocks that drift. Default 1.
+	// for phone clocks that drift: 0 to 10. Default 1.
 	Skew int `yaml:"skew"`
 }
 
@@ -148,20 +159,25 @@ type TOTP struct {
 type Bypass struct {
 	// TTL is the default lifetime of a code. Default 1h.
 	TTL time.Duration `yaml:"ttl"`
-	// MaxTTL caps what an operator may ask for. Default 72h.
+	// MaxTTL caps what an operator may ask for; at least TTL. Default 72h.
 	MaxTTL time.Duration `yaml:"max_ttl"`
-	// Digits is the length of a code. Default 10; at least 8.
+	// Digits is the length of a code. Default 10; from 8 to 20.
 	Digits int `yaml:"digits"`
 }
 
-// Directory is one first-factor source, referred to by name.
+// Directory is one first-factor source, referred to by name. Without any,
+// there is one local directory named "local".
 type Directory struct {
+	// Name is unique, matching ^[a-z0-9][a-z0-9_-]*$.
 	Name string `yaml:"name"`
 	// Type is local, ldap or none.
 	Type string `yaml:"type"`
-	// LDAP is required when type is ldap.
+	// LDAP is required when type is ldap, and only then. After Load its
+	// BindPassword holds the password read from bind_password_file, and
+	// BindPasswordFile is cleared (ldap.Config takes one or the other).
 	LDAP *ldap.Config `yaml:"ldap"`
 	// Identities names the directory that none looks users up in (default:
-	// the local users). Only for type none.
+	// the local users). Only for type none; it must name a local or ldap
+	// directory.
 	Identities string `yaml:"identities"`
 }

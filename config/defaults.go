@@ -1,0 +1,160 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bridge-idp/bridge/directory/local"
+)
+
+// Default values, also written in the comments of file.go.
+const (
+	defaultPublicListen = "127.0.0.1:8080"
+	defaultDirectory    = "local"
+)
+
+// defaults fills every key that the file leaves out (set reports whether a
+// path was given a value), in one place. Keys written with a value, even
+// zero, are kept as written so that Validate can object to them.
+func defaults(f *File, set func(path string) bool) {
+	str := func(path string, p *string, v string) {
+		if !set(path) {
+			*p = v
+		}
+	}
+	dur := func(path string, p *time.Duration, v time.Duration) {
+		if !set(path) {
+			*p = v
+		}
+	}
+	num := func(path string, p *int, v int) {
+		if !set(path) {
+			*p = v
+		}
+	}
+
+	str("data_dir", &f.DataDir, ".")
+
+	str("log.level", &f.Log.Level, "info")
+	str("log.format", &f.Log.Format, "text")
+
+	str("storage.driver", &f.Storage.Driver, "sqlite")
+	dur("storage.sweep_interval", &f.Storage.SweepInterval, time.Minute)
+	str("storage.sqlite.path", &f.Storage.SQLite.Path, filepath.Join(f.DataDir, "bridge.db"))
+	dur("storage.sqlite.busy_timeout", &f.Storage.SQLite.BusyTimeout, 5*time.Second)
+	num("storage.postgres.max_conns", &f.Storage.Postgres.MaxConns, 10)
+
+	dur("keys.rotation_overlap", &f.Keys.RotationOverlap, 7*24*time.Hour)
+	dur("keys.refresh_interval", &f.Keys.RefreshInterval, time.Minute)
+	num("keys.rsa_bits", &f.Keys.RSABits, 3072)
+
+	str("http.public.listen", &f.HTTP.Public.Listen, defaultPublicListen)
+	str("http.public.base_url", &f.HTTP.Public.BaseURL, derivedBaseURL(f.HTTP.Public))
+	dur("http.shutdown_timeout", &f.HTTP.ShutdownTimeout, 15*time.Second)
+	dur("http.read_header_timeout", &f.HTTP.ReadHeaderTimeout, 5*time.Second)
+	dur("http.read_timeout", &f.HTTP.ReadTimeout, 30*time.Second)
+	dur("http.write_timeout", &f.HTTP.WriteTimeout, 60*time.Second)
+	dur("http.idle_timeout", &f.HTTP.IdleTimeout, 120*time.Second)
+
+	a, def := &f.Passwords.Argon2id, local.DefaultArgon2()
+	if !set("passwords.argon2id.time") {
+		a.Time = def.Time
+	}
+	if !set("passwords.argon2id.memory_kib") {
+		a.MemoryKiB = def.MemoryKiB
+	}
+	if !set("passwords.argon2id.threads") {
+		a.Threads = def.Threads
+	}
+
+	str("totp.issuer", &f.TOTP.Issuer, "Bridge")
+	str("totp.algorithm", &f.TOTP.Algorithm, "SHA1")
+	num("totp.digits", &f.TOTP.Digits, 6)
+	dur("totp.period", &f.TOTP.Period, 30*time.Second)
+	num("totp.skew", &f.TOTP.Skew, 1)
+
+	dur("bypass_codes.ttl", &f.Bypass.TTL, time.Hour)
+	dur("bypass_codes.max_ttl", &f.Bypass.MaxTTL, 72*time.Hour)
+	num("bypass_codes.digits", &f.Bypass.Digits, 10)
+
+	if len(f.Directory) == 0 {
+		f.Directory = []Directory{{Name: defaultDirectory, Type: "local"}}
+	}
+	for i := range f.Directory {
+		if l := f.Directory[i].LDAP; l != nil {
+			applyLDAPDefaults(l)
+		}
+	}
+}
+
+// derivedBaseURL is the public base URL implied by the listener: its scheme
+// and address, with an unspecified host (all interfaces) written as
+// localhost. Empty if listen does not parse (Validate reports it).
+func derivedBaseURL(l Listener) string {
+	host, port, err := net.SplitHostPort(l.Listen)
+	if err != nil {
+		return ""
+	}
+	if unspecifiedHost(host) {
+		host = "localhost"
+	}
+	scheme := "http"
+	if l.TLS.CertFile != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// unspecifiedHost reports whether a listen host means all interfaces.
+func unspecifiedHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsUnspecified()
+}
+
+// loopbackHost reports whether a host is only reachable from this machine.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// makeAbsolute makes every path in the file absolute against base (the
+// config file's directory), and trims a trailing slash from base_url.
+func (c *Config) makeAbsolute(base string) {
+	abs := func(p *string) {
+		if *p == "" {
+			return
+		}
+		if filepath.IsAbs(*p) {
+			*p = filepath.Clean(*p)
+			return
+		}
+		*p = filepath.Join(base, *p)
+	}
+	f := &c.File
+	// data_dir first: the default SQLite path was built from it, and is
+	// relative to base the same way.
+	abs(&f.DataDir)
+	abs(&f.Storage.SQLite.Path)
+	abs(&f.Storage.Postgres.DSNFile)
+	abs(&f.Keys.KEKFile)
+	for _, l := range []*Listener{&f.HTTP.Public, &f.HTTP.Admin} {
+		abs(&l.TLS.CertFile)
+		abs(&l.TLS.KeyFile)
+	}
+	for _, d := range f.Directory {
+		if d.LDAP != nil {
+			abs(&d.LDAP.CAFile)
+			abs(&d.LDAP.BindPasswordFile)
+		}
+	}
+	f.HTTP.Public.BaseURL = strings.TrimRight(f.HTTP.Public.BaseURL, "/")
+}

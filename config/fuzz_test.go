@@ -1,0 +1,76 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzParse checks that no input makes Parse panic or hang, and that every
+// failure is a list of *Error. Files named in the config are served from
+// memory, never from disk. Seeds: testdata/fuzz/FuzzParse, the example, the
+// golden files.
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/bad/*.yaml")
+	seeds = append(seeds, examplePath, "testdata/good/full.yaml")
+	for _, s := range seeds {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("dev_mode: true\nhttp: {public: {allow_plain_http: true}}\nkeys: {kek_file: kek}\n"))
+	f.Add([]byte("log: {level: ${A}$${B}$$}\n"))
+
+	files := map[string]string{"kek": testKEK + "\n", "password": "pw\n", "empty": ""}
+	read := func(path string) ([]byte, error) {
+		if s, ok := files[filepath.Base(path)]; ok {
+			return []byte(s), nil
+		}
+		return nil, os.ErrNotExist
+	}
+	env := envOf(map[string]string{"A": "x", "KEK": testKEK, "EMPTY": ""})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		type result struct {
+			c   *Config
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			c, err := parse(data, "fuzz.yaml", "/nonexistent", env, read)
+			done <- result{c, err}
+		}()
+		var r result
+		select {
+		case r = <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("HANG on %q", data)
+		}
+		c, err := r.c, r.err
+		if err != nil {
+			if c != nil {
+				t.Fatal("config and error")
+			}
+			for _, e := range flatten(err) {
+				var ce *Error
+				if !errors.As(e, &ce) {
+					t.Fatalf("%T %q is not a *config.Error", e, e)
+				}
+				if !strings.HasPrefix(e.Error(), "fuzz.yaml") {
+					t.Fatalf("error without the source: %q", e)
+				}
+			}
+			return
+		}
+		if c.DevMode == (c.KEK != nil) && !c.DevMode {
+			t.Fatal("valid config without a KEK outside dev mode")
+		}
+		if len(c.Directory) == 0 {
+			t.Fatal("valid config without directories")
+		}
+	})
+}

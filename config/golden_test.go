@@ -1,0 +1,237 @@
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bridge-idp/bridge/directory/ldap"
+	"github.com/bridge-idp/bridge/directory/local"
+)
+
+// goldenEnv is the environment the golden files are parsed with.
+var goldenEnv = map[string]string{
+	"BRIDGE_KEK":          testKEK,
+	"BRIDGE_TEST_DSN":     "postgres://bridge@db.example.com/bridge?sslmode=verify-full",
+	"LDAP_BIND_PASSWORD":  "corp-secret",
+	"BRIDGE_TEST_ISSUER":  "ACME",
+	"BRIDGE_TEST_CERT":    "", // set by TestFullConfig
+	"BRIDGE_TEST_KEY":     "",
+	"BRIDGE_TEST_NOTHING": "",
+}
+
+// wants returns the expected error substrings of a golden bad file: one
+// per leading line of the form # want: "substring" (a Go string literal).
+func wants(t *testing.T, data []byte) []string {
+	t.Helper()
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		rest, ok := strings.CutPrefix(sc.Text(), "# want: ")
+		if !ok {
+			break
+		}
+		w, err := strconv.Unquote(rest)
+		if err != nil {
+			t.Fatalf("bad want line %q: %v", sc.Text(), err)
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// TestBadConfigs parses every testdata/bad/*.yaml and checks that it fails
+// with the errors its "# want:" lines name.
+func TestBadConfigs(t *testing.T) {
+	files, err := filepath.Glob("testdata/bad/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := wants(t, data)
+			if len(want) == 0 {
+				t.Fatal(`no "# want:" line`)
+			}
+			_, err = Parse(data, filepath.Base(file), "testdata/bad", envOf(goldenEnv))
+			wantErr(t, err, want...)
+		})
+	}
+}
+
+// TestFullConfig parses a config that sets every key, and compares the
+// result field by field, so that no key is decoded into the wrong place.
+func TestFullConfig(t *testing.T) {
+	tmp := t.TempDir()
+	certFile, keyFile := writeCert(t, tmp)
+	env := map[string]string{}
+	for k, v := range goldenEnv {
+		env[k] = v
+	}
+	env["BRIDGE_TEST_CERT"], env["BRIDGE_TEST_KEY"] = certFile, keyFile
+
+	c, err := Load("testdata/good/full.yaml") // without the environment: must fail
+	if err == nil {
+		t.Fatalf("Load without environment succeeded: %+v", c)
+	}
+	data, err := os.ReadFile("testdata/good/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := filepath.Abs("testdata/good")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = Parse(data, "full.yaml", good, envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fullConfigWant(good, certFile, keyFile)
+	if !reflect.DeepEqual(c.File, want) {
+		t.Errorf("full config:\n got %+v\nwant %+v", c.File, want)
+	}
+	if len(c.KEK) != 32 || c.Keys.KEK != testKEK {
+		t.Errorf("KEK %x (%q)", c.KEK, c.Keys.KEK)
+	}
+	if len(c.Warnings) != 0 {
+		t.Errorf("warnings: %q", c.Warnings)
+	}
+
+	// Every key of the format is in full.yaml, except those that exclude
+	// another one.
+	exempt := map[string]bool{
+		"keys.kek":                  true, // kek_file is used
+		"storage.postgres.dsn_file": true, // dsn is used
+		"http.admin.base_url":       true, // public only
+	}
+	written := map[string]bool{}
+	for p := range c.lines {
+		written[indexless(p)] = true
+	}
+	for _, p := range keyPaths(reflect.TypeFor[File](), "") {
+		if !written[p] && !exempt[p] {
+			t.Errorf("full.yaml does not set %s", p)
+		}
+	}
+}
+
+func fullConfigWant(dir, certFile, keyFile string) File {
+	tls := TLS{CertFile: certFile, KeyFile: keyFile}
+	openldap := &ldap.Config{
+		URL:          "ldaps://ldap.example.org",
+		BindDN:       "cn=bridge,dc=example,dc=org",
+		BindPassword: "corp-secret",
+		UserBaseDN:   "ou=people,dc=example,dc=org",
+	}
+	openldap.ApplyDefaults()
+	return File{
+		DataDir: "/var/lib/bridge",
+		Log:     Log{Level: "debug", Format: "json"},
+		Storage: Storage{
+			Driver: "postgres",
+			SQLite: SQLite{Path: filepath.Join(dir, "bridge.sqlite"), BusyTimeout: 10 * time.Second},
+			Postgres: Postgres{
+				DSN:      "postgres://bridge@db.example.com/bridge?sslmode=verify-full",
+				MaxConns: 20,
+			},
+			SweepInterval: 2 * time.Minute,
+		},
+		Keys: Keys{
+			KEK:             testKEK,
+			KEKFile:         filepath.Join(dir, "kek"),
+			RotationOverlap: 240 * time.Hour,
+			RefreshInterval: 30 * time.Second,
+			RSABits:         4096,
+		},
+		HTTP: HTTP{
+			Public:            Listener{Listen: "0.0.0.0:8443", BaseURL: "https://mfa.example.com", TLS: tls},
+			Admin:             Listener{Listen: "127.0.0.1:9443", TLS: tls},
+			ShutdownTimeout:   20 * time.Second,
+			ReadHeaderTimeout: 3 * time.Second,
+			ReadTimeout:       20 * time.Second,
+			WriteTimeout:      90 * time.Second,
+			IdleTimeout:       60 * time.Second,
+		},
+		Passwords: Passwords{Argon2id: local.Argon2{Time: 4, MemoryKiB: 131072, Threads: 4}},
+		TOTP:      TOTP{Issuer: "ACME MFA", Algorithm: "SHA256", Digits: 8, Period: time.Minute, Skew: 0},
+		Bypass:    Bypass{TTL: 2 * time.Hour, MaxTTL: 24 * time.Hour, Digits: 12},
+		Directory: []Directory{
+			{Name: "local", Type: "local"},
+			{Name: "corp", Type: "ldap", LDAP: &ldap.Config{
+				Preset:         "active_directory",
+				URL:            "ldap://dc1.corp.example.com:389",
+				StartTLS:       true,
+				CAFile:         filepath.Join(dir, "corp-ca.pem"),
+				ServerName:     "dc1.corp.example.com",
+				BindDN:         "CN=svc-bridge,OU=Service,DC=corp,DC=example,DC=com",
+				BindPassword:   "corp-file-secret",
+				UserBaseDN:     "OU=Staff,DC=corp,DC=example,DC=com",
+				UserFilter:     "(&(objectClass=user)(userPrincipalName={username}))",
+				DisabledFilter: "(userAccountControl:1.2.840.113556.1.4.803:=2)",
+				Attributes:     ldap.Attributes{Username: "userPrincipalName", DisplayName: "displayName", Email: "mail"},
+				Groups: ldap.Groups{
+					Mode:          "search",
+					Attribute:     "memberOf",
+					BaseDN:        "OU=Groups,DC=corp,DC=example,DC=com",
+					Filter:        "(&(objectClass=group)(member={dn}))",
+					NameAttribute: "cn",
+				},
+				Timeout:        3 * time.Second,
+				PoolSize:       2,
+				MaxConnections: 8,
+			}},
+			{Name: "openldap", Type: "ldap", LDAP: openldap},
+			{Name: "push", Type: "none", Identities: "corp"},
+		},
+	}
+}
+
+// indexless turns directories[3].ldap into directories[].ldap.
+func indexless(p string) string {
+	var b strings.Builder
+	skip := false
+	for _, r := range p {
+		switch {
+		case r == '[':
+			skip = true
+			b.WriteString("[]")
+		case r == ']':
+			skip = false
+		case !skip:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// keyPaths lists every leaf key path of the format, with [] for lists.
+func keyPaths(t reflect.Type, prefix string) []string {
+	var out []string
+	f := fieldsOf(t)
+	for _, name := range f.names {
+		ft := t.Field(f.index[name]).Type
+		p := joinPath(prefix, name)
+		for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+			if ft.Kind() == reflect.Slice {
+				p += "[]"
+			}
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft != durationType {
+			out = append(out, keyPaths(ft, p)...)
+		} else {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,115 @@
+package config
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testKEK is a valid KEK (32 bytes, base64) for tests only.
+const testKEK = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+// envOf returns an env lookup over m.
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+// trial completes a snippet into a config that is valid on its own: dev
+// mode, and plain HTTP allowed on the public listener unless the snippet
+// has its own http section.
+func trial(snippet string) string {
+	s := "dev_mode: true\n"
+	if !strings.Contains(snippet, "\nhttp:") && !strings.HasPrefix(snippet, "http:") {
+		s += "http:\n  public:\n    allow_plain_http: true\n"
+	}
+	return s + snippet
+}
+
+// parseString parses src as "bridge.yaml" in dir with env.
+func parseString(t *testing.T, src, dir string, env map[string]string) (*Config, error) {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	return Parse([]byte(src), "bridge.yaml", dir, envOf(env))
+}
+
+// mustParse fails the test on an error.
+func mustParse(t *testing.T, src string) *Config {
+	t.Helper()
+	c, err := parseString(t, src, "", nil)
+	if err != nil {
+		t.Fatalf("unexpected error:\n%v\nconfig:\n%s", err, src)
+	}
+	return c
+}
+
+// wantErr checks that err contains every substring in want.
+func wantErr(t *testing.T, err error, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %q", want)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not contain %q:\n%v", w, err)
+		}
+	}
+	for _, e := range flatten(err) {
+		var ce *Error
+		if !errors.As(e, &ce) {
+			t.Errorf("error %q is not a *config.Error", e)
+		}
+	}
+}
+
+// writeFile writes content to name in dir and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// writeCert writes a self-signed certificate and its key into dir as
+// cert.pem and key.pem.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "localhost"},
+		DNSNames:     []string{"localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = writeFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	keyFile = writeFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})))
+	return certFile, keyFile
+}

@@ -1,0 +1,69 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// resolver reads the secrets that the file names by *_file (kek_file,
+// dsn_file, bind_password_file) into their value keys.
+type resolver struct {
+	c    *Config
+	read func(string) ([]byte, error)
+	errs []*Error
+}
+
+func (r *resolver) secrets() {
+	f := &r.c.File
+	r.secret("keys.kek", &f.Keys.KEK, "keys.kek_file", f.Keys.KEKFile)
+	r.secret("storage.postgres.dsn", &f.Storage.Postgres.DSN, "storage.postgres.dsn_file", f.Storage.Postgres.DSNFile)
+	for i, d := range f.Directory {
+		if d.LDAP == nil {
+			continue
+		}
+		p := fmt.Sprintf("directories[%d].ldap.", i)
+		if r.secret(p+"bind_password", &d.LDAP.BindPassword, p+"bind_password_file", d.LDAP.BindPasswordFile) {
+			// Resolved: ldap.Config holds the password itself, and its
+			// Validate rejects a password together with a file.
+			d.LDAP.BindPasswordFile = ""
+		}
+	}
+}
+
+// secret resolves one value/_file pair: at most one may be set; a file must
+// be readable and not empty (one trailing newline is trimmed); a value
+// written in the file (usually as ${ENV}) must not be empty. It reports
+// whether it read the file into value.
+func (r *resolver) secret(valuePath string, value *string, filePath, file string) (fromFile bool) {
+	c := r.c
+	switch {
+	case c.has(valuePath) && c.has(filePath):
+		r.errs = append(r.errs, c.newError(filePath, "set either %s or %s, not both", lastKey(valuePath), lastKey(filePath)))
+	case file != "":
+		b, err := r.read(file)
+		if err != nil {
+			r.errs = append(r.errs, c.newError(filePath, "cannot read %q: %v", file, fileError(err)))
+			return false
+		}
+		s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if strings.TrimSpace(s) == "" {
+			r.errs = append(r.errs, c.newError(filePath, "file %q is empty", file))
+			return false
+		}
+		*value = s
+		return true
+	case c.has(valuePath) && *value == "":
+		r.errs = append(r.errs, c.newError(valuePath, "is empty (an environment variable set to the empty string?)"))
+	case c.has(filePath):
+		r.errs = append(r.errs, c.newError(filePath, "is empty"))
+	}
+	return false
+}
+
+// lastKey is the last element of a path.
+func lastKey(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}

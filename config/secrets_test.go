@@ -1,0 +1,111 @@
+package config
+
+import (
+	"bytes"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "kek", testKEK+"\n")
+	writeFile(t, dir, "kek.crlf", testKEK+"\r\n")
+	writeFile(t, dir, "empty", "")
+	writeFile(t, dir, "blank", "\n")
+	writeFile(t, dir, "dsn", "postgres://bridge:s3cret@db/bridge\n")
+	writeFile(t, dir, "password", "  pass word \n")
+	env := map[string]string{"EMPTY": "", "PW": "from-env"}
+
+	ldap := func(extra string) string {
+		return ("directories:\n  - name: corp\n    type: ldap\n    ldap:\n      url: ldaps://dc.example.com\n" +
+			"      user_base_dn: dc=example,dc=com\n      bind_dn: cn=svc,dc=example,dc=com\n" + extra)
+	}
+	tests := []struct {
+		name  string
+		src   string
+		want  []string // error substrings; none means success
+		check func(t *testing.T, c *Config)
+	}{
+		{name: "kek_file relative to the config, newline trimmed",
+			src: "keys:\n  kek_file: kek\n",
+			check: func(t *testing.T, c *Config) {
+				if len(c.KEK) != 32 || c.Keys.KEKFile != filepath.Join(dir, "kek") || c.Keys.KEK != testKEK {
+					t.Errorf("KEK %x, kek_file %q, kek %q", c.KEK, c.Keys.KEKFile, c.Keys.KEK)
+				}
+			}},
+		{name: "kek_file with CRLF", src: "keys:\n  kek_file: kek.crlf\n",
+			check: func(t *testing.T, c *Config) {
+				if len(c.KEK) != 32 {
+					t.Errorf("KEK %x", c.KEK)
+				}
+			}},
+		{name: "kek_file absolute", src: "keys:\n  kek_file: " + filepath.Join(dir, "kek") + "\n"},
+		{name: "kek_file missing", src: "keys:\n  kek_file: nope\n",
+			want: []string{`bridge.yaml:6: keys.kek_file: cannot read "` + filepath.Join(dir, "nope") + `": no such file or directory`}},
+		{name: "kek_file is a directory", src: "keys:\n  kek_file: .\n", want: []string{"keys.kek_file: cannot read"}},
+		{name: "kek_file empty", src: "keys:\n  kek_file: empty\n", want: []string{`bridge.yaml:6: keys.kek_file: file "` + filepath.Join(dir, "empty") + `" is empty`}},
+		{name: "kek_file blank", src: "keys:\n  kek_file: blank\n", want: []string{"keys.kek_file: file", "is empty"}},
+		{name: "kek and kek_file", src: "keys:\n  kek: " + testKEK + "\n  kek_file: kek\n",
+			want: []string{"bridge.yaml:7: keys.kek_file: set either kek or kek_file, not both"}},
+		{name: "kek from an empty variable", src: "keys:\n  kek: ${EMPTY}\n", want: []string{"bridge.yaml:6: keys.kek: is empty"}},
+		{name: "kek_file key without a value", src: "keys:\n  kek_file:\n", want: []string{"bridge.yaml:6: keys.kek_file: is empty"}},
+		{name: "dsn_file", src: "storage:\n  driver: postgres\n  postgres:\n    dsn_file: dsn\n",
+			check: func(t *testing.T, c *Config) {
+				if c.Storage.Postgres.DSN != "postgres://bridge:s3cret@db/bridge" {
+					t.Errorf("DSN %q", c.Storage.Postgres.DSN)
+				}
+			}},
+		{name: "dsn_file missing", src: "storage:\n  driver: postgres\n  postgres:\n    dsn_file: nope\n",
+			want: []string{"bridge.yaml:8: storage.postgres.dsn_file: cannot read"}},
+		{name: "dsn and dsn_file", src: "storage:\n  postgres:\n    dsn: x\n    dsn_file: dsn\n",
+			want: []string{"storage.postgres.dsn_file: set either dsn or dsn_file, not both"}},
+		{name: "bind_password_file", src: ldap("      bind_password_file: password\n"),
+			check: func(t *testing.T, c *Config) {
+				l := c.Directory[0].LDAP
+				if l.BindPassword != "  pass word " || l.BindPasswordFile != "" {
+					t.Errorf("bind password %q, file %q", l.BindPassword, l.BindPasswordFile)
+				}
+			}},
+		{name: "bind_password from env", src: ldap("      bind_password: ${PW}\n"),
+			check: func(t *testing.T, c *Config) {
+				if c.Directory[0].LDAP.BindPassword != "from-env" {
+					t.Errorf("bind password %q", c.Directory[0].LDAP.BindPassword)
+				}
+			}},
+		{name: "bind_password_file missing", src: ldap("      bind_password_file: nope\n"),
+			want: []string{"bridge.yaml:12: directories[0].ldap.bind_password_file: cannot read"}},
+		{name: "bind_password and file", src: ldap("      bind_password: x\n      bind_password_file: password\n"),
+			want: []string{"bridge.yaml:13: directories[0].ldap.bind_password_file: set either bind_password or bind_password_file, not both"}},
+		{name: "bind_password empty variable", src: ldap("      bind_password: ${EMPTY}\n"),
+			want: []string{"bridge.yaml:12: directories[0].ldap.bind_password: is empty"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseString(t, trial(tt.src), dir, env)
+			if len(tt.want) > 0 {
+				wantErr(t, err, tt.want...)
+				if err != nil && strings.Count(err.Error(), "\n") != 0 {
+					t.Errorf("want exactly one problem, got:\n%v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}
+
+func TestSecretsNotInErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "kek", "not-a-valid-kek-but-secret\n")
+	_, err := parseString(t, "keys:\n  kek_file: kek\n", dir, nil)
+	wantErr(t, err, "keys.kek_file: key-encryption key")
+	if bytes.Contains([]byte(err.Error()), []byte("secret")) {
+		t.Errorf("error shows the secret: %v", err)
+	}
+}

@@ -1,0 +1,103 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bridge-idp/bridge/directory/local"
+)
+
+// warnings lists every setting weaker than the default, for serve to log at
+// each start. fromEnv holds the paths whose value used ${ENV}.
+func (c *Config) warnings(fromEnv map[string]bool) []string {
+	var out []string
+	warn := func(path, format string, args ...any) {
+		out = append(out, c.newError(path, format, args...).Error())
+	}
+	f := &c.File
+
+	if f.DevMode {
+		if c.KEK == nil {
+			warn("dev_mode", "dev mode is on: stored secrets are encrypted under a generated key in %s; "+
+				"never run like this in production (set keys.kek_file and remove dev_mode)", c.DevKEKPath())
+		} else {
+			warn("dev_mode", "dev mode is on: never run like this in production")
+		}
+	}
+	if c.has("keys.kek") && !fromEnv["keys.kek"] {
+		warn("keys.kek", "the key-encryption key is written in the config file: anyone who can read it can decrypt the stored secrets; use kek_file or ${ENV}")
+	}
+	if f.Storage.Driver == "postgres" && c.has("storage.postgres.dsn") && !fromEnv["storage.postgres.dsn"] && dsnHasPassword(f.Storage.Postgres.DSN) {
+		warn("storage.postgres.dsn", "the database password is written in the config file; use dsn_file or ${ENV}")
+	}
+	if f.Keys.RSABits < 3072 {
+		warn("keys.rsa_bits", "%d-bit RSA keys are weaker than the default 3072", f.Keys.RSABits)
+	}
+
+	c.listenerWarnings(warn, "http.public", &f.HTTP.Public)
+	if f.HTTP.Admin.Listen != "" {
+		c.listenerWarnings(warn, "http.admin", &f.HTTP.Admin)
+	}
+	if u, err := url.Parse(f.HTTP.Public.BaseURL); err == nil && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		warn("http.public.base_url", "%s is plain HTTP: phones and browsers would send credentials unencrypted", f.HTTP.Public.BaseURL)
+	}
+	if !c.has("http.public.base_url") {
+		if host, _, err := net.SplitHostPort(f.HTTP.Public.Listen); err == nil && unspecifiedHost(host) {
+			warn("http.public.base_url", "not set: derived %s from listen, which phones cannot reach; set base_url", f.HTTP.Public.BaseURL)
+		}
+	}
+
+	a, def := f.Passwords.Argon2id, local.DefaultArgon2()
+	if a.MemoryKiB < def.MemoryKiB || a.Time < def.Time {
+		warn("passwords.argon2id", "argon2id time=%d memory_kib=%d is weaker than the default time=%d memory_kib=%d",
+			a.Time, a.MemoryKiB, def.Time, def.MemoryKiB)
+	}
+	if f.TOTP.Skew > 1 {
+		warn("totp.skew", "%d steps of skew accept codes up to %s old", f.TOTP.Skew, f.TOTP.Period*time.Duration(f.TOTP.Skew))
+	}
+	if f.Bypass.Digits < 10 {
+		warn("bypass_codes.digits", "%d-digit codes are weaker than the default 10", f.Bypass.Digits)
+	}
+
+	for i, d := range f.Directory {
+		l := d.LDAP
+		if l == nil {
+			continue
+		}
+		p := fmt.Sprintf("directories[%d].ldap", i)
+		if l.InsecureSkipVerify {
+			warn(p+".insecure_skip_verify", "LDAP server certificates are not checked: anyone on the path can read passwords")
+		}
+		if l.AllowInsecurePlaintext && strings.HasPrefix(strings.ToLower(l.URL), "ldap://") && !l.StartTLS {
+			warn(p+".allow_insecure_plaintext", "passwords go to %s unencrypted", l.URL)
+		}
+		if c.has(p+".bind_password") && !fromEnv[p+".bind_password"] {
+			warn(p+".bind_password", "the service account password is written in the config file; use bind_password_file or ${ENV}")
+		}
+	}
+	return out
+}
+
+func (c *Config) listenerWarnings(warn func(string, string, ...any), path string, l *Listener) {
+	if l.TLS.CertFile != "" || !l.AllowPlainHTTP {
+		return
+	}
+	host, _, err := net.SplitHostPort(l.Listen)
+	if err == nil && !loopbackHost(host) {
+		warn(path+".allow_plain_http", "serving plain HTTP on %s: only safe behind a TLS-terminating proxy", l.Listen)
+	}
+}
+
+// dsnHasPassword reports whether a libpq DSN or postgres:// URL holds a
+// password.
+func dsnHasPassword(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return true
+		}
+	}
+	return strings.Contains(strings.ToLower(dsn), "password=")
+}
