@@ -97,3 +97,13 @@ func ParseKEK(text string) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("key-encryption key must be %d bytes written as 64 hex digits or base64 (make one with: openssl rand -base64 32)", KEKSize)
 }
+
+// GenerateKEK makes a new random KEK and returns it with its base64 text
+// (the form ParseKEK reads).
+func GenerateKEK() (kek []byte, text string, err error) {
+	kek = make([]byte, KEKSize)
+	if _, err := rand.Read(kek); err != nil {
+		return nil, "", err
+	}
+	return kek, base64.StdEncoding.EncodeToString(kek), nil
+}

@@ -1,0 +1,35 @@
+// Package keys holds the bridge's server keys and the sealing of secrets at
+// rest.
+//
+// Sealer (seal.go) encrypts secrets under the operator's key-encryption key
+// (KEK) with AES-256-GCM; the associated data names what each sealed value is,
+// so a value copied onto another record does not open.
+//
+// Manager keeps the signing keys, one active key per Spec (purpose and
+// algorithm): push challenges are signed with Ed25519 ("EdDSA"), OIDC tokens
+// with ES256 (and RS256 for clients that need it), SAML with RS256. Data flow:
+//
+//	Open:    store.ListSigningKeys -> for each spec with no active key,
+//	         generate -> Seal(PKCS#8) -> store.CreateSigningKey (ErrConflict:
+//	         another node won the race, use its key) -> load.
+//	load:    for each active key of a spec, Open(sealed) -> parse -> check it
+//	         matches the stored public key and kid -> an immutable keySet,
+//	         published with an atomic pointer.
+//	Signer / VerificationKeys / JWKS read the current keySet only: no store
+//	         I/O and no unsealing on the signing path.
+//	Rotate:  generate -> store.RotateSigningKey (old key retired, verifies
+//	         until now+RotationOverlap) -> load.
+//	Refresh / Run: re-read the store so a rotation made by the CLI or another
+//	         node reaches this node.
+//
+// Key ids are RFC 7638 JWK thumbprints (SHA-256, base64url) of the public key
+// rather than random strings: a kid then names exactly one public key, anyone
+// holding the JWKS can recompute it, and load checks the stored public key
+// against its kid, so a record whose public half was swapped is refused. The
+// sealed private key is bound to the kid (and so to its public key), purpose
+// and algorithm through the associated data
+// "bridge-signing-key:v1:<kid>:<purpose>:<alg>".
+//
+// Only active keys are unsealed; retired keys are kept as public keys for
+// verification until their VerifyUntil, then dropped.
+package keys
