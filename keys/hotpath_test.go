@@ -63,9 +63,17 @@ func TestSignWhileRotating(t *testing.T) {
 	var stopOnce sync.Once
 	halt := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
 	defer halt()
-	for range 4 {
+	const signers = 4
+	running := make(chan struct{}, signers) // each signer reports its first signature
+	for range signers {
 		wg.Go(func() {
 			digest := sha256.Sum256([]byte("x"))
+			first := true
+			defer func() {
+				if first { // failed before signing: unblock the wait below
+					running <- struct{}{}
+				}
+			}()
 			for {
 				select {
 				case <-stop:
@@ -83,9 +91,19 @@ func TestSignWhileRotating(t *testing.T) {
 				}
 				m.VerificationKeys(store.PurposeOIDC)
 				signed.Add(1)
+				if first {
+					first = false
+					running <- struct{}{}
+				}
 			}
 		})
 	}
+	// Rotate only once every signer is running, so signing and rotating
+	// really overlap however the scheduler starts the goroutines.
+	for range signers {
+		<-running
+	}
+	before := signed.Load()
 	for range 5 {
 		if _, err := m.Rotate(ctx, store.PurposeOIDC); err != nil {
 			t.Fatal(err)
@@ -98,8 +116,8 @@ func TestSignWhileRotating(t *testing.T) {
 		}
 	}
 	halt()
-	if signed.Load() == 0 {
-		t.Error("nothing was signed")
+	if signed.Load() < signers {
+		t.Errorf("only %d signatures were made (started at %d)", signed.Load(), before)
 	}
 	if a, b := activeIDs(t, m, opts.Specs), activeIDs(t, other, opts.Specs); a[opts.Specs[1]] != b[opts.Specs[1]] {
 		t.Errorf("after refresh the nodes disagree: %v %v", a, b)
