@@ -68,6 +68,10 @@ type Options struct {
 	RSABits int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Created, if set, is called for each key this node generated at Open
+	// because none was active (first start, or a new spec), so the caller
+	// can audit it. The record carries no private material.
+	Created func(ctx context.Context, k store.SigningKey)
 }
 
 func (o Options) withDefaults() Options {
@@ -202,6 +206,11 @@ func Open(ctx context.Context, st store.SigningKeys, sealer *Sealer, opts Option
 		default:
 			fresh[rec.ID] = lk
 			logger.InfoContext(ctx, "generated signing key", "kid", rec.ID, "purpose", string(spec.Purpose), "alg", spec.Algorithm)
+			if m.opts.Created != nil {
+				pub := rec
+				pub.SealedPriv = nil
+				m.opts.Created(ctx, pub)
+			}
 		}
 	}
 	if err := m.reload(ctx, fresh); err != nil {
