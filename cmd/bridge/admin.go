@@ -1,0 +1,323 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bridge-idp/bridge/keys"
+	"github.com/bridge-idp/bridge/store"
+	"github.com/bridge-idp/bridge/store/sqlstore"
+)
+
+func (c *cli) configCommand() *cobra.Command {
+	check := &cobra.Command{
+		Use:   "check [FILE]",
+		Short: "Validate a configuration file without starting",
+		Long: `Validate a configuration file (default: --config) without starting:
+every problem is reported with its key and line, and warnings name every
+setting weaker than the default. Exit code 0 if valid, 1 if not.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if len(a) == 1 {
+				c.configPath = a[0]
+			}
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			for _, w := range cfg.Warnings {
+				fmt.Fprintf(c.stderr, "warning: %s\n", w)
+			}
+			fmt.Fprintf(c.stdout, "%s: valid\n", cfg.Source)
+			return nil
+		},
+	}
+	return groupCommand("config", "Work with the configuration file", check)
+}
+
+func (c *cli) migrateCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Create or upgrade the storage schema, then exit",
+		Long: `Create or upgrade the storage schema, then exit. serve does this too at
+start; run it by hand to upgrade ahead of a rollout. Safe to run on several
+nodes at once.`,
+		Args: args(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ad, err := c.openAdmin(cmd.Context()) // opening migrates
+			if err != nil {
+				return err
+			}
+			defer ad.Close()
+			fmt.Fprintf(c.stdout, "%s schema is at version %d\n", ad.cfg.Storage.Driver, sqlstore.SchemaVersion())
+			return nil
+		},
+	}
+}
+
+func (c *cli) devicesCommand() *cobra.Command {
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list USER",
+		Short: "List a user's enrolled devices",
+		Args:  args(1, "USER"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			name, err := normalize(a[0])
+			if err != nil {
+				return err
+			}
+			ad, err := c.openAdmin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer ad.Close()
+			devices, err := ad.store.ListDevices(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				type deviceJSON struct {
+					ID           string    `json:"id"`
+					User         string    `json:"user"`
+					Name         string    `json:"name"`
+					Platform     string    `json:"platform"`
+					KeyAlg       string    `json:"key_alg"`
+					PushProvider string    `json:"push_provider"`
+					PushStale    bool      `json:"push_token_stale"`
+					AppVersion   string    `json:"app_version"`
+					Status       string    `json:"status"`
+					CreatedAt    time.Time `json:"created_at"`
+					LastSeenAt   time.Time `json:"last_seen_at"`
+					RevokedAt    time.Time `json:"revoked_at"`
+				}
+				out := make([]deviceJSON, 0, len(devices))
+				for _, d := range devices {
+					out = append(out, deviceJSON{d.ID, d.User, d.Name, d.Platform, d.KeyAlg, d.PushProvider, d.PushTokenStale,
+						d.AppVersion, string(d.Status), d.CreatedAt, d.LastSeenAt, d.RevokedAt})
+				}
+				return c.printJSON(out)
+			}
+			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tNAME\tPLATFORM\tKEY\tPUSH\tSTATUS\tENROLLED\tLAST SEEN")
+			for _, d := range devices {
+				push := dash(d.PushProvider)
+				if d.PushTokenStale {
+					push += " (stale)"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, dash(d.Name), dash(d.Platform), d.KeyAlg, push, d.Status, timeText(d.CreatedAt), timeText(d.LastSeenAt))
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke a device: it can no longer answer challenges",
+		Args:  args(1, "ID"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ad, err := c.openAdmin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer ad.Close()
+			d, err := ad.store.UpdateDevice(cmd.Context(), a[0], func(d store.Device) (store.Device, error) {
+				if d.Status == store.DeviceRevoked {
+					return d, fmt.Errorf("device %s is already revoked", d.ID)
+				}
+				d.Status, d.RevokedAt = store.DeviceRevoked, c.now()
+				return d, nil
+			})
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("no device %q", a[0])
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "revoked device %s of %s\n", d.ID, d.User)
+			return ad.audit(cmd.Context(), "device.revoke", d.User, store.ResultSuccess, "", map[string]string{"device": d.ID})
+		},
+	}
+	return groupCommand("devices", "Manage enrolled devices", list, revoke)
+}
+
+func (c *cli) keysCommand() *cobra.Command {
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the server's signing keys (public metadata only)",
+		Args:  args(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ad, err := c.openAdmin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer ad.Close()
+			ks, err := ad.store.ListSigningKeys(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				type keyJSON struct {
+					ID          string     `json:"id"`
+					Purpose     string     `json:"purpose"`
+					Algorithm   string     `json:"algorithm"`
+					Status      string     `json:"status"`
+					CreatedAt   time.Time  `json:"created_at"`
+					RetiredAt   *time.Time `json:"retired_at,omitempty"`
+					VerifyUntil *time.Time `json:"verify_until,omitempty"`
+				}
+				out := make([]keyJSON, 0, len(ks))
+				for _, k := range ks {
+					j := keyJSON{ID: k.ID, Purpose: string(k.Purpose), Algorithm: k.Algorithm, Status: string(k.Status), CreatedAt: k.CreatedAt}
+					if !k.RetiredAt.IsZero() {
+						j.RetiredAt, j.VerifyUntil = &k.RetiredAt, &k.VerifyUntil
+					}
+					out = append(out, j)
+				}
+				return c.printJSON(out)
+			}
+			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tPURPOSE\tALG\tSTATUS\tCREATED\tVERIFIES UNTIL")
+			for _, k := range ks {
+				until := "-"
+				if k.Status == store.KeyRetired {
+					until = timeText(k.VerifyUntil)
+					if !k.VerifyUntil.After(c.now()) {
+						until += " (expired)"
+					}
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Purpose, k.Algorithm, k.Status, timeText(k.CreatedAt), until)
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var purpose string
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Rotate signing keys; the old ones keep verifying for keys.rotation_overlap",
+		Long: `Generate new signing keys and make them active. The keys they replace
+keep verifying for keys.rotation_overlap, so challenges and tokens already
+signed stay valid; running nodes pick the new keys up within
+keys.refresh_interval.`,
+		Args: args(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var purposes []store.KeyPurpose
+			switch purpose {
+			case "all":
+				purposes = []store.KeyPurpose{store.PurposePush, store.PurposeOIDC, store.PurposeSAML}
+			case string(store.PurposePush), string(store.PurposeOIDC), string(store.PurposeSAML):
+				purposes = []store.KeyPurpose{store.KeyPurpose(purpose)}
+			default:
+				return usagef("--purpose must be push, oidc, saml or all, not %q", purpose)
+			}
+			ad, err := c.openAdmin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer ad.Close()
+			sealer, err := sealerFor(ad.cfg, ad.logger)
+			if err != nil {
+				return err
+			}
+			km, err := keys.Open(cmd.Context(), ad.store, sealer, keys.Options{
+				RotationOverlap: ad.cfg.Keys.RotationOverlap, RSABits: ad.cfg.Keys.RSABits, Now: c.now,
+				Created: auditKeyCreated(ad.store, actor(), "cli", c.now, ad.logger),
+			}, ad.logger)
+			if err != nil {
+				return err
+			}
+			for _, p := range purposes {
+				retired, err := km.Rotate(cmd.Context(), p)
+				if err != nil {
+					return fmt.Errorf("rotating %s keys: %w", p, err)
+				}
+				for _, k := range retired {
+					fmt.Fprintf(c.stdout, "%s %s: retired %s (verifies until %s)\n", p, k.Algorithm, k.ID, timeText(k.VerifyUntil))
+					if err := ad.audit(cmd.Context(), "key.rotate", k.ID, store.ResultSuccess, "",
+						map[string]string{"purpose": string(p), "algorithm": k.Algorithm}); err != nil {
+						return err
+					}
+				}
+			}
+			active, err := km.List(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, k := range active {
+				if k.Status == store.KeyActive {
+					fmt.Fprintf(c.stdout, "%s %s: active %s\n", k.Purpose, k.Algorithm, k.ID)
+				}
+			}
+			return nil
+		},
+	}
+	rotate.Flags().StringVar(&purpose, "purpose", "all", "which keys: push, oidc, saml or all")
+	return groupCommand("keys", "Manage the server's signing keys", list, rotate)
+}
+
+func (c *cli) versionCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  args(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if asJSON {
+				info, _ := debug.ReadBuildInfo()
+				goVersion := ""
+				if info != nil {
+					goVersion = info.GoVersion
+				}
+				return c.printJSON(map[string]any{"version": versionString(), "go": goVersion, "schema": sqlstore.SchemaVersion()})
+			}
+			fmt.Fprintf(c.stdout, "bridge %s\n", versionString())
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// versionString is the module version, or the VCS revision of a source
+// build, or "devel".
+func versionString() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev != "" {
+		return "devel-" + rev[:min(12, len(rev))] + dirty
+	}
+	return "devel"
+}
+
+// shortHash shows the start of a hash.
+func shortHash(b []byte) string {
+	s := hex.EncodeToString(b)
+	if len(s) > 16 {
+		return s[:16]
+	}
+	return strings.ToLower(s)
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bridge-idp/bridge/otp"
+	"github.com/bridge-idp/bridge/store"
+)
+
+func (c *cli) totpCommand() *cobra.Command {
+	return groupCommand("totp", "Manage a user's TOTP soft token",
+		c.totpEnrollCommand(),
+		c.totpRemoveCommand(),
+	)
+}
+
+// totpFor builds the TOTP service from the config.
+func totpFor(ad *admin, now func() time.Time) (*otp.TOTP, error) {
+	sealer, err := sealerFor(ad.cfg, ad.logger)
+	if err != nil {
+		return nil, err
+	}
+	t := ad.cfg.TOTP
+	return otp.NewTOTP(ad.store, sealer, otp.TOTPConfig{Issuer: t.Issuer, Algorithm: t.Algorithm, Digits: t.Digits, Period: t.Period, Skew: t.Skew}, now)
+}
+
+// userMustExist returns the normalised name of a local user, or an error.
+func userMustExist(cmd *cobra.Command, ad *admin, raw string) (string, error) {
+	name, err := normalize(raw)
+	if err != nil {
+		return "", err
+	}
+	if _, err := ad.store.GetUser(cmd.Context(), name); errors.Is(err, store.ErrNotFound) {
+		return "", fmt.Errorf("no user %q (add it with: bridge users add %s)", name, name)
+	} else if err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func (c *cli) totpEnrollCommand() *cobra.Command {
+	var asJSON, noQR bool
+	cmd := &cobra.Command{
+		Use:   "enroll NAME",
+		Short: "Give a user a new TOTP token (replaces any existing one)",
+		Long: `Give a user a new TOTP token and print it once: an otpauth:// URI, the
+secret in base32 for typing in, and a QR code for authenticator apps. Any
+token the user had before stops working.`,
+		Args: args(1, "NAME"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ad, err := c.openAdmin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer ad.Close()
+			name, err := userMustExist(cmd, ad, a[0])
+			if err != nil {
+				return err
+			}
+			t, err := totpFor(ad, c.now)
+			if err != nil {
+				return err
+			}
+			en, err := t.Enroll(cmd.Context(), name)
+			if err != nil {
+				return err
+			}
+			if err := ad.audit(cmd.Context(), "totp.enroll", name, store.ResultSuccess, "", nil); err != nil {
+				return err
+			}
+			if asJSON {
+				return c.printJSON(map[string]string{"user": name, "uri": en.URI, "secret": en.Secret})
+			}
+			fmt.Fprintf(c.stdout, "TOTP token for %s. Show this once to the user; it is not shown again.\n\nURI:    %s\nSecret: %s\n\n", name, en.URI, en.Secret)
+			if !noQR {
+				return otp.QR(en.URI, c.stdout)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (no QR code)")
+	cmd.Flags().BoolVar(&noQR, "no-qr", false, "do not print a QR code")
+	return cmd
+}
+
+func (c *cli) totpRemoveCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "remove NAME",
+		Short: "Remove a user's TOTP token",
+		Args:  args(1, "NAME"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ad, err := c.openAdmin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer ad.Close()
+			name, err := normalize(a[0])
+			if err != nil {
+				return err
+			}
+			if err := ad.store.DeleteTOTP(cmd.Context(), name); errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("user %q has no TOTP token", name)
+			} else if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "removed the TOTP token of %s\n", name)
+			return ad.audit(cmd.Context(), "totp.remove", name, store.ResultSuccess, "", nil)
+		},
+	}
+}
+
+func (c *cli) bypassCommand() *cobra.Command {
+	var (
+		ttl    time.Duration
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "bypass NAME",
+		Short: "Issue a single-use bypass code (for a user who lost their phone)",
+		Long: `Issue a temporary access code that replaces the phone approval once, for
+example for a user who lost their phone. It is printed once; only a hash is
+kept. It expires after --ttl (default from bypass_codes.ttl, at most
+bypass_codes.max_ttl).`,
+		Args: args(1, "NAME"),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ad, err := c.openAdmin(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer ad.Close()
+			name, err := userMustExist(cmd, ad, a[0])
+			if err != nil {
+				return err
+			}
+			b := ad.cfg.Bypass
+			bp, err := otp.NewBypass(ad.store, otp.BypassConfig{TTL: b.TTL, MaxTTL: b.MaxTTL, Digits: b.Digits}, c.now)
+			if err != nil {
+				return err
+			}
+			code, rec, err := bp.Issue(cmd.Context(), name, ttl, actor())
+			if err != nil {
+				return err
+			}
+			if err := ad.audit(cmd.Context(), "bypass.issue", name, store.ResultSuccess, "",
+				map[string]string{"code_id": rec.ID, "expires": rec.ExpiresAt.UTC().Format(time.RFC3339)}); err != nil {
+				return err
+			}
+			if asJSON {
+				return c.printJSON(map[string]any{"user": name, "code": code, "expires_at": rec.ExpiresAt})
+			}
+			fmt.Fprintf(c.stdout, "Bypass code for %s: %s\nSingle use; expires %s.\n", name, code, timeText(rec.ExpiresAt))
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default bypass_codes.ttl)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bridge-idp/bridge/config"
+	"github.com/bridge-idp/bridge/directory"
+	"github.com/bridge-idp/bridge/directory/ldap"
+	"github.com/bridge-idp/bridge/directory/local"
+	"github.com/bridge-idp/bridge/directory/none"
+	"github.com/bridge-idp/bridge/keys"
+	"github.com/bridge-idp/bridge/server"
+	"github.com/bridge-idp/bridge/store"
+)
+
+func (c *cli) serveCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the bridge",
+		Long: `Run the bridge: open the store (migrating it), load or generate the server
+keys, connect the directories and serve the public and admin listeners
+until SIGINT or SIGTERM, then finish in-flight requests and stop.`,
+		Args: args(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.loadConfig()
+			if err != nil {
+				return err
+			}
+			logger := newLogger(c.stderr, cfg.Log)
+			return serve(cmd.Context(), cfg, logger)
+		},
+	}
+}
+
+// serve wires the bridge together and runs it until ctx ends. What it opens,
+// it closes, also when start fails halfway.
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	for _, w := range cfg.Warnings {
+		logger.Warn(w)
+	}
+	logger.Info("starting bridge", "version", versionString(), "config", cfg.Source, "storage", cfg.Storage.Driver)
+
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	sealer, err := sealerFor(cfg, logger)
+	if err != nil {
+		return err
+	}
+	km, err := keys.Open(ctx, st, sealer, keys.Options{
+		RotationOverlap: cfg.Keys.RotationOverlap,
+		RefreshInterval: cfg.Keys.RefreshInterval,
+		RSABits:         cfg.Keys.RSABits,
+		Created:         auditKeyCreated(st, "system", "serve", time.Now, logger),
+	}, logger)
+	if err != nil {
+		return err
+	}
+
+	dirs, err := openDirectories(ctx, cfg, st, logger)
+	if err != nil {
+		return err
+	}
+	defer dirs.Close()
+
+	srv, err := server.New(serverConfig(cfg.HTTP), server.Deps{Ready: st.Ping}, logger)
+	if err != nil {
+		return err
+	}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	go km.Run(bg)
+	go sweep(bg, st, cfg.Storage.SweepInterval, logger)
+
+	err = srv.Run(ctx)
+	logger.Info("bridge stopped")
+	return err
+}
+
+// auditKeyCreated records a key generated because none was active.
+func auditKeyCreated(log store.AuditLog, actor, channel string, now func() time.Time, logger *slog.Logger) func(context.Context, store.SigningKey) {
+	return func(ctx context.Context, k store.SigningKey) {
+		_, err := log.AppendAudit(ctx, store.AuditEvent{Time: now(), Actor: actor, Action: "key.create", Subject: k.ID,
+			Channel: channel, Result: store.ResultSuccess, Reason: "no active key",
+			Details: map[string]string{"purpose": string(k.Purpose), "algorithm": k.Algorithm}})
+		if err != nil {
+			logger.ErrorContext(ctx, "recording key creation in the audit log failed", "kid", k.ID, "err", err)
+		}
+	}
+}
+
+// serverConfig maps the file's HTTP section onto the server package.
+func serverConfig(h config.HTTP) server.Config {
+	listener := func(l config.Listener) server.ListenerConfig {
+		return server.ListenerConfig{Listen: l.Listen, BaseURL: l.BaseURL, CertFile: l.TLS.CertFile, KeyFile: l.TLS.KeyFile, AllowPlainHTTP: l.AllowPlainHTTP}
+	}
+	return server.Config{
+		Public:            listener(h.Public),
+		Admin:             listener(h.Admin),
+		ReadHeaderTimeout: h.ReadHeaderTimeout,
+		ReadTimeout:       h.ReadTimeout,
+		WriteTimeout:      h.WriteTimeout,
+		IdleTimeout:       h.IdleTimeout,
+		ShutdownTimeout:   h.ShutdownTimeout,
+	}
+}
+
+// openDirectories builds the configured directories. "none" directories
+// look users up in the directory they name, or the local users.
+func openDirectories(ctx context.Context, cfg *config.Config, st store.Store, logger *slog.Logger) (_ *directory.Set, err error) {
+	var opened []directory.Directory
+	defer func() {
+		if err != nil {
+			s, _ := directory.NewSet(opened...)
+			if s != nil {
+				s.Close()
+			}
+		}
+	}()
+	byName := map[string]directory.Directory{}
+	// Directories that others refer to (local, ldap) first, then none.
+	for _, pass := range []bool{false, true} {
+		for _, d := range cfg.Directory {
+			if (d.Type == "none") != pass {
+				continue
+			}
+			var dir directory.Directory
+			switch d.Type {
+			case "local":
+				dir, err = local.Open(d.Name, st, cfg.Passwords.Argon2id, logger)
+			case "ldap":
+				dir, err = ldap.Open(ctx, d.Name, *d.LDAP, logger)
+			case "none":
+				ids := directory.Looker(nil)
+				if d.Identities != "" {
+					ids = byName[d.Identities]
+				} else {
+					ids, err = local.Open(d.Name+"-identities", st, cfg.Passwords.Argon2id, logger)
+				}
+				if err == nil {
+					dir, err = none.Open(d.Name, ids)
+				}
+			default:
+				err = fmt.Errorf("unknown directory type %q", d.Type)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("directory %q: %w", d.Name, err)
+			}
+			opened = append(opened, dir)
+			byName[d.Name] = dir
+			logger.Info("directory ready", "name", d.Name, "type", d.Type)
+		}
+	}
+	return directory.NewSet(opened...)
+}
+
+// sweep deletes expired short-lived records every interval.
+func sweep(ctx context.Context, st store.Janitor, every time.Duration, logger *slog.Logger) {
+	if every <= 0 {
+		every = time.Minute
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			n, err := st.DeleteExpired(ctx, now)
+			switch {
+			case err != nil && !errors.Is(err, context.Canceled):
+				logger.Warn("deleting expired records failed", "err", err)
+			case n > 0:
+				logger.Debug("deleted expired records", "count", n)
+			}
+		}
+	}
+}
