@@ -110,14 +110,17 @@ func parseImport(r io.Reader, name string) ([]importRow, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// A *csv.ParseError names its own line; the reader can go on
+			// after one, but not after an I/O error.
 			problems = append(problems, fmt.Sprintf("%s: %v", name, err))
-			if _, ok := err.(*csv.ParseError); ok {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
 				continue
 			}
 			break
 		}
+		line, _ := cr.FieldPos(0)
 		get := func(k string) string {
 			if i, ok := col[k]; ok && i < len(rec) {
 				return strings.TrimSpace(rec[i])
