@@ -1,8 +1,10 @@
 package keys
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -30,6 +32,7 @@ var ErrUnseal = errors.New("cannot decrypt: wrong key-encryption key, or the dat
 // does not open.
 type Sealer struct {
 	aead cipher.AEAD
+	kek  []byte // for DeriveKey
 	id   string
 }
 
@@ -47,7 +50,7 @@ func NewSealer(kek []byte) (*Sealer, error) {
 		return nil, err
 	}
 	sum := sha256.Sum256(append([]byte("bridge-kek-id:"), kek...))
-	return &Sealer{aead: aead, id: hex.EncodeToString(sum[:6])}, nil
+	return &Sealer{aead: aead, kek: bytes.Clone(kek), id: hex.EncodeToString(sum[:6])}, nil
 }
 
 // ID is a short public fingerprint of the KEK, safe to log: it tells
@@ -106,4 +109,16 @@ func GenerateKEK() (kek []byte, text string, err error) {
 		return nil, "", err
 	}
 	return kek, base64.StdEncoding.EncodeToString(kek), nil
+}
+
+// DeriveKey returns a 32-byte subkey of the KEK for one purpose (HKDF-SHA256
+// with info as the purpose label), for MACs that must not be computable from
+// the database alone: the audit chain, bypass-code hashes. Different labels
+// give independent keys; the same KEK and label always give the same key.
+func (s *Sealer) DeriveKey(info string) []byte {
+	k, err := hkdf.Key(sha256.New, s.kek, nil, "bridge:"+info, 32)
+	if err != nil { // only for lengths HKDF cannot produce; 32 is always fine
+		panic("keys: HKDF: " + err.Error())
+	}
+	return k
 }

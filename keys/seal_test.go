@@ -158,3 +158,27 @@ func TestGenerateKEK(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestDeriveKey(t *testing.T) {
+	kek1, _, _ := GenerateKEK()
+	kek2, _, _ := GenerateKEK()
+	s1, _ := NewSealer(kek1)
+	s1again, _ := NewSealer(kek1)
+	s2, _ := NewSealer(kek2)
+	a := s1.DeriveKey("audit-chain")
+	if len(a) != 32 {
+		t.Fatalf("derived key is %d bytes", len(a))
+	}
+	if !bytes.Equal(a, s1again.DeriveKey("audit-chain")) {
+		t.Fatal("same KEK and label gave different keys")
+	}
+	if bytes.Equal(a, s1.DeriveKey("bypass-code")) {
+		t.Fatal("different labels gave the same key")
+	}
+	if bytes.Equal(a, s2.DeriveKey("audit-chain")) {
+		t.Fatal("different KEKs gave the same key")
+	}
+	if bytes.Equal(a, kek1) {
+		t.Fatal("derived key is the KEK itself")
+	}
+}
