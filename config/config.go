@@ -4,9 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/bridge-idp/bridge/keys"
 )
@@ -39,6 +42,10 @@ type Config struct {
 	// lines maps key paths ("http.public.listen", "directories[0].ldap")
 	// to their line in the file, for error messages.
 	lines map[string]int
+
+	// fromEnv holds the values written with ${ENV}, by key path, so that
+	// messages name their variables instead of quoting them.
+	fromEnv map[string]envUse
 }
 
 // DevKEKPath is where a dev-mode node keeps its generated KEK:
@@ -71,12 +78,14 @@ func Load(path string) (*Config, error) {
 // (the current directory if empty); env looks up ${NAME} (os.LookupEnv if
 // nil). Files named by *_file and tls keys are read from disk.
 func Parse(data []byte, source, baseDir string, env func(string) (string, bool)) (*Config, error) {
-	return parse(data, source, baseDir, env, readFile)
+	return parse(data, source, baseDir, env, readFile, fileMode)
 }
 
-// parse is Parse with the file reader injected, so that fuzzing never
-// touches the real file system.
-func parse(data []byte, source, baseDir string, env func(string) (string, bool), read func(string) ([]byte, error)) (*Config, error) {
+// parse is Parse with the file reader (and the stat of secret files, for
+// their permission warning) injected, so that fuzzing never touches the
+// real file system.
+func parse(data []byte, source, baseDir string, env func(string) (string, bool),
+	read func(string) ([]byte, error), mode func(string) (fs.FileMode, error)) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
@@ -94,8 +103,12 @@ func parse(data []byte, source, baseDir string, env func(string) (string, bool),
 
 	// Carry on after problems in keys or values, so that one run reports
 	// them all; what a bad value would make Validate say is left out.
-	c := &Config{File: f, Source: source, lines: d.lines}
+	c := &Config{File: f, Source: source, lines: d.lines, fromEnv: d.fromEnv}
 	defaults(&c.File, func(path string) bool { return d.set[path] && !d.bad[path] })
+	if u, ok := c.fromEnv["http.public.listen"]; ok && !d.set["http.public.base_url"] {
+		// Derived from listen: as secret as listen.
+		c.fromEnv["http.public.base_url"] = envUse{raw: u.raw, value: c.HTTP.Public.BaseURL}
+	}
 	c.makeAbsolute(base)
 	r := resolver{c: c, read: read}
 	r.secrets()
@@ -111,7 +124,7 @@ func parse(data []byte, source, baseDir string, env func(string) (string, bool),
 	if c.Keys.KEK != "" {
 		c.KEK, _ = keys.ParseKEK(c.Keys.KEK) // validate checked it
 	}
-	c.Warnings = c.warnings(d.fromEnv)
+	c.Warnings = c.warnings(r.files, mode)
 	return c, nil
 }
 
@@ -138,7 +151,55 @@ func (c *Config) has(path string) bool {
 }
 
 func (c *Config) newError(path, format string, args ...any) *Error {
-	return &Error{Source: c.Source, Line: c.lineOf(path), Path: path, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Source: c.Source, Line: c.lineOf(path), Path: path, Msg: c.redact(path, fmt.Sprintf(format, args...), false)}
+}
+
+// show quotes the value s of path for a message or, when it came from the
+// environment, names the variables instead ("the value of ${NAME}"): a
+// secret such as a DSN or a KEK put under the wrong key must not end up in
+// logs.
+func (c *Config) show(path, s string) string {
+	if u, ok := c.fromEnv[path]; ok {
+		return envRef(u.raw)
+	}
+	return quote(s)
+}
+
+// showFile is show for a file name, quoted in full.
+func (c *Config) showFile(path, file string) string {
+	if u, ok := c.fromEnv[path]; ok {
+		return envRef(u.raw)
+	}
+	return strconv.Quote(file)
+}
+
+// plain is show for a number or duration, written without quotes.
+func (c *Config) plain(path string, v any) string {
+	if u, ok := c.fromEnv[path]; ok {
+		return envRef(u.raw)
+	}
+	return fmt.Sprint(v)
+}
+
+// redact replaces, in a message about path, the quoted values of path and
+// of the keys under it that came from the environment with their variable
+// names: the safety net for messages written elsewhere (the ldap package's
+// Validate) or without show. With bare, it replaces the values unquoted
+// too, when they are long enough not to match ordinary text by chance.
+func (c *Config) redact(path, msg string, bare bool) string {
+	for p, u := range c.fromEnv {
+		if u.value == "" || (p != path && path != "" &&
+			!strings.HasPrefix(p, path+".") && !strings.HasPrefix(p, path+"[")) {
+			continue
+		}
+		ref := envRef(u.raw)
+		msg = strings.ReplaceAll(msg, strconv.Quote(u.value), ref)
+		msg = strings.ReplaceAll(msg, quote(u.value), ref)
+		if bare && len(u.value) >= 8 {
+			msg = strings.ReplaceAll(msg, u.value, ref)
+		}
+	}
+	return msg
 }
 
 // maxSecretSize bounds files read for secrets and TLS; it also keeps a
@@ -160,6 +221,15 @@ func readFile(path string) ([]byte, error) {
 		return nil, errors.New("file is larger than 1 MiB")
 	}
 	return b, nil
+}
+
+// fileMode returns the permission bits of a file.
+func fileMode(path string) (fs.FileMode, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Mode().Perm(), nil
 }
 
 // fileError is the reason a file could not be read, without the path that

@@ -36,8 +36,9 @@ type decoder struct {
 	// set holds the paths of keys given a non-null value; defaults fill
 	// the others.
 	set map[string]bool
-	// fromEnv holds the paths of values that used ${ENV}.
-	fromEnv map[string]bool
+	// fromEnv holds the values that used ${ENV}, by path. Messages name
+	// them by their variables, never by their value (see show).
+	fromEnv map[string]envUse
 	// bad holds the paths with a problem already reported: their value is
 	// left to the default, and later problems under them are not reported.
 	bad map[string]bool
@@ -49,7 +50,7 @@ func newDecoder(source string, env func(string) (string, bool)) *decoder {
 		env:     env,
 		lines:   map[string]int{},
 		set:     map[string]bool{},
-		fromEnv: map[string]bool{},
+		fromEnv: map[string]envUse{},
 		bad:     map[string]bool{},
 	}
 }
@@ -267,12 +268,12 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	if strings.Contains(n.Value, "${") {
-		d.fromEnv[path] = true
+		d.fromEnv[path] = envUse{raw: n.Value, value: s}
 	}
 	if v.Type() == durationType {
 		dur, err := time.ParseDuration(s)
 		if err != nil {
-			d.errorf(n.Line, path, "invalid duration %s (write a number with a unit, such as 500ms, 30s, 5m or 1h)", quote(s))
+			d.errorf(n.Line, path, "invalid duration %s (write a number with a unit, such as 500ms, 30s, 5m or 1h)", d.show(path, s))
 			return
 		}
 		v.SetInt(int64(dur))
@@ -288,15 +289,15 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 		case "false", "False", "FALSE":
 			v.SetBool(false)
 		default:
-			d.errorf(n.Line, path, "expected true or false, got %s", quote(s))
+			d.errorf(n.Line, path, "expected true or false, got %s", d.show(path, s))
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		i, err := strconv.ParseInt(s, 10, v.Type().Bits())
 		if err != nil {
 			if errors.Is(err, strconv.ErrRange) {
-				d.errorf(n.Line, path, "integer %s is out of range", quote(s))
+				d.errorf(n.Line, path, "integer %s is out of range", d.show(path, s))
 			} else {
-				d.errorf(n.Line, path, "expected an integer, got %s", quote(s))
+				d.errorf(n.Line, path, "expected an integer, got %s", d.show(path, s))
 			}
 			return
 		}
@@ -305,13 +306,23 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 		u, err := strconv.ParseUint(s, 10, v.Type().Bits())
 		if err != nil {
 			max := uint64(math.MaxUint64) >> (64 - v.Type().Bits())
-			d.errorf(n.Line, path, "expected an integer from 0 to %d, got %s", max, quote(s))
+			d.errorf(n.Line, path, "expected an integer from 0 to %d, got %s", max, d.show(path, s))
 			return
 		}
 		v.SetUint(u)
 	default:
 		d.errorf(n.Line, path, "internal error: unsupported field type %s", v.Type())
 	}
+}
+
+// show quotes the value s of path for a message or, when it came from the
+// environment, names the variables instead: a secret such as a DSN or a
+// KEK put under the wrong key must not end up in logs.
+func (d *decoder) show(path, s string) string {
+	if u, ok := d.fromEnv[path]; ok {
+		return envRef(u.raw)
+	}
+	return quote(s)
 }
 
 // isNull reports whether n is an empty value ("key:" or "key: ~").

@@ -52,7 +52,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"unset variable", "log:\n  level: ${BRIDGE_LEVEL}\n", []string{"bridge.yaml:2: log.level: environment variable BRIDGE_LEVEL is not set"}},
 		{"bad variable name", "log:\n  level: ${1X}\n", []string{`log.level: invalid environment variable name "1X"`}},
 		{"unterminated variable", "log:\n  level: ${X\n", []string{`log.level: unterminated "${"`}},
-		{"expanded value type-checked", "totp:\n  digits: ${DIGITS}\n", []string{`bridge.yaml:2: totp.digits: expected an integer, got "six"`}},
+		{"expanded value type-checked, named by its variable", "totp:\n  digits: ${DIGITS}\n", []string{`bridge.yaml:2: totp.digits: expected an integer, got the value of ${DIGITS}`}},
 		{"too large", "log: {}\n" + strings.Repeat("#", maxFileSize), []string{"bridge.yaml: file is larger than 1048576 bytes"}},
 		{"deep nesting", strings.Repeat("[", 20000), []string{"invalid YAML"}},
 	}

@@ -54,6 +54,7 @@ func defaults(f *File, set func(path string) bool) {
 	str("http.public.listen", &f.HTTP.Public.Listen, defaultPublicListen)
 	str("http.public.base_url", &f.HTTP.Public.BaseURL, derivedBaseURL(f.HTTP.Public))
 	dur("http.shutdown_timeout", &f.HTTP.ShutdownTimeout, 15*time.Second)
+	dur("http.drain_delay", &f.HTTP.DrainDelay, 0)
 	dur("http.read_header_timeout", &f.HTTP.ReadHeaderTimeout, 5*time.Second)
 	dur("http.read_timeout", &f.HTTP.ReadTimeout, 30*time.Second)
 	dur("http.write_timeout", &f.HTTP.WriteTimeout, 60*time.Second)

@@ -17,10 +17,13 @@
 //     those of step 1 (leaving out what a value that did not decode would
 //     cause);
 //  6. the KEK is decoded, and Warnings lists every setting weaker than the
-//     default, for serve to log.
+//     default (including a secret file that other users can read), for
+//     serve to log.
 //
 // Every error is an *Error, printed as "file:line: key.path: problem";
-// several are joined with errors.Join, sorted by line. The package reads
+// several are joined with errors.Join, sorted by line. A value that came
+// from ${NAME} is never quoted in a message (it may be a secret under the
+// wrong key): the message names it "the value of ${NAME}". The package reads
 // files (the config, secrets, TLS certificates) but never writes any: serve
 // creates DevKEKPath in dev mode.
 package config

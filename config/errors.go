@@ -101,6 +101,59 @@ func quote(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
+// envUse is a value written with ${ENV}: the text as written in the file
+// and the value it expanded to.
+type envUse struct {
+	raw, value string
+}
+
+// envRef names a value written with ${ENV} for a message, without its
+// expansion, which may be a secret that ended up under the wrong key:
+// "the value of ${NAME}" for a value written as just ${NAME}, otherwise the
+// text as written ("the value of \"x-${NAME}\"") or, when that is long,
+// the variables it uses.
+func envRef(raw string) string {
+	names := envNames(raw)
+	switch {
+	case len(names) == 1 && raw == "${"+names[0]+"}":
+		return "the value of ${" + names[0] + "}"
+	case len(raw) <= 40:
+		return "the value of " + quote(raw)
+	case len(names) == 0:
+		return "the expanded value"
+	}
+	refs := make([]string, len(names))
+	for i, n := range names {
+		refs[i] = "${" + n + "}"
+	}
+	return "the value with " + strings.Join(refs, ", ") + " expanded"
+}
+
+// envNames lists the variables that ${NAME} in s refers to, as expand
+// reads them ($$ is a literal $).
+func envNames(s string) []string {
+	var names []string
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] != '$' {
+			continue
+		}
+		switch s[i+1] {
+		case '$':
+			i++
+		case '{':
+			end := strings.IndexByte(s[i+2:], '}')
+			if end < 0 {
+				return names
+			}
+			if n := s[i+2 : i+2+end]; !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+			i += 2 + end
+		}
+	}
+	return names
+}
+
 // parentPath returns the path one level up: "a.b[2]" -> "a.b", "a.b" -> "a".
 func parentPath(p string) string {
 	i := strings.LastIndexAny(p, ".[")

@@ -99,6 +99,11 @@ type HTTP struct {
 	Admin Listener `yaml:"admin"`
 	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// DrainDelay is how long, on shutdown, the listeners keep serving after
+	// /readyz turns 503, so that load balancers stop sending traffic
+	// before connections are refused. Part of ShutdownTimeout: at least 0
+	// and shorter than it. Default 0 (no delay).
+	DrainDelay time.Duration `yaml:"drain_delay"`
 	// ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout bound each
 	// connection. Defaults 5s, 30s, 60s (long-polls need it), 120s.
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,12 @@ func FuzzParse(f *testing.F) {
 		}
 		return nil, os.ErrNotExist
 	}
+	mode := func(path string) (fs.FileMode, error) {
+		if _, ok := files[filepath.Base(path)]; ok {
+			return 0o600, nil
+		}
+		return 0, os.ErrNotExist
+	}
 	env := envOf(map[string]string{"A": "x", "KEK": testKEK, "EMPTY": ""})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		type result struct {
@@ -41,7 +48,7 @@ func FuzzParse(f *testing.F) {
 		}
 		done := make(chan result, 1)
 		go func() {
-			c, err := parse(data, "fuzz.yaml", "/nonexistent", env, read)
+			c, err := parse(data, "fuzz.yaml", "/nonexistent", env, read, mode)
 			done <- result{c, err}
 		}()
 		var r result

@@ -88,9 +88,15 @@ func TestFullConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good, err := filepath.Abs("testdata/good")
-	if err != nil {
-		t.Fatal(err)
+	// The secret files, private as they should be (git keeps them 0644,
+	// which would be warned about).
+	good := t.TempDir()
+	for _, name := range []string{"kek", "ldap-password"} {
+		b, err := os.ReadFile(filepath.Join("testdata/good", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, good, name, string(b))
 	}
 	c, err = Parse(data, "full.yaml", good, envOf(env))
 	if err != nil {
@@ -157,6 +163,7 @@ func fullConfigWant(dir, certFile, keyFile string) File {
 			Public:            Listener{Listen: "0.0.0.0:8443", BaseURL: "https://mfa.example.com", TLS: tls},
 			Admin:             Listener{Listen: "127.0.0.1:9443", TLS: tls},
 			ShutdownTimeout:   20 * time.Second,
+			DrainDelay:        5 * time.Second,
 			ReadHeaderTimeout: 3 * time.Second,
 			ReadTimeout:       20 * time.Second,
 			WriteTimeout:      90 * time.Second,

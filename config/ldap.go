@@ -27,8 +27,13 @@ func (v *validator) ldap(path string, l *ldap.Config) {
 		if key != "" {
 			p = joinPath(path, key)
 		}
-		e := v.c.newError(p, "%s", msg)
-		e.Err = err
+		// The ldap package quotes values: name those from the environment
+		// by their variables instead.
+		redacted := v.c.redact(path, msg, true)
+		e := v.c.newError(p, "%s", redacted)
+		if redacted == msg {
+			e.Err = err // else it would still hold the value
+		}
 		v.errs = append(v.errs, e)
 	}
 }

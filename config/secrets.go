@@ -11,6 +11,13 @@ type resolver struct {
 	c    *Config
 	read func(string) ([]byte, error)
 	errs []*Error
+	// files lists the secret files read, for the permission warning.
+	files []secretFile
+}
+
+// secretFile is a *_file secret that was read: its key path and name.
+type secretFile struct {
+	path, file string
 }
 
 func (r *resolver) secrets() {
@@ -42,15 +49,16 @@ func (r *resolver) secret(valuePath string, value *string, filePath, file string
 	case file != "":
 		b, err := r.read(file)
 		if err != nil {
-			r.errs = append(r.errs, c.newError(filePath, "cannot read %q: %v", file, fileError(err)))
+			r.errs = append(r.errs, c.newError(filePath, "cannot read %s: %v", c.showFile(filePath, file), fileError(err)))
 			return false
 		}
 		s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 		if strings.TrimSpace(s) == "" {
-			r.errs = append(r.errs, c.newError(filePath, "file %q is empty", file))
+			r.errs = append(r.errs, c.newError(filePath, "file %s is empty", c.showFile(filePath, file)))
 			return false
 		}
 		*value = s
+		r.files = append(r.files, secretFile{path: filePath, file: file})
 		return true
 	case c.has(valuePath) && *value == "":
 		r.errs = append(r.errs, c.newError(valuePath, "is empty (an environment variable set to the empty string?)"))

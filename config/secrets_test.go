@@ -2,7 +2,12 @@ package config
 
 import (
 	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -107,5 +112,51 @@ func TestSecretsNotInErrors(t *testing.T) {
 	wantErr(t, err, "keys.kek_file: key-encryption key")
 	if bytes.Contains([]byte(err.Error()), []byte("secret")) {
 		t.Errorf("error shows the secret: %v", err)
+	}
+}
+
+// TestSecretFileMode warns (without failing) about a kek_file, dsn_file or
+// bind_password_file that other users can read.
+func TestSecretFileMode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no Unix permission bits")
+	}
+	src := trial("keys:\n  kek_file: kek\nstorage:\n  driver: postgres\n  postgres:\n    dsn_file: dsn\n" +
+		"directories:\n  - name: corp\n    type: ldap\n    ldap:\n      url: ldaps://dc.example.com\n" +
+		"      user_base_dn: dc=example,dc=com\n      bind_dn: cn=svc,dc=example,dc=com\n      bind_password_file: password\n")
+	for _, tt := range []struct {
+		mode fs.FileMode
+		warn bool
+	}{{0o600, false}, {0o400, false}, {0o644, true}, {0o640, true}, {0o604, true}} {
+		t.Run(tt.mode.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			files := map[string]string{"kek": testKEK + "\n", "dsn": "host=db password=pw\n", "password": "pw\n"}
+			for name, content := range files {
+				p := writeFile(t, dir, name, content)
+				if err := os.Chmod(p, tt.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := parseString(t, src, dir, nil)
+			if err != nil {
+				t.Fatal(err) // a warning, never an error
+			}
+			want := map[string]string{
+				"keys.kek_file":                          fmt.Sprintf("bridge.yaml:6: keys.kek_file: %s is readable by other users (mode %04o); chmod 600 it", filepath.Join(dir, "kek"), tt.mode),
+				"storage.postgres.dsn_file":              fmt.Sprintf("bridge.yaml:10: storage.postgres.dsn_file: %s is readable by other users (mode %04o); chmod 600 it", filepath.Join(dir, "dsn"), tt.mode),
+				"directories[0].ldap.bind_password_file": fmt.Sprintf("bridge.yaml:18: directories[0].ldap.bind_password_file: %s is readable by other users (mode %04o); chmod 600 it", filepath.Join(dir, "password"), tt.mode),
+			}
+			for key, w := range want {
+				found := slices.Contains(c.Warnings, w)
+				if found != tt.warn {
+					t.Errorf("%s: warned %v, want %v:\n%s\nwarnings: %q", key, found, tt.warn, w, c.Warnings)
+				}
+			}
+			for _, w := range c.Warnings {
+				if strings.Contains(w, "readable by other users") && !tt.warn {
+					t.Errorf("unexpected warning %q", w)
+				}
+			}
+		})
 	}
 }

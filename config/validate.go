@@ -28,14 +28,14 @@ func (v *validator) errorf(path, format string, args ...any) {
 // oneOf checks an enumerated value.
 func (v *validator) oneOf(path, value string, allowed ...string) {
 	if !slices.Contains(allowed, value) {
-		v.errorf(path, "unknown value %s (use %s)", quote(value), strings.Join(allowed, ", "))
+		v.errorf(path, "unknown value %s (use %s)", v.c.show(path, value), strings.Join(allowed, ", "))
 	}
 }
 
 // positive checks a duration that must be above zero.
 func (v *validator) positive(path string, d time.Duration) {
 	if d <= 0 {
-		v.errorf(path, "must be a positive duration, got %s", d)
+		v.errorf(path, "must be a positive duration, got %s", v.c.plain(path, d))
 	}
 }
 
@@ -56,9 +56,11 @@ func (c *Config) validate(read func(string) ([]byte, error)) []*Error {
 
 	a := f.Passwords.Argon2id
 	if a.MemoryKiB < 19456 {
-		v.errorf("passwords.argon2id.memory_kib", "must be at least 19456 (19 MiB, OWASP's minimum), got %d", a.MemoryKiB)
+		v.errorf("passwords.argon2id.memory_kib", "must be at least 19456 (19 MiB, OWASP's minimum), got %s",
+			v.c.plain("passwords.argon2id.memory_kib", a.MemoryKiB))
 	} else if a.MemoryKiB > 4<<20 {
-		v.errorf("passwords.argon2id.memory_kib", "must be at most %d (4 GiB), got %d", 4<<20, a.MemoryKiB)
+		v.errorf("passwords.argon2id.memory_kib", "must be at most %d (4 GiB), got %s", 4<<20,
+			v.c.plain("passwords.argon2id.memory_kib", a.MemoryKiB))
 	}
 	if a.Time < 1 {
 		v.errorf("passwords.argon2id.time", "must be at least 1")
@@ -73,23 +75,24 @@ func (c *Config) validate(read func(string) ([]byte, error)) []*Error {
 	}
 	v.oneOf("totp.algorithm", t.Algorithm, "SHA1", "SHA256", "SHA512")
 	if t.Digits != 6 && t.Digits != 8 {
-		v.errorf("totp.digits", "must be 6 or 8, got %d", t.Digits)
+		v.errorf("totp.digits", "must be 6 or 8, got %s", v.c.plain("totp.digits", t.Digits))
 	}
 	if t.Period < time.Second || t.Period > 10*time.Minute || t.Period%time.Second != 0 {
-		v.errorf("totp.period", "must be whole seconds from 1s to 10m, got %s", t.Period)
+		v.errorf("totp.period", "must be whole seconds from 1s to 10m, got %s", v.c.plain("totp.period", t.Period))
 	}
 	if t.Skew < 0 || t.Skew > 10 {
-		v.errorf("totp.skew", "must be from 0 to 10 time steps, got %d", t.Skew)
+		v.errorf("totp.skew", "must be from 0 to 10 time steps, got %s", v.c.plain("totp.skew", t.Skew))
 	}
 
 	b := f.Bypass
 	v.positive("bypass_codes.ttl", b.TTL)
 	v.positive("bypass_codes.max_ttl", b.MaxTTL)
 	if b.TTL > b.MaxTTL && b.MaxTTL > 0 {
-		v.errorf("bypass_codes.ttl", "%s is longer than max_ttl (%s)", b.TTL, b.MaxTTL)
+		v.errorf("bypass_codes.ttl", "%s is longer than max_ttl (%s)",
+			v.c.plain("bypass_codes.ttl", b.TTL), v.c.plain("bypass_codes.max_ttl", b.MaxTTL))
 	}
 	if b.Digits < 8 || b.Digits > 20 {
-		v.errorf("bypass_codes.digits", "must be from 8 to 20, got %d", b.Digits)
+		v.errorf("bypass_codes.digits", "must be from 8 to 20, got %s", v.c.plain("bypass_codes.digits", b.Digits))
 	}
 
 	v.directories()
@@ -112,7 +115,8 @@ func (v *validator) storage() {
 			v.errorf("storage.postgres.dsn", "required when storage.driver is postgres (write dsn: ${BRIDGE_POSTGRES_DSN} or use dsn_file)")
 		}
 		if s.Postgres.MaxConns < 1 {
-			v.errorf("storage.postgres.max_conns", "must be at least 1, got %d", s.Postgres.MaxConns)
+			v.errorf("storage.postgres.max_conns", "must be at least 1, got %s",
+				v.c.plain("storage.postgres.max_conns", s.Postgres.MaxConns))
 		}
 	}
 }
@@ -138,7 +142,7 @@ func (v *validator) keys() {
 	v.positive("keys.rotation_overlap", k.RotationOverlap)
 	v.positive("keys.refresh_interval", k.RefreshInterval)
 	if k.RSABits != 2048 && k.RSABits != 3072 && k.RSABits != 4096 {
-		v.errorf("keys.rsa_bits", "must be 2048, 3072 or 4096, got %d", k.RSABits)
+		v.errorf("keys.rsa_bits", "must be 2048, 3072 or 4096, got %s", v.c.plain("keys.rsa_bits", k.RSABits))
 	}
 }
 
@@ -150,12 +154,19 @@ func (v *validator) http() {
 		if pubOK && adOK && pubPort == adPort && pubPort != 0 &&
 			(pubHost == adHost || unspecifiedHost(pubHost) || unspecifiedHost(adHost)) {
 			v.errorf("http.admin.listen", "%s overlaps http.public.listen (%s): the admin listener needs its own address",
-				h.Admin.Listen, h.Public.Listen)
+				v.c.plain("http.admin.listen", h.Admin.Listen), v.c.plain("http.public.listen", h.Public.Listen))
 		}
 	} else if v.c.has("http.admin") && h.Admin != (Listener{}) {
 		v.errorf("http.admin.listen", "is empty, which disables the admin listener: set it, or remove the other http.admin keys")
 	}
 	v.positive("http.shutdown_timeout", h.ShutdownTimeout)
+	switch {
+	case h.DrainDelay < 0:
+		v.errorf("http.drain_delay", "must not be negative, got %s", v.c.plain("http.drain_delay", h.DrainDelay))
+	case h.ShutdownTimeout > 0 && h.DrainDelay >= h.ShutdownTimeout:
+		v.errorf("http.drain_delay", "%s must be shorter than http.shutdown_timeout (%s), which it is part of",
+			v.c.plain("http.drain_delay", h.DrainDelay), v.c.plain("http.shutdown_timeout", h.ShutdownTimeout))
+	}
 	v.positive("http.read_header_timeout", h.ReadHeaderTimeout)
 	v.positive("http.read_timeout", h.ReadTimeout)
 	v.positive("http.write_timeout", h.WriteTimeout)
@@ -164,7 +175,7 @@ func (v *validator) http() {
 
 // listener checks one listener and returns its parsed address.
 func (v *validator) listener(path string, l *Listener, public bool) (host string, port int, ok bool) {
-	host, port, err := splitListen(l.Listen)
+	host, port, err := splitListen(l.Listen, v.c.fromEnv[path+".listen"])
 	if err != nil {
 		v.errorf(path+".listen", "%v", err)
 	}
@@ -173,7 +184,7 @@ func (v *validator) listener(path string, l *Listener, public bool) (host string
 	if public {
 		// An empty base_url that was not written was not derived, because
 		// listen is wrong: that is reported already.
-		if err := checkBaseURL(l.BaseURL); err != nil && (l.BaseURL != "" || v.c.has(path+".base_url")) {
+		if err := checkBaseURL(l.BaseURL, v.c.fromEnv[path+".base_url"]); err != nil && (l.BaseURL != "" || v.c.has(path+".base_url")) {
 			v.errorf(path+".base_url", "%v", err)
 		}
 	} else if l.BaseURL != "" {
@@ -189,11 +200,11 @@ func (v *validator) listener(path string, l *Listener, public bool) (host string
 	case cert != "":
 		certPEM, err1 := v.read(cert)
 		if err1 != nil {
-			v.errorf(path+".tls.cert_file", "cannot read %q: %v", cert, fileError(err1))
+			v.errorf(path+".tls.cert_file", "cannot read %s: %v", v.c.showFile(path+".tls.cert_file", cert), fileError(err1))
 		}
 		keyPEM, err2 := v.read(key)
 		if err2 != nil {
-			v.errorf(path+".tls.key_file", "cannot read %q: %v", key, fileError(err2))
+			v.errorf(path+".tls.key_file", "cannot read %s: %v", v.c.showFile(path+".tls.key_file", key), fileError(err2))
 		}
 		if err1 == nil && err2 == nil {
 			if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
@@ -208,31 +219,47 @@ func (v *validator) listener(path string, l *Listener, public bool) (host string
 }
 
 // splitListen parses a host:port listen address. The port may be 0 (any
-// free port).
-func splitListen(addr string) (host string, port int, err error) {
+// free port). A value from the environment (env.raw set) is named by its
+// variables in the error, and not quoted, nor any part of it.
+func splitListen(addr string, env envUse) (host string, port int, err error) {
+	shown, secret := quote(addr), env.raw != ""
+	if secret {
+		shown = envRef(env.raw)
+	}
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, fmt.Errorf("invalid address %s: want host:port, such as 127.0.0.1:8080 or :8443", quote(addr))
+		return "", 0, fmt.Errorf("invalid address %s: want host:port, such as 127.0.0.1:8080 or :8443", shown)
 	}
 	port, err = strconv.Atoi(p)
 	if err != nil || port < 0 || port > 65535 {
-		return "", 0, fmt.Errorf("invalid port %s in %s: want a number from 0 to 65535", quote(p), quote(addr))
+		if secret {
+			return "", 0, fmt.Errorf("invalid port in %s: want a number from 0 to 65535", shown)
+		}
+		return "", 0, fmt.Errorf("invalid port %s in %s: want a number from 0 to 65535", quote(p), shown)
 	}
 	if strings.ContainsAny(host, " /\t") {
-		return "", 0, fmt.Errorf("invalid host %s in %s", quote(host), quote(addr))
+		if secret {
+			return "", 0, fmt.Errorf("invalid host in %s", shown)
+		}
+		return "", 0, fmt.Errorf("invalid host %s in %s", quote(host), shown)
 	}
 	return host, port, nil
 }
 
 // checkBaseURL requires an absolute http(s) URL with a host and without
-// query, fragment or credentials.
-func checkBaseURL(s string) error {
+// query, fragment or credentials. A value from the environment (env.raw
+// set) is named by its variables in the error.
+func checkBaseURL(s string, env envUse) error {
+	shown := quote(s)
+	if env.raw != "" {
+		shown = envRef(env.raw)
+	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
-		return fmt.Errorf("must be an absolute http:// or https:// URL such as https://mfa.example.com, got %s", quote(s))
+		return fmt.Errorf("must be an absolute http:// or https:// URL such as https://mfa.example.com, got %s", shown)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
-		return fmt.Errorf("must not have credentials, a query or a fragment, got %s", quote(s))
+		return fmt.Errorf("must not have credentials, a query or a fragment, got %s", shown)
 	}
 	return nil
 }
@@ -248,10 +275,10 @@ func (v *validator) directories() {
 		case d.Name == "":
 			v.errorf(p+".name", "required")
 		case !directoryName.MatchString(d.Name):
-			v.errorf(p+".name", "%s: use lower-case letters, digits, - and _, starting with a letter or digit", quote(d.Name))
+			v.errorf(p+".name", "%s: use lower-case letters, digits, - and _, starting with a letter or digit", v.c.show(p+".name", d.Name))
 		default:
 			if j, dup := byName[d.Name]; dup {
-				v.errorf(p+".name", "duplicate directory name %q (also directories[%d])", d.Name, j)
+				v.errorf(p+".name", "duplicate directory name %s (also directories[%d])", v.c.showFile(p+".name", d.Name), j)
 			} else {
 				byName[d.Name] = i
 			}
@@ -261,7 +288,7 @@ func (v *validator) directories() {
 		case d.Type == "ldap" && d.LDAP == nil:
 			v.errorf(p+".ldap", "required for type ldap")
 		case d.Type != "ldap" && d.LDAP != nil:
-			v.errorf(p+".ldap", "only for type ldap (this directory is type %s)", quote(d.Type))
+			v.errorf(p+".ldap", "only for type ldap (this directory is type %s)", v.c.show(p+".type", d.Type))
 		case d.LDAP != nil:
 			v.ldap(p+".ldap", d.LDAP)
 		}
@@ -277,9 +304,9 @@ func (v *validator) directories() {
 		j, ok := byName[d.Identities]
 		switch {
 		case !ok:
-			v.errorf(p, "no directory is named %s", quote(d.Identities))
+			v.errorf(p, "no directory is named %s", v.c.show(p, d.Identities))
 		case dirs[j].Type == "none":
-			v.errorf(p, "directory %q is itself of type none: name a local or ldap directory", d.Identities)
+			v.errorf(p, "directory %s is itself of type none: name a local or ldap directory", v.c.showFile(p, d.Identities))
 		}
 	}
 }

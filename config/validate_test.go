@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidate(t *testing.T) {
@@ -164,4 +165,39 @@ func TestValidateAfterChange(t *testing.T) {
 	}
 	c.TOTP.Digits = 7
 	wantErr(t, c.Validate(), "bridge.yaml: totp.digits: must be 6 or 8")
+}
+
+func TestDrainDelay(t *testing.T) {
+	http := func(keys string) string {
+		return "http:\n  public:\n    allow_plain_http: true\n" + keys
+	}
+	if c := mustParse(t, trial(http(""))); c.HTTP.DrainDelay != 0 {
+		t.Errorf("default drain_delay %s, want 0", c.HTTP.DrainDelay)
+	}
+	if c := mustParse(t, trial(http("  drain_delay: 0s\n"))); c.HTTP.DrainDelay != 0 {
+		t.Errorf("drain_delay %s, want 0", c.HTTP.DrainDelay)
+	}
+	if c := mustParse(t, trial(http("  drain_delay: 5s\n  shutdown_timeout: 20s\n"))); c.HTTP.DrainDelay != 5*time.Second {
+		t.Errorf("drain_delay %s, want 5s", c.HTTP.DrainDelay)
+	}
+	if c := mustParse(t, trial(http("  drain_delay: 14s\n"))); c.HTTP.DrainDelay != 14*time.Second {
+		t.Errorf("drain_delay %s, want 14s (under the default shutdown_timeout)", c.HTTP.DrainDelay)
+	}
+	for _, tt := range []struct{ keys, want string }{
+		{"  drain_delay: -1s\n", "bridge.yaml:5: http.drain_delay: must not be negative, got -1s"},
+		{"  drain_delay: 15s\n", "bridge.yaml:5: http.drain_delay: 15s must be shorter than http.shutdown_timeout (15s), which it is part of"},
+		{"  shutdown_timeout: 10s\n  drain_delay: 1m\n", "bridge.yaml:6: http.drain_delay: 1m0s must be shorter than http.shutdown_timeout (10s)"},
+	} {
+		_, err := parseString(t, trial(http(tt.keys)), "", nil)
+		wantErr(t, err, tt.want)
+		if err != nil && strings.Count(err.Error(), "\n") != 0 {
+			t.Errorf("want exactly one problem, got:\n%v", err)
+		}
+	}
+	// An invalid shutdown_timeout is reported alone.
+	_, err := parseString(t, trial(http("  shutdown_timeout: 0s\n  drain_delay: 5s\n")), "", nil)
+	wantErr(t, err, "http.shutdown_timeout: must be a positive duration")
+	if strings.Contains(err.Error(), "drain_delay") {
+		t.Errorf("drain_delay reported against an invalid shutdown_timeout:\n%v", err)
+	}
 }

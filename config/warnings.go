@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -11,8 +13,9 @@ import (
 )
 
 // warnings lists every setting weaker than the default, for serve to log at
-// each start. fromEnv holds the paths whose value used ${ENV}.
-func (c *Config) warnings(fromEnv map[string]bool) []string {
+// each start. files are the secret files read, and mode returns the
+// permission bits of a file.
+func (c *Config) warnings(files []secretFile, mode func(string) (fs.FileMode, error)) []string {
 	var out []string
 	warn := func(path, format string, args ...any) {
 		out = append(out, c.newError(path, format, args...).Error())
@@ -27,10 +30,18 @@ func (c *Config) warnings(fromEnv map[string]bool) []string {
 			warn("dev_mode", "dev mode is on: never run like this in production")
 		}
 	}
-	if c.has("keys.kek") && !fromEnv["keys.kek"] {
+	for _, sf := range files {
+		// Stat after reading: a file that changed in between is at worst
+		// warned about wrongly. Permission bits mean nothing on Windows.
+		if m, err := mode(sf.file); err == nil && m&0o044 != 0 && runtime.GOOS != "windows" {
+			warn(sf.path, "%s is readable by other users (mode %04o); chmod 600 it", sf.file, m.Perm())
+		}
+	}
+	fromEnv := func(path string) bool { _, ok := c.fromEnv[path]; return ok }
+	if c.has("keys.kek") && !fromEnv("keys.kek") {
 		warn("keys.kek", "the key-encryption key is written in the config file: anyone who can read it can decrypt the stored secrets; use kek_file or ${ENV}")
 	}
-	if f.Storage.Driver == "postgres" && c.has("storage.postgres.dsn") && !fromEnv["storage.postgres.dsn"] && dsnHasPassword(f.Storage.Postgres.DSN) {
+	if f.Storage.Driver == "postgres" && c.has("storage.postgres.dsn") && !fromEnv("storage.postgres.dsn") && dsnHasPassword(f.Storage.Postgres.DSN) {
 		warn("storage.postgres.dsn", "the database password is written in the config file; use dsn_file or ${ENV}")
 	}
 	if f.Keys.RSABits < 3072 {
@@ -74,7 +85,7 @@ func (c *Config) warnings(fromEnv map[string]bool) []string {
 		if l.AllowInsecurePlaintext && strings.HasPrefix(strings.ToLower(l.URL), "ldap://") && !l.StartTLS {
 			warn(p+".allow_insecure_plaintext", "passwords go to %s unencrypted", l.URL)
 		}
-		if c.has(p+".bind_password") && !fromEnv[p+".bind_password"] {
+		if c.has(p+".bind_password") && !fromEnv(p+".bind_password") {
 			warn(p+".bind_password", "the service account password is written in the config file; use bind_password_file or ${ENV}")
 		}
 	}
