@@ -2,14 +2,17 @@ package otp
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
+	"github.com/bridge-idp/bridge/keys"
 	"github.com/bridge-idp/bridge/store"
 )
 
@@ -63,26 +66,39 @@ func (c BypassConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Bypass issues and verifies single-use bypass codes. Only a salted hash of
-// each code is stored.
+// Bypass issues and verifies single-use bypass codes. Only a salted MAC of
+// each code, keyed with a subkey of the KEK, is stored.
 type Bypass struct {
 	st  store.OTP
+	key []byte // sealer.DeriveKey(BypassKeyLabel), bypassKeySize bytes
 	cfg BypassConfig
 	now func() time.Time
 }
 
-// NewBypass checks cfg and returns a Bypass. now nil means time.Now.
-func NewBypass(st store.OTP, cfg BypassConfig, now func() time.Time) (*Bypass, error) {
-	if st == nil {
-		return nil, errors.New("otp: NewBypass needs a store")
+// BypassKeyLabel is the purpose label of the KEK subkey (keys.Sealer.DeriveKey)
+// that keys the stored bypass-code MACs. Every node verifying the codes must
+// have the same KEK.
+const BypassKeyLabel = "bypass-code"
+
+const bypassKeySize = 32
+
+// NewBypass checks cfg and returns a Bypass whose code hashes are keyed with
+// sealer.DeriveKey(BypassKeyLabel). now nil means time.Now.
+func NewBypass(st store.OTP, sealer *keys.Sealer, cfg BypassConfig, now func() time.Time) (*Bypass, error) {
+	if st == nil || sealer == nil {
+		return nil, errors.New("otp: NewBypass needs a store and a sealer")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	key := sealer.DeriveKey(BypassKeyLabel)
+	if len(key) != bypassKeySize {
+		return nil, fmt.Errorf("otp: bypass key is %d bytes, want %d", len(key), bypassKeySize)
+	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Bypass{st: st, cfg: cfg.withDefaults(), now: now}, nil
+	return &Bypass{st: st, key: key, cfg: cfg.withDefaults(), now: now}, nil
 }
 
 // Issue makes a new code for user, valid for ttl (0: the configured
@@ -117,7 +133,7 @@ func (b *Bypass) Issue(ctx context.Context, user string, ttl time.Duration, crea
 	rec := store.BypassCode{
 		ID:        base64.RawURLEncoding.EncodeToString(idb),
 		User:      name,
-		Hash:      hashBypass(salt, name, code),
+		Hash:      hashBypass(b.key, salt, name, code),
 		CreatedBy: createdBy,
 		CreatedAt: now,
 		ExpiresAt: now.Add(ttl),
@@ -151,7 +167,7 @@ func (b *Bypass) Verify(ctx context.Context, user, code string) error {
 	// Every record is hashed and compared, match or not.
 	for i := range recs {
 		r := &recs[i]
-		if !checkBypass(r.Hash, name, c) {
+		if !checkBypass(b.key, r.Hash, name, c) {
 			continue
 		}
 		switch {
@@ -183,17 +199,32 @@ func (b *Bypass) Verify(ctx context.Context, user, code string) error {
 	return nil
 }
 
-// randomDigits returns n uniformly random decimal digits: random bytes of
-// 250 or more are thrown away, so byte%10 has no bias.
+// randomDigits returns n uniformly random decimal digits from crypto/rand.
 func randomDigits(n int) (string, error) {
+	return randomDigitsFrom(rand.Reader, n)
+}
+
+// digitRejectFrom is the first byte value randomDigitsFrom throws away:
+// 250 = 25*10 is the largest multiple of 10 that fits in a byte, so the
+// bytes kept, 0 to 249, map to each digit (v%10) exactly 25 times.
+const digitRejectFrom = 250
+
+// randomDigitsFrom returns n decimal digits made from the bytes of r, in
+// order: a byte v < 250 gives the digit v%10, a byte of 250 or more is
+// skipped, so uniform bytes give uniform digits (byte%10 alone would favour
+// 0 to 5). It reads only as many bytes as it still needs digits, so it
+// consumes exactly the bytes it looks at; a read error (io.EOF included)
+// is returned.
+func randomDigitsFrom(r io.Reader, n int) (string, error) {
 	out := make([]byte, 0, n)
-	buf := make([]byte, n+8)
+	buf := make([]byte, n)
 	for len(out) < n {
-		if _, err := rand.Read(buf); err != nil {
-			return "", err
+		b := buf[:n-len(out)]
+		if _, err := io.ReadFull(r, b); err != nil {
+			return "", fmt.Errorf("otp: random digits: %w", err)
 		}
-		for _, v := range buf {
-			if v < 250 && len(out) < n {
+		for _, v := range b {
+			if v < digitRejectFrom {
 				out = append(out, '0'+v%10)
 			}
 		}
@@ -203,31 +234,47 @@ func randomDigits(n int) (string, error) {
 
 // Stored hash format, owned by this package:
 //
-//	version (1 byte, 1) || salt (16 bytes) || SHA-256("bridge-bypass:v1\x00" || salt || user || "\x00" || code)
+//	version (1 byte, 2) || salt (16 bytes) ||
+//	HMAC-SHA256(key, "bridge-bypass:v2\x00" || salt || len(user) (4 bytes, big endian) || user || code)
+//
+// key is the KEK subkey for BypassKeyLabel, so the stored bytes cannot be
+// checked against candidate codes without the KEK. The code is the last
+// field and the MAC fixes the length of the message, so only the user needs
+// a length prefix. Version 1 (an unkeyed SHA-256) was never deployed; it and
+// any other version are rejected.
 const (
-	bypassHashVersion = 1
+	bypassHashVersion = 2
 	bypassSaltSize    = 16
 	bypassHashSize    = 1 + bypassSaltSize + sha256.Size
+	bypassMACLabel    = "bridge-bypass:v2\x00"
 )
 
-func hashBypass(salt []byte, user, code string) []byte {
-	h := sha256.New()
-	h.Write([]byte("bridge-bypass:v1\x00"))
-	h.Write(salt)
-	h.Write([]byte(user))
-	h.Write([]byte{0})
-	h.Write([]byte(code))
+// bypassMAC is the MAC part of a stored hash.
+func bypassMAC(key, salt []byte, user, code string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(bypassMACLabel))
+	m.Write(salt)
+	m.Write(binary.BigEndian.AppendUint32(nil, uint32(len(user))))
+	m.Write([]byte(user))
+	m.Write([]byte(code))
+	return m.Sum(nil)
+}
+
+// hashBypass returns the stored form of code for user.
+func hashBypass(key, salt []byte, user, code string) []byte {
 	out := make([]byte, 0, bypassHashSize)
 	out = append(out, bypassHashVersion)
 	out = append(out, salt...)
-	return h.Sum(out)
+	return append(out, bypassMAC(key, salt, user, code)...)
 }
 
 // checkBypass reports, in constant time for a well-formed stored hash,
-// whether code is the code stored as stored.
-func checkBypass(stored []byte, user, code string) bool {
+// whether code is the code stored as stored. A stored hash of another
+// length or version never matches.
+func checkBypass(key, stored []byte, user, code string) bool {
 	if len(stored) != bypassHashSize || stored[0] != bypassHashVersion {
 		return false
 	}
-	return subtle.ConstantTimeCompare(hashBypass(stored[1:1+bypassSaltSize], user, code), stored) == 1
+	salt, mac := stored[1:1+bypassSaltSize], stored[1+bypassSaltSize:]
+	return hmac.Equal(bypassMAC(key, salt, user, code), mac)
 }

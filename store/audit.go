@@ -3,18 +3,26 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"sort"
 )
 
-// ChainHash is the hash that links e into the audit chain: SHA-256 over a
-// versioned, length-prefixed encoding of every field of e except Hash, with
-// prev (the previous event's hash) included. Any change to a stored field,
-// any reordering and any deletion breaks the chain at that point.
-func ChainHash(prev []byte, e AuditEvent) []byte {
-	h := sha256.New()
+// AuditKeySize is the size of the audit chain key.
+const AuditKeySize = 32
+
+// ChainHash is the hash that links e into the audit chain: HMAC-SHA256,
+// under the chain key, over a versioned, length-prefixed encoding of every
+// field of e except Hash, with prev (the previous event's hash) included.
+// Any change to a stored field, any reordering and any deletion breaks the
+// chain at that point. The key is derived from the operator's
+// key-encryption key, which is not in the database: someone who can write
+// to the database but lacks the key cannot recompute the chain after
+// changing it.
+func ChainHash(key, prev []byte, e AuditEvent) []byte {
+	h := hmac.New(sha256.New, key)
 	var buf [8]byte
 	field := func(b []byte) {
 		binary.BigEndian.PutUint64(buf[:], uint64(len(b)))
@@ -26,7 +34,7 @@ func ChainHash(prev []byte, e AuditEvent) []byte {
 		binary.BigEndian.PutUint64(buf[:], uint64(n))
 		field(buf[:])
 	}
-	str("bridge-audit-v1")
+	str("bridge-audit-v1-hmac-sha256")
 	field(prev)
 	num(e.Seq)
 	num(e.Time.UnixMicro())
@@ -72,8 +80,16 @@ func (r ChainReport) OK() bool { return len(r.Problems) == 0 }
 // numbers are contiguous from 1, that every event carries its predecessor's
 // hash, that every hash matches the event's content, and that the last event
 // is the recorded head. It reports every problem it finds (up to max; 0 means
-// 100), not just the first.
-func VerifyChain(ctx context.Context, log AuditLog, max int) (ChainReport, error) {
+// 100), not just the first. key is the chain key the events were appended
+// under.
+//
+// The chain cannot show a log cut short with its head rewound to an earlier
+// event by someone with write access to the database: compare the head with
+// one recorded elsewhere for that.
+func VerifyChain(ctx context.Context, log AuditLog, key []byte, max int) (ChainReport, error) {
+	if len(key) != AuditKeySize {
+		return ChainReport{}, fmt.Errorf("%w: the audit chain key must be %d bytes", ErrInvalid, AuditKeySize)
+	}
 	if max <= 0 {
 		max = 100
 	}
@@ -108,7 +124,7 @@ func VerifyChain(ctx context.Context, log AuditLog, max int) (ChainReport, error
 			if !bytes.Equal(e.PrevHash, prevHash) {
 				problem(e.Seq, "does not carry the previous event's hash (inserted, deleted or reordered)")
 			}
-			if !bytes.Equal(ChainHash(e.PrevHash, e), e.Hash) {
+			if !hmac.Equal(ChainHash(key, e.PrevHash, e), e.Hash) {
 				problem(e.Seq, "content does not match its hash (modified)")
 			}
 			after, prevHash = e.Seq, e.Hash

@@ -48,7 +48,9 @@ type Users interface {
 	// UpdateUser reads the user, calls fn and writes what fn returns, all in
 	// one transaction; fn's error aborts the update and is returned as is.
 	UpdateUser(ctx context.Context, name string, fn func(User) (User, error)) (User, error)
-	// DeleteUser removes the user with its devices and second factors.
+	// DeleteUser removes the user with its devices and second factors; for a
+	// user without a local record (LDAP), just the devices and factors.
+	// ErrNotFound if there was nothing under the name.
 	DeleteUser(ctx context.Context, name string) error
 }
 

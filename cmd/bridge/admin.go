@@ -23,7 +23,7 @@ func (c *cli) configCommand() *cobra.Command {
 		Long: `Validate a configuration file (default: --config) without starting:
 every problem is reported with its key and line, and warnings name every
 setting weaker than the default. Exit code 0 if valid, 1 if not.`,
-		Args: cobra.MaximumNArgs(1),
+		Args: maxArgs(1, "[FILE]"),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			if len(a) == 1 {
 				c.configPath = a[0]
@@ -223,11 +223,7 @@ keys.refresh_interval.`,
 				return err
 			}
 			defer ad.Close()
-			sealer, err := sealerFor(ad.cfg, ad.logger)
-			if err != nil {
-				return err
-			}
-			km, err := keys.Open(cmd.Context(), ad.store, sealer, keys.Options{
+			km, err := keys.Open(cmd.Context(), ad.store, ad.sealer, keys.Options{
 				RotationOverlap: ad.cfg.Keys.RotationOverlap, RSABits: ad.cfg.Keys.RSABits, Now: c.now,
 				Created: auditKeyCreated(ad.store, actor(), "cli", c.now, ad.logger),
 			}, ad.logger)

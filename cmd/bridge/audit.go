@@ -29,7 +29,7 @@ reordered event is reported. Exit code 0 if intact, 1 if not.`,
 				return err
 			}
 			defer ad.Close()
-			rep, err := store.VerifyChain(cmd.Context(), ad.store, 0)
+			rep, err := store.VerifyChain(cmd.Context(), ad.store, ad.sealer.DeriveKey(auditKeyLabel), 0)
 			if err != nil {
 				return err
 			}
@@ -70,6 +70,9 @@ reordered event is reported. Exit code 0 if intact, 1 if not.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if n < 1 {
 				return usagef("-n must be at least 1")
+			}
+			if every <= 0 {
+				return usagef("--interval must be positive")
 			}
 			ctx := cmd.Context()
 			ad, err := c.openAdmin(ctx)

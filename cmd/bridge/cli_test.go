@@ -183,6 +183,8 @@ func TestUsageErrors(t *testing.T) {
 		"bad rotate purpose":  {"keys", "rotate", "--purpose", "tls"},
 		"conflicting flags":   {"users", "add", "bob", "--no-password", "--password-stdin"},
 		"no tty for password": {"users", "add", "bob"},
+		"config check twice":  {"config", "check", "a.yaml", "b.yaml"},
+		"tail busy loop":      {"audit", "tail", "--follow", "--interval", "0s"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if r := e.run("", args...); r.code != exitUsage {
@@ -300,7 +302,7 @@ func TestTOTPAndBypassFromCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.ok("", "users", "bypass", "gina", "--ttl", "10m", "--json")), &bp); err != nil {
 		t.Fatal(err)
 	}
-	b, err := otp.NewBypass(s, otp.BypassConfig{}, time.Now)
+	b, err := otp.NewBypass(s, sealer, otp.BypassConfig{}, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bridge-idp/bridge/directory"
+	"github.com/bridge-idp/bridge/directory/ldap"
 	"github.com/bridge-idp/bridge/otp"
 	"github.com/bridge-idp/bridge/store"
 )
@@ -20,26 +23,50 @@ func (c *cli) totpCommand() *cobra.Command {
 
 // totpFor builds the TOTP service from the config.
 func totpFor(ad *admin, now func() time.Time) (*otp.TOTP, error) {
-	sealer, err := sealerFor(ad.cfg, ad.logger)
-	if err != nil {
-		return nil, err
-	}
 	t := ad.cfg.TOTP
-	return otp.NewTOTP(ad.store, sealer, otp.TOTPConfig{Issuer: t.Issuer, Algorithm: t.Algorithm, Digits: t.Digits, Period: t.Period, Skew: t.Skew}, now)
+	return otp.NewTOTP(ad.store, ad.sealer, otp.TOTPConfig{Issuer: t.Issuer, Algorithm: t.Algorithm, Digits: t.Digits, Period: t.Period, Skew: t.Skew}, now)
 }
 
-// userMustExist returns the normalised name of a local user, or an error.
+// userMustExist returns the normalised name of a user who is a local user
+// or is known to one of the configured LDAP directories, or an error: second
+// factors for a mistyped name would never be used.
 func userMustExist(cmd *cobra.Command, ad *admin, raw string) (string, error) {
+	ctx := cmd.Context()
 	name, err := normalize(raw)
 	if err != nil {
 		return "", err
 	}
-	if _, err := ad.store.GetUser(cmd.Context(), name); errors.Is(err, store.ErrNotFound) {
-		return "", fmt.Errorf("no user %q (add it with: bridge users add %s)", name, name)
-	} else if err != nil {
-		return "", err
+	_, err = ad.store.GetUser(ctx, name)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return name, err
 	}
-	return name, nil
+	var searched []string
+	for _, d := range ad.cfg.Directory {
+		if d.Type != "ldap" {
+			continue
+		}
+		dir, err := ldap.Open(ctx, d.Name, *d.LDAP, ad.logger)
+		if err != nil {
+			return "", fmt.Errorf("directory %q: %w", d.Name, err)
+		}
+		_, err = dir.Lookup(ctx, name)
+		if c, ok := dir.(interface{ Close() error }); ok {
+			c.Close()
+		}
+		switch {
+		case err == nil:
+			return name, nil
+		case errors.Is(err, directory.ErrDisabled):
+			return "", fmt.Errorf("user %q is disabled in directory %q", name, d.Name)
+		case !errors.Is(err, directory.ErrInvalidCredentials):
+			return "", fmt.Errorf("looking %q up in directory %q: %w", name, d.Name, err)
+		}
+		searched = append(searched, d.Name)
+	}
+	if len(searched) > 0 {
+		return "", fmt.Errorf("no user %q among the local users or in %s", name, strings.Join(searched, ", "))
+	}
+	return "", fmt.Errorf("no user %q (add it with: bridge users add %s)", name, name)
 }
 
 func (c *cli) totpEnrollCommand() *cobra.Command {
@@ -69,17 +96,17 @@ token the user had before stops working.`,
 			if err != nil {
 				return err
 			}
-			if err := ad.audit(cmd.Context(), "totp.enroll", name, store.ResultSuccess, "", nil); err != nil {
-				return err
-			}
+			// The old token is gone now: print the new one before anything
+			// else can fail, or the user would be left with neither.
 			if asJSON {
-				return c.printJSON(map[string]string{"user": name, "uri": en.URI, "secret": en.Secret})
+				err = c.printJSON(map[string]string{"user": name, "uri": en.URI, "secret": en.Secret})
+			} else {
+				fmt.Fprintf(c.stdout, "TOTP token for %s. Show this once to the user; it is not shown again.\n\nURI:    %s\nSecret: %s\n\n", name, en.URI, en.Secret)
+				if !noQR {
+					err = otp.QR(en.URI, c.stdout)
+				}
 			}
-			fmt.Fprintf(c.stdout, "TOTP token for %s. Show this once to the user; it is not shown again.\n\nURI:    %s\nSecret: %s\n\n", name, en.URI, en.Secret)
-			if !noQR {
-				return otp.QR(en.URI, c.stdout)
-			}
-			return nil
+			return errors.Join(err, ad.audit(cmd.Context(), "totp.enroll", name, store.ResultSuccess, "", nil))
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (no QR code)")
@@ -137,7 +164,7 @@ bypass_codes.max_ttl).`,
 				return err
 			}
 			b := ad.cfg.Bypass
-			bp, err := otp.NewBypass(ad.store, otp.BypassConfig{TTL: b.TTL, MaxTTL: b.MaxTTL, Digits: b.Digits}, c.now)
+			bp, err := otp.NewBypass(ad.store, ad.sealer, otp.BypassConfig{TTL: b.TTL, MaxTTL: b.MaxTTL, Digits: b.Digits}, c.now)
 			if err != nil {
 				return err
 			}
@@ -145,15 +172,15 @@ bypass_codes.max_ttl).`,
 			if err != nil {
 				return err
 			}
-			if err := ad.audit(cmd.Context(), "bypass.issue", name, store.ResultSuccess, "",
-				map[string]string{"code_id": rec.ID, "expires": rec.ExpiresAt.UTC().Format(time.RFC3339)}); err != nil {
-				return err
-			}
+			// Print the code before auditing: it exists now, and only this
+			// output can hand it over.
 			if asJSON {
-				return c.printJSON(map[string]any{"user": name, "code": code, "expires_at": rec.ExpiresAt})
+				err = c.printJSON(map[string]any{"user": name, "code": code, "expires_at": rec.ExpiresAt})
+			} else {
+				fmt.Fprintf(c.stdout, "Bypass code for %s: %s\nSingle use; expires %s.\n", name, code, timeText(rec.ExpiresAt))
 			}
-			fmt.Fprintf(c.stdout, "Bypass code for %s: %s\nSingle use; expires %s.\n", name, code, timeText(rec.ExpiresAt))
-			return nil
+			return errors.Join(err, ad.audit(cmd.Context(), "bypass.issue", name, store.ResultSuccess, "",
+				map[string]string{"code_id": rec.ID, "expires": rec.ExpiresAt.UTC().Format(time.RFC3339)}))
 		},
 	}
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default bypass_codes.ttl)")

@@ -246,6 +246,16 @@ func (c *cli) importUsers(ctx context.Context, ad *admin, rows []importRow, upda
 		updated++
 	}
 	fmt.Fprintf(c.stdout, "imported: %d created, %d updated\n", len(newUsers), updated)
-	return ad.audit(ctx, "user.import", "", store.ResultSuccess, "",
-		map[string]string{"created": fmt.Sprint(len(newUsers)), "updated": fmt.Sprint(updated)})
+	// One event per user, so the log answers "when did this user appear?".
+	for _, u := range newUsers {
+		if err := ad.audit(ctx, "user.create", u.Name, store.ResultSuccess, "import", nil); err != nil {
+			return err
+		}
+	}
+	for _, r := range change {
+		if err := ad.audit(ctx, "user.update", r.user.Name, store.ResultSuccess, "import", nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }

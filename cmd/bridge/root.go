@@ -80,7 +80,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // isCobraUsage recognises cobra's own usage errors, which are untyped.
 func isCobraUsage(err error) bool {
-	for _, prefix := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "required flag", "invalid argument"} {
+	for _, prefix := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "required flag", "invalid argument", "accepts "} {
 		if strings.HasPrefix(err.Error(), prefix) {
 			return true
 		}
@@ -130,6 +130,16 @@ func args(n int, names ...string) cobra.PositionalArgs {
 	}
 }
 
+// maxArgs accepts up to n positional arguments, as a usage error beyond.
+func maxArgs(n int, names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if len(a) > n {
+			return usagef("%s takes at most %d argument(s): %s (got %d)", cmd.CommandPath(), n, strings.Join(names, " "), len(a))
+		}
+		return nil
+	}
+}
+
 // groupCommand is a command that only holds subcommands.
 func groupCommand(use, short string, subs ...*cobra.Command) *cobra.Command {
 	cmd := &cobra.Command{
@@ -160,12 +170,13 @@ func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// admin is what administrative commands work with: the config, the store and,
-// when asked for, the sealer.
+// admin is what administrative commands work with: the config, the sealer
+// (secrets at rest under the KEK) and the store.
 type admin struct {
 	cli    *cli
 	cfg    *config.Config
 	logger *slog.Logger
+	sealer *keys.Sealer
 	store  store.Store
 }
 
@@ -177,22 +188,31 @@ func (c *cli) openAdmin(ctx context.Context) (*admin, error) {
 		return nil, err
 	}
 	logger := newLogger(c.stderr, config.Log{Level: "warn", Format: cfg.Log.Format})
-	st, err := openStore(ctx, cfg, logger)
+	sealer, err := sealerFor(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	return &admin{cli: c, cfg: cfg, logger: logger, store: st}, nil
+	st, err := openStore(ctx, cfg, sealer, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &admin{cli: c, cfg: cfg, logger: logger, sealer: sealer, store: st}, nil
 }
 
 func (a *admin) Close() { a.store.Close() }
 
-// openStore opens the configured storage backend.
-func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (store.Store, error) {
+// auditKeyLabel names the KEK subkey that keys the audit chain.
+const auditKeyLabel = "audit-chain"
+
+// openStore opens the configured storage backend, with the audit chain
+// key derived from the KEK.
+func openStore(ctx context.Context, cfg *config.Config, sealer *keys.Sealer, logger *slog.Logger) (store.Store, error) {
+	auditKey := sealer.DeriveKey(auditKeyLabel)
 	switch cfg.Storage.Driver {
 	case "postgres":
-		return postgres.Open(ctx, postgres.Config{DSN: cfg.Storage.Postgres.DSN, MaxConns: cfg.Storage.Postgres.MaxConns}, logger)
+		return postgres.Open(ctx, postgres.Config{DSN: cfg.Storage.Postgres.DSN, MaxConns: cfg.Storage.Postgres.MaxConns, AuditKey: auditKey}, logger)
 	default:
-		return sqlite.Open(ctx, sqlite.Config{Path: cfg.Storage.SQLite.Path, BusyTimeout: cfg.Storage.SQLite.BusyTimeout}, logger)
+		return sqlite.Open(ctx, sqlite.Config{Path: cfg.Storage.SQLite.Path, BusyTimeout: cfg.Storage.SQLite.BusyTimeout, AuditKey: auditKey}, logger)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,16 +47,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	logger.Info("starting bridge", "version", versionString(), "config", cfg.Source, "storage", cfg.Storage.Driver)
 
-	st, err := openStore(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
 	sealer, err := sealerFor(cfg, logger)
 	if err != nil {
 		return err
 	}
+	st, err := openStore(ctx, cfg, sealer, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	km, err := keys.Open(ctx, st, sealer, keys.Options{
 		RotationOverlap: cfg.Keys.RotationOverlap,
 		RefreshInterval: cfg.Keys.RefreshInterval,
@@ -77,10 +77,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 
+	// Background work stops, and is waited for, before the deferred closes
+	// of the directories and the store run.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopBG()
-	go km.Run(bg)
-	go sweep(bg, st, cfg.Storage.SweepInterval, logger)
+	var wg sync.WaitGroup
+	defer func() { stopBG(); wg.Wait() }()
+	wg.Go(func() { km.Run(bg) })
+	wg.Go(func() { sweep(bg, st, cfg.Storage.SweepInterval, logger) })
 
 	err = srv.Run(ctx)
 	logger.Info("bridge stopped")
@@ -112,6 +115,7 @@ func serverConfig(h config.HTTP) server.Config {
 		WriteTimeout:      h.WriteTimeout,
 		IdleTimeout:       h.IdleTimeout,
 		ShutdownTimeout:   h.ShutdownTimeout,
+		DrainDelay:        h.DrainDelay,
 	}
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"github.com/bridge-idp/bridge/keys"
+	"github.com/bridge-idp/bridge/store"
+	"github.com/bridge-idp/bridge/store/sqlite"
 )
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -133,9 +137,33 @@ func TestServeExampleConfig(t *testing.T) {
 		t.Fatalf("public /metrics = %d, want 404", code)
 	}
 
-	// Keys were generated and sealed; the dev KEK is private.
+	// The dev KEK is private, and the four default keys were generated,
+	// sealed (the store holds no PKCS#8 plaintext) and audited.
 	if st, err := os.Stat(filepath.Join(dir, "data", "dev.kek")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("dev.kek: %v %v", st, err)
+	}
+	kek, _ := os.ReadFile(filepath.Join(dir, "data", "dev.kek"))
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(dir, "data", "bridge.db")}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	stored, err := s.ListSigningKeys(context.Background())
+	if err != nil || len(stored) != 4 {
+		t.Fatalf("signing keys after first start: %d, %v", len(stored), err)
+	}
+	sealer := mustSealer(t, string(kek))
+	for _, k := range stored {
+		if k.Status != store.KeyActive {
+			t.Fatalf("key %s is %s after first start", k.ID, k.Status)
+		}
+		if _, err := x509.ParsePKCS8PrivateKey(k.SealedPriv); err == nil {
+			t.Fatalf("key %s is stored unencrypted", k.ID)
+		}
+	}
+	rep, err := store.VerifyChain(context.Background(), s, sealer.DeriveKey(auditKeyLabel), 0)
+	if err != nil || !rep.OK() || rep.Events != 4 {
+		t.Fatalf("audit after first start: %+v, %v (want 4 key.create events, chain intact)", rep, err)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

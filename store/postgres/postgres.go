@@ -25,6 +25,10 @@ type Config struct {
 	DSN string
 	// MaxConns bounds the connection pool. Default 10.
 	MaxConns int
+	// AuditKey is the audit chain key (store.AuditKeySize bytes), derived
+	// from the KEK. Without it the store can read the audit log but not
+	// append to it.
+	AuditKey []byte
 }
 
 // migrationLockID is the advisory lock key taken while migrating
@@ -44,7 +48,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, er
 	db := stdlib.OpenDB(*pc)
 	db.SetMaxOpenConns(cfg.MaxConns)
 	db.SetMaxIdleConns(cfg.MaxConns)
-	s := sqlstore.New(db, dialect(), logger)
+	s := sqlstore.New(db, dialect(), cfg.AuditKey, logger)
 	if err := s.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: connecting to %s:%d/%s: %w", pc.Host, pc.Port, pc.Database, err)
@@ -60,6 +64,7 @@ func dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
 		Name:          "postgres",
 		Blob:          "BYTEA",
+		Collate:       ` COLLATE "C"`,
 		ForUpdate:     " FOR UPDATE",
 		MigrationLock: fmt.Sprintf("SELECT pg_advisory_xact_lock(%d)", migrationLockID),
 		IsUnique: func(err error) bool {

@@ -68,7 +68,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		dsn := freshSchema(t)
 		return func(ctx context.Context) (store.Store, error) {
-			return postgres.Open(ctx, postgres.Config{DSN: dsn, MaxConns: 8}, discard())
+			return postgres.Open(ctx, postgres.Config{DSN: dsn, MaxConns: 8, AuditKey: storetest.AuditKey()}, discard())
 		}
 	})
 }

@@ -31,6 +31,10 @@ type Config struct {
 	Path string
 	// BusyTimeout is how long a writer waits for the lock. Default 5s.
 	BusyTimeout time.Duration
+	// AuditKey is the audit chain key (store.AuditKeySize bytes), derived
+	// from the KEK. Without it the store can read the audit log but not
+	// append to it.
+	AuditKey []byte
 }
 
 // Open opens (creating and migrating if needed) the database at cfg.Path.
@@ -49,12 +53,18 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, er
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: opening %s: %w", cfg.Path, err)
 	}
+	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
+		logger.Warn("the database file is readable by other users; chmod 600 it", "path", cfg.Path, "mode", fmt.Sprintf("%04o", st.Mode().Perm()))
+	}
 	f.Close()
 
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	// FULL: a committed use of a TOTP step, bypass code or replay entry, and
+	// an appended audit event, survive a power cut. NORMAL could roll them
+	// back, and a replay would then succeed.
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
 	dsn := (&url.URL{Scheme: "file", Path: cfg.Path, RawQuery: q.Encode()}).String()
@@ -62,8 +72,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, er
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
-	s := sqlstore.New(db, dialect(), logger)
-	if err := s.Ping(ctx); err != nil {
+	s := sqlstore.New(db, dialect(), cfg.AuditKey, logger)
+	if err := pingWhileBusy(ctx, s, cfg.BusyTimeout); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", cfg.Path, err)
 	}
@@ -79,10 +89,31 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, er
 	return s, nil
 }
 
+// pingWhileBusy opens the first connection, retrying while the database is
+// busy: switching a new file to WAL mode needs an exclusive lock, and SQLite
+// does not wait on the busy handler for it, so processes opening the same
+// new file at once can see SQLITE_BUSY.
+func pingWhileBusy(ctx context.Context, s *sqlstore.DB, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := s.Ping(ctx)
+		var e *msqlite.Error
+		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
 func dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
 		Name: "sqlite",
 		Blob: "BLOB",
+		// SQLite's default collation (BINARY) already orders by bytes.
 		IsUnique: func(err error) bool {
 			var e *msqlite.Error
 			if !errors.As(err, &e) {

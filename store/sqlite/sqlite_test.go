@@ -19,7 +19,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Opener {
 		path := filepath.Join(t.TempDir(), "bridge.db")
 		return func(ctx context.Context) (store.Store, error) {
-			return sqlite.Open(ctx, sqlite.Config{Path: path}, discard())
+			return sqlite.Open(ctx, sqlite.Config{Path: path, AuditKey: storetest.AuditKey()}, discard())
 		}
 	})
 }
@@ -27,7 +27,7 @@ func TestConformance(t *testing.T) {
 func TestFileIsPrivateAndWAL(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "sub", "dir")
 	path := filepath.Join(dir, "bridge.db")
-	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: path}, discard())
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: path, AuditKey: storetest.AuditKey()}, discard())
 	if err != nil {
 		t.Fatal(err)
 	}

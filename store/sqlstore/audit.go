@@ -35,6 +35,9 @@ func (s *DB) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEv
 	if e.Time.IsZero() || e.Action == "" {
 		return e, fmt.Errorf("%w: audit event needs a time and an action", store.ErrInvalid)
 	}
+	if len(s.auditKey) != store.AuditKeySize {
+		return e, fmt.Errorf("%w: no audit chain key: the store was opened without one", store.ErrInvalid)
+	}
 	// Times are kept to the microsecond; hash what is stored.
 	e.Time = fromMicro(micro(e.Time))
 	if e.Details == nil {
@@ -53,7 +56,7 @@ func (s *DB) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEv
 		if e.PrevHash == nil {
 			e.PrevHash = []byte{}
 		}
-		e.Hash = store.ChainHash(e.PrevHash, e)
+		e.Hash = store.ChainHash(s.auditKey, e.PrevHash, e)
 		if _, err := tx.ExecContext(ctx, "INSERT INTO audit_events ("+auditColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
 			e.Seq, micro(e.Time), e.Actor, e.Action, e.Subject, e.Channel, e.ClientIP, string(e.Result), e.Reason, string(details), e.PrevHash, e.Hash); err != nil {
 			return s.wrap("appending audit event", err)

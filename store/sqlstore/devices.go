@@ -62,7 +62,7 @@ func (s *DB) GetDevice(ctx context.Context, id string) (store.Device, error) {
 
 // ListDevices implements store.Devices.
 func (s *DB) ListDevices(ctx context.Context, user string) ([]store.Device, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+deviceColumns+" FROM devices WHERE user_name = $1 ORDER BY created_at, id", user)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+deviceColumns+" FROM devices WHERE user_name = $1 ORDER BY created_at, id"+s.d.Collate, user)
 	if err != nil {
 		return nil, s.wrap("listing devices", err)
 	}

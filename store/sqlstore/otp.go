@@ -120,7 +120,7 @@ func (s *DB) UseBypassCode(ctx context.Context, id string, now time.Time) (store
 
 // ListBypassCodes implements store.OTP.
 func (s *DB) ListBypassCodes(ctx context.Context, user string) ([]store.BypassCode, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+bypassColumns+" FROM bypass_codes WHERE user_name = $1 ORDER BY created_at, id", user)
+	rows, err := s.db.QueryContext(ctx, "SELECT "+bypassColumns+" FROM bypass_codes WHERE user_name = $1 ORDER BY created_at, id"+s.d.Collate, user)
 	if err != nil {
 		return nil, s.wrap("listing bypass codes", err)
 	}

@@ -9,6 +9,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -35,23 +36,29 @@ type Dialect struct {
 	// an advisory transaction lock). Empty when the transaction itself
 	// serialises (SQLite's BEGIN IMMEDIATE).
 	MigrationLock string
+	// Collate follows a text column in ORDER BY so that both databases
+	// order by bytes, whatever the server's locale (PostgreSQL: COLLATE "C").
+	Collate string
 	// IsUnique reports whether err is a unique or primary key violation.
 	IsUnique func(error) bool
 }
 
 // DB implements store.Store on a *sql.DB.
 type DB struct {
-	db     *sql.DB
-	d      Dialect
-	logger *slog.Logger
+	db       *sql.DB
+	d        Dialect
+	auditKey []byte
+	logger   *slog.Logger
 }
 
 // interface guards
 var _ store.Store = (*DB)(nil)
 
-// New wraps an open database. Call Migrate before use.
-func New(db *sql.DB, d Dialect, logger *slog.Logger) *DB {
-	return &DB{db: db, d: d, logger: logger}
+// New wraps an open database. auditKey is the audit chain key
+// (store.AuditKeySize bytes); without it AppendAudit fails. Call Migrate
+// before use.
+func New(db *sql.DB, d Dialect, auditKey []byte, logger *slog.Logger) *DB {
+	return &DB{db: db, d: d, auditKey: bytes.Clone(auditKey), logger: logger}
 }
 
 // SQL returns the underlying database, for backend-specific extensions.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bridge-idp/bridge/store"
 )
@@ -43,6 +46,21 @@ func checkUser(u store.User) (store.User, error) {
 	default:
 		return u, fmt.Errorf("%w: user %q: unknown status %q", store.ErrInvalid, u.Name, u.Status)
 	}
+	// Fields are printed by the CLI and put into tokens and assertions:
+	// no control characters (terminal escapes, line breaks), bounded size.
+	for field, v := range map[string]string{"display name": u.DisplayName, "email": u.Email} {
+		if err := checkText(v, 1024); err != nil {
+			return u, fmt.Errorf("%w: user %q: %s %v", store.ErrInvalid, u.Name, field, err)
+		}
+	}
+	if len(u.Groups) > 1000 {
+		return u, fmt.Errorf("%w: user %q: more than 1000 groups", store.ErrInvalid, u.Name)
+	}
+	for _, g := range u.Groups {
+		if err := checkText(g, 1024); err != nil || g == "" {
+			return u, fmt.Errorf("%w: user %q: group %q is empty or %v", store.ErrInvalid, u.Name, g, err)
+		}
+	}
 	if u.Groups == nil {
 		u.Groups = []string{}
 	}
@@ -50,6 +68,22 @@ func checkUser(u store.User) (store.User, error) {
 	slices.Sort(u.Groups)
 	u.Groups = slices.Compact(u.Groups)
 	return u, nil
+}
+
+// checkText refuses invalid UTF-8, control characters and text over max bytes.
+func checkText(v string, max int) error {
+	if len(v) > max {
+		return fmt.Errorf("is longer than %d bytes", max)
+	}
+	if !utf8.ValidString(v) {
+		return errors.New("is not valid UTF-8")
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) {
+			return errors.New("contains a control character")
+		}
+	}
+	return nil
 }
 
 func groupsJSON(groups []string) string {
@@ -87,7 +121,7 @@ func (s *DB) GetUser(ctx context.Context, name string) (store.User, error) {
 
 // ListUsers implements store.Users.
 func (s *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+userColumns+" FROM users ORDER BY name")
+	rows, err := s.db.QueryContext(ctx, "SELECT "+userColumns+" FROM users ORDER BY name"+s.d.Collate)
 	if err != nil {
 		return nil, s.wrap("listing users", err)
 	}
@@ -135,22 +169,30 @@ func (s *DB) UpdateUser(ctx context.Context, name string, fn func(store.User) (s
 }
 
 // DeleteUser implements store.Users. The user's devices, TOTP token and
-// bypass codes go with it, in the same transaction.
+// bypass codes go with it, in the same transaction. A user with no local
+// record (an LDAP user) may still have those; they are deleted too, and
+// ErrNotFound means there was nothing at all under that name.
 func (s *DB) DeleteUser(ctx context.Context, name string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM users WHERE name = $1", name)
-		if err != nil {
-			return s.wrap(fmt.Sprintf("deleting user %q", name), err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return s.wrap(fmt.Sprintf("deleting user %q", name), err)
-		} else if n == 0 {
-			return fmt.Errorf("user %q: %w", name, store.ErrNotFound)
-		}
-		for _, table := range []string{"devices", "totp", "bypass_codes"} {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE user_name = $1", name); err != nil {
-				return s.wrap(fmt.Sprintf("deleting %s of user %q", table, name), err)
+		var deleted int64
+		for _, q := range []string{
+			"DELETE FROM users WHERE name = $1",
+			"DELETE FROM devices WHERE user_name = $1",
+			"DELETE FROM totp WHERE user_name = $1",
+			"DELETE FROM bypass_codes WHERE user_name = $1",
+		} {
+			res, err := tx.ExecContext(ctx, q, name)
+			if err != nil {
+				return s.wrap(fmt.Sprintf("deleting user %q", name), err)
 			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return s.wrap(fmt.Sprintf("deleting user %q", name), err)
+			}
+			deleted += n
+		}
+		if deleted == 0 {
+			return fmt.Errorf("user %q: %w", name, store.ErrNotFound)
 		}
 		return nil
 	})

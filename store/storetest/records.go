@@ -96,7 +96,7 @@ func appendN(t *testing.T, s store.Store, n int) []store.AuditEvent {
 
 func verify(t *testing.T, s store.Store) store.ChainReport {
 	t.Helper()
-	rep, err := store.VerifyChain(ctx(), s, 0)
+	rep, err := store.VerifyChain(ctx(), s, AuditKey(), 0)
 	must(t, err, "verify")
 	return rep
 }
@@ -125,6 +125,8 @@ func testAuditChain(t *testing.T, newDB NewDB) {
 	}
 	_, err = s.AppendAudit(ctx(), store.AuditEvent{Action: "x"})
 	wantErr(t, err, store.ErrInvalid, "event without time")
+	_, err = store.VerifyChain(ctx(), s, nil, 0)
+	wantErr(t, err, store.ErrInvalid, "verify without a key")
 }
 
 func testAuditConcurrent(t *testing.T, newDB NewDB) {
@@ -174,6 +176,32 @@ func testAuditDeletedMiddle(t *testing.T, newDB NewDB) {
 		t.Fatal(err)
 	}
 	wantProblemAt(t, verify(t, s), 2, "missing")
+}
+
+// testAuditRecomputedWithoutKey: an attacker with write access to the
+// database changes an event and recomputes the rest of the chain and the
+// head, but without the chain key; verification still fails there.
+func testAuditRecomputedWithoutKey(t *testing.T, newDB NewDB) {
+	s := open(t, newDB)
+	events := appendN(t, s, 5)
+	db := rawSQL(t, s)
+	wrongKey := bytes.Repeat([]byte{7}, store.AuditKeySize)
+	prev := events[1].Hash
+	for _, e := range events[2:] {
+		if e.Seq == 3 {
+			e.Reason = "rewritten"
+		}
+		e.PrevHash = prev
+		e.Hash = store.ChainHash(wrongKey, prev, e)
+		if _, err := db.ExecContext(ctx(), "UPDATE audit_events SET reason = $1, prev_hash = $2, hash = $3 WHERE seq = $4", e.Reason, e.PrevHash, e.Hash, e.Seq); err != nil {
+			t.Fatal(err)
+		}
+		prev = e.Hash
+	}
+	if _, err := db.ExecContext(ctx(), "UPDATE audit_head SET hash = $1 WHERE id = 1", prev); err != nil {
+		t.Fatal(err)
+	}
+	wantProblemAt(t, verify(t, s), 3, "modified")
 }
 
 func testAuditDeletedTail(t *testing.T, newDB NewDB) {
@@ -267,6 +295,9 @@ func testBypassConcurrent(t *testing.T, newDB NewDB) {
 	})
 	if ok != 1 {
 		t.Fatalf("%d users of one bypass code succeeded, want 1 (%v)", ok, errs)
+	}
+	for _, err := range errs {
+		wantErr(t, err, store.ErrUsed, "losing user of the code")
 	}
 }
 

@@ -19,6 +19,9 @@ import (
 // would.
 type Opener func(ctx context.Context) (store.Store, error)
 
+// AuditKey is the audit chain key backends under test must be opened with.
+func AuditKey() []byte { return []byte("storetest audit chain key 32 byt") }
+
 // NewDB makes a fresh, empty database for one test and returns its Opener.
 // It registers its own cleanup with t.
 type NewDB func(t *testing.T) Opener
@@ -37,6 +40,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Users/UpdateAborts", testUsersUpdateAborts},
 		{"Users/DeleteTakesFactors", testUsersDeleteCascade},
 		{"Users/NoLostUpdates", testUsersNoLostUpdates},
+		{"Users/ByteOrder", testUsersByteOrder},
 		{"Devices/CRUD", testDevicesCRUD},
 		{"Devices/NoLostUpdates", testDevicesNoLostUpdates},
 		{"Keys/OneActivePerPurpose", testKeysOneActive},
@@ -47,6 +51,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Audit/DetectsModifiedRow", testAuditModified},
 		{"Audit/DetectsDeletedRow", testAuditDeletedMiddle},
 		{"Audit/DetectsDeletedTail", testAuditDeletedTail},
+		{"Audit/DetectsChainRecomputedWithoutKey", testAuditRecomputedWithoutKey},
 		{"TOTP/CounterSingleUse", testTOTPCounter},
 		{"TOTP/ConcurrentSameCode", testTOTPConcurrent},
 		{"Bypass/SingleUse", testBypassSingleUse},

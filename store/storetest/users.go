@@ -105,10 +105,14 @@ func testUsersBatchAtomic(t *testing.T, newDB NewDB) {
 func testUsersInvalid(t *testing.T, newDB NewDB) {
 	s := open(t, newDB)
 	for name, u := range map[string]store.User{
-		"upper case":     user("Alice"),
-		"empty":          user(""),
-		"control char":   user("a\x00b"),
-		"unknown status": func() store.User { u := user("x"); u.Status = "frozen"; return u }(),
+		"upper case":             user("Alice"),
+		"empty":                  user(""),
+		"control char":           user("a\x00b"),
+		"unknown status":         func() store.User { u := user("x"); u.Status = "frozen"; return u }(),
+		"escape in display name": func() store.User { u := user("x"); u.DisplayName = "\x1b[2J"; return u }(),
+		"newline in email":       func() store.User { u := user("x"); u.Email = "a@b\nBcc: c@d"; return u }(),
+		"empty group":            func() store.User { u := user("x"); u.Groups = []string{""}; return u }(),
+		"huge display name":      func() store.User { u := user("x"); u.DisplayName = strings.Repeat("x", 2000); return u }(),
 	} {
 		if err := s.CreateUsers(ctx(), u); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s: got %v, want ErrInvalid", name, err)
@@ -161,6 +165,35 @@ func testUsersDeleteCascade(t *testing.T, newDB NewDB) {
 	}
 	if ds, _ := s.ListDevices(ctx(), "judy"); len(ds) != 1 {
 		t.Errorf("another user's device went too: %v", ds)
+	}
+	// A directory (LDAP) user has no local record, only devices and factors.
+	must(t, s.CreateDevice(ctx(), device("d3", "ldapuser")), "device of a directory user")
+	must(t, s.PutTOTP(ctx(), totp("ldapuser")), "totp of a directory user")
+	must(t, s.DeleteUser(ctx(), "ldapuser"), "delete a directory user's factors")
+	if ds, _ := s.ListDevices(ctx(), "ldapuser"); len(ds) != 0 {
+		t.Errorf("devices of a directory user remain: %v", ds)
+	}
+	wantErr(t, s.DeleteUser(ctx(), "ldapuser"), store.ErrNotFound, "delete when nothing is left")
+}
+
+// testUsersByteOrder: both backends list by byte order, whatever the
+// database's locale would do with punctuation and accents.
+func testUsersByteOrder(t *testing.T, newDB NewDB) {
+	s := open(t, newDB)
+	names := []string{"ab", "a_b", "a-b", "a.b", "b", "ä", "z", "a b"}
+	for _, n := range names {
+		must(t, s.CreateUsers(ctx(), user(n)), "create "+n)
+	}
+	list, err := s.ListUsers(ctx())
+	must(t, err, "list")
+	var got []string
+	for _, u := range list {
+		got = append(got, u.Name)
+	}
+	want := slices.Clone(names)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("list order %q, want byte order %q", got, want)
 	}
 }
 
