@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+
+	"github.com/bridge-idp/bridge/store"
 )
 
 // Errors every directory returns, wrapped with detail for the audit log
@@ -118,4 +120,33 @@ func (s *Set) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CheckName is the first step of every Lookup: a cancelled context is
+// ErrUnavailable, a name that does not normalise is ErrInvalidCredentials.
+// It returns the normalised name.
+func CheckName(ctx context.Context, username string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	name, err := store.NormalizeUsername(username)
+	if err != nil {
+		return "", fmt.Errorf("%w: invalid user name", ErrInvalidCredentials)
+	}
+	return name, nil
+}
+
+// CheckLogin is the first step of every password check: CheckName, and an
+// empty password is ErrInvalidCredentials before any work. (For LDAP this is
+// what stops an empty-password simple bind, which servers treat as an
+// unauthenticated bind and answer with success.)
+func CheckLogin(ctx context.Context, username, password string) (string, error) {
+	name, err := CheckName(ctx, username)
+	if err != nil {
+		return "", err
+	}
+	if password == "" {
+		return "", fmt.Errorf("%w: empty password", ErrInvalidCredentials)
+	}
+	return name, nil
 }

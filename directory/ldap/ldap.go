@@ -185,17 +185,9 @@ func (d *dir) withConn(ctx context.Context, fn func(*session) error) error {
 // Authenticate finds the user, refuses disabled accounts, and binds as the
 // user with password.
 func (d *dir) Authenticate(ctx context.Context, username, password string) (directory.Identity, error) {
-	if err := ctx.Err(); err != nil {
-		return directory.Identity{}, fmt.Errorf("%w: %w", directory.ErrUnavailable, err)
-	}
-	name, err := store.NormalizeUsername(username)
+	name, err := directory.CheckLogin(ctx, username, password)
 	if err != nil {
-		return directory.Identity{}, fmt.Errorf("%w: invalid user name", directory.ErrInvalidCredentials)
-	}
-	// An empty password makes a simple bind "unauthenticated", which
-	// servers answer with success: it must never reach the server.
-	if password == "" {
-		return directory.Identity{}, fmt.Errorf("%w: empty password", directory.ErrInvalidCredentials)
+		return directory.Identity{}, err
 	}
 	var id directory.Identity
 	err = d.withConn(ctx, func(s *session) error {
@@ -231,12 +223,9 @@ func (d *dir) Authenticate(ctx context.Context, username, password string) (dire
 
 // Lookup finds the user without a password.
 func (d *dir) Lookup(ctx context.Context, username string) (directory.Identity, error) {
-	if err := ctx.Err(); err != nil {
-		return directory.Identity{}, fmt.Errorf("%w: %w", directory.ErrUnavailable, err)
-	}
-	name, err := store.NormalizeUsername(username)
+	name, err := directory.CheckName(ctx, username)
 	if err != nil {
-		return directory.Identity{}, fmt.Errorf("%w: invalid user name", directory.ErrInvalidCredentials)
+		return directory.Identity{}, err
 	}
 	var id directory.Identity
 	err = d.withConn(ctx, func(s *session) error {

@@ -65,15 +65,9 @@ func (d *dir) NeedsPassword() bool { return true }
 
 // Authenticate checks username's password against the stored hash.
 func (d *dir) Authenticate(ctx context.Context, username, password string) (directory.Identity, error) {
-	if err := ctx.Err(); err != nil {
-		return directory.Identity{}, fmt.Errorf("%w: %w", directory.ErrUnavailable, err)
-	}
-	name, err := store.NormalizeUsername(username)
+	name, err := directory.CheckLogin(ctx, username, password)
 	if err != nil {
-		return directory.Identity{}, fmt.Errorf("%w: invalid user name", directory.ErrInvalidCredentials)
-	}
-	if password == "" {
-		return directory.Identity{}, fmt.Errorf("%w: empty password", directory.ErrInvalidCredentials)
+		return directory.Identity{}, err
 	}
 	if len(password) > MaxPasswordLen {
 		return directory.Identity{}, fmt.Errorf("%w: password longer than %d bytes", directory.ErrInvalidCredentials, MaxPasswordLen)
@@ -109,12 +103,9 @@ func (d *dir) Authenticate(ctx context.Context, username, password string) (dire
 
 // Lookup returns the user's identity without checking a password.
 func (d *dir) Lookup(ctx context.Context, username string) (directory.Identity, error) {
-	if err := ctx.Err(); err != nil {
-		return directory.Identity{}, fmt.Errorf("%w: %w", directory.ErrUnavailable, err)
-	}
-	name, err := store.NormalizeUsername(username)
+	name, err := directory.CheckName(ctx, username)
 	if err != nil {
-		return directory.Identity{}, fmt.Errorf("%w: invalid user name", directory.ErrInvalidCredentials)
+		return directory.Identity{}, err
 	}
 	u, err := d.users.GetUser(ctx, name)
 	switch {
