@@ -50,15 +50,10 @@ func (c *cli) migrateCommand() *cobra.Command {
 start; run it by hand to upgrade ahead of a rollout. Safe to run on several
 nodes at once.`,
 		Args: args(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ad, err := c.openAdmin(cmd.Context()) // opening migrates
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, _ []string) error {
 			fmt.Fprintf(c.stdout, "%s schema is at version %d\n", ad.cfg.Storage.Driver, sqlstore.SchemaVersion())
 			return nil
-		},
+		}),
 	}
 }
 
@@ -68,16 +63,11 @@ func (c *cli) devicesCommand() *cobra.Command {
 		Use:   "list USER",
 		Short: "List a user's enrolled devices",
 		Args:  args(1, "USER"),
-		RunE: func(cmd *cobra.Command, a []string) error {
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
 			name, err := normalize(a[0])
 			if err != nil {
 				return err
 			}
-			ad, err := c.openAdmin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
 			devices, err := ad.store.ListDevices(cmd.Context(), name)
 			if err != nil {
 				return err
@@ -114,19 +104,14 @@ func (c *cli) devicesCommand() *cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, dash(d.Name), dash(d.Platform), d.KeyAlg, push, d.Status, timeText(d.CreatedAt), timeText(d.LastSeenAt))
 			}
 			return w.Flush()
-		},
+		}),
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	revoke := &cobra.Command{
 		Use:   "revoke ID",
 		Short: "Revoke a device: it can no longer answer challenges",
 		Args:  args(1, "ID"),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			ad, err := c.openAdmin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
 			d, err := ad.store.UpdateDevice(cmd.Context(), a[0], func(d store.Device) (store.Device, error) {
 				if d.Status == store.DeviceRevoked {
 					return d, fmt.Errorf("device %s is already revoked", d.ID)
@@ -141,7 +126,7 @@ func (c *cli) devicesCommand() *cobra.Command {
 			}
 			fmt.Fprintf(c.stdout, "revoked device %s of %s\n", d.ID, d.User)
 			return ad.audit(cmd.Context(), "device.revoke", d.User, store.ResultSuccess, "", map[string]string{"device": d.ID})
-		},
+		}),
 	}
 	return groupCommand("devices", "Manage enrolled devices", list, revoke)
 }
@@ -152,12 +137,7 @@ func (c *cli) keysCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List the server's signing keys (public metadata only)",
 		Args:  args(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ad, err := c.openAdmin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, _ []string) error {
 			ks, err := ad.store.ListSigningKeys(cmd.Context())
 			if err != nil {
 				return err
@@ -195,7 +175,7 @@ func (c *cli) keysCommand() *cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Purpose, k.Algorithm, k.Status, timeText(k.CreatedAt), until)
 			}
 			return w.Flush()
-		},
+		}),
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
@@ -208,7 +188,7 @@ keep verifying for keys.rotation_overlap, so challenges and tokens already
 signed stay valid; running nodes pick the new keys up within
 keys.refresh_interval.`,
 		Args: args(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, _ []string) error {
 			var purposes []store.KeyPurpose
 			switch purpose {
 			case "all":
@@ -218,11 +198,6 @@ keys.refresh_interval.`,
 			default:
 				return usagef("--purpose must be push, oidc, saml or all, not %q", purpose)
 			}
-			ad, err := c.openAdmin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
 			km, err := keys.Open(cmd.Context(), ad.store, ad.sealer, keys.Options{
 				RotationOverlap: ad.cfg.Keys.RotationOverlap, RSABits: ad.cfg.Keys.RSABits, Now: c.now,
 				Created: auditKeyCreated(ad.store, actor(), "cli", c.now, ad.logger),
@@ -253,7 +228,7 @@ keys.refresh_interval.`,
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	rotate.Flags().StringVar(&purpose, "purpose", "all", "which keys: push, oidc, saml or all")
 	return groupCommand("keys", "Manage the server's signing keys", list, rotate)

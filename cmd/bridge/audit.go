@@ -23,12 +23,7 @@ its predecessor's hash and match its own, sequence numbers must have no gap,
 and the log must end at the recorded head. Any modified, inserted, deleted or
 reordered event is reported. Exit code 0 if intact, 1 if not.`,
 		Args: args(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ad, err := c.openAdmin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, _ []string) error {
 			rep, err := store.VerifyChain(cmd.Context(), ad.store, ad.sealer.DeriveKey(auditKeyLabel), 0)
 			if err != nil {
 				return err
@@ -53,7 +48,7 @@ reordered event is reported. Exit code 0 if intact, 1 if not.`,
 				return silentError{}
 			}
 			return nil
-		},
+		}),
 	}
 	verify.Flags().BoolVar(&verifyJSON, "json", false, "print JSON")
 
@@ -67,7 +62,7 @@ reordered event is reported. Exit code 0 if intact, 1 if not.`,
 		Use:   "tail",
 		Short: "Print recent audit events",
 		Args:  args(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, _ []string) error {
 			if n < 1 {
 				return usagef("-n must be at least 1")
 			}
@@ -75,11 +70,6 @@ reordered event is reported. Exit code 0 if intact, 1 if not.`,
 				return usagef("--interval must be positive")
 			}
 			ctx := cmd.Context()
-			ad, err := c.openAdmin(ctx)
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
 			head, err := ad.store.AuditHead(ctx)
 			if err != nil {
 				return err
@@ -107,7 +97,7 @@ reordered event is reported. Exit code 0 if intact, 1 if not.`,
 					}
 				}
 			}
-		},
+		}),
 	}
 	tail.Flags().IntVarP(&n, "lines", "n", 20, "how many recent events")
 	tail.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new events until interrupted")

@@ -78,12 +78,7 @@ func (c *cli) totpEnrollCommand() *cobra.Command {
 secret in base32 for typing in, and a QR code for authenticator apps. Any
 token the user had before stops working.`,
 		Args: args(1, "NAME"),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			ad, err := c.openAdmin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
 			name, err := userMustExist(cmd, ad, a[0])
 			if err != nil {
 				return err
@@ -107,7 +102,7 @@ token the user had before stops working.`,
 				}
 			}
 			return errors.Join(err, ad.audit(cmd.Context(), "totp.enroll", name, store.ResultSuccess, "", nil))
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON (no QR code)")
 	cmd.Flags().BoolVar(&noQR, "no-qr", false, "do not print a QR code")
@@ -119,12 +114,7 @@ func (c *cli) totpRemoveCommand() *cobra.Command {
 		Use:   "remove NAME",
 		Short: "Remove a user's TOTP token",
 		Args:  args(1, "NAME"),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			ad, err := c.openAdmin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
 			name, err := normalize(a[0])
 			if err != nil {
 				return err
@@ -136,7 +126,7 @@ func (c *cli) totpRemoveCommand() *cobra.Command {
 			}
 			fmt.Fprintf(c.stdout, "removed the TOTP token of %s\n", name)
 			return ad.audit(cmd.Context(), "totp.remove", name, store.ResultSuccess, "", nil)
-		},
+		}),
 	}
 }
 
@@ -153,12 +143,7 @@ example for a user who lost their phone. It is printed once; only a hash is
 kept. It expires after --ttl (default from bypass_codes.ttl, at most
 bypass_codes.max_ttl).`,
 		Args: args(1, "NAME"),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			ad, err := c.openAdmin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
 			name, err := userMustExist(cmd, ad, a[0])
 			if err != nil {
 				return err
@@ -181,7 +166,7 @@ bypass_codes.max_ttl).`,
 			}
 			return errors.Join(err, ad.audit(cmd.Context(), "bypass.issue", name, store.ResultSuccess, "",
 				map[string]string{"code_id": rec.ID, "expires": rec.ExpiresAt.UTC().Format(time.RFC3339)}))
-		},
+		}),
 	}
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default bypass_codes.ttl)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -35,7 +35,7 @@ nothing is imported and every problem is listed with its line. New users
 are created in one transaction. Users that exist already are an error
 unless --update is given, which updates their non-empty fields.`,
 		Args: args(1, "FILE.csv"),
-		RunE: func(cmd *cobra.Command, a []string) error {
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
 			ctx := cmd.Context()
 			var r io.Reader = c.stdin
 			if a[0] != "-" {
@@ -46,17 +46,12 @@ unless --update is given, which updates their non-empty fields.`,
 				defer f.Close()
 				r = f
 			}
-			ad, err := c.openAdmin(ctx)
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
 			rows, err := parseImport(r, a[0])
 			if err != nil {
 				return err
 			}
 			return c.importUsers(ctx, ad, rows, update, dryRun)
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&update, "update", false, "update users that exist already")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check the file and report what would change, write nothing")

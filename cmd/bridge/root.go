@@ -311,3 +311,16 @@ func timeText(t time.Time) string {
 
 // jsonLine writes v as one line of JSON.
 func jsonLine(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
+
+// withAdmin makes a command body that runs with the config loaded and the
+// store open, closing it afterwards.
+func (c *cli) withAdmin(fn func(cmd *cobra.Command, ad *admin, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ad, err := c.openAdmin(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer ad.Close()
+		return fn(cmd, ad, args)
+	}
+}

@@ -114,7 +114,7 @@ func (c *cli) usersAddCommand() *cobra.Command {
 from the first line of standard input with --password-stdin, or left unset
 with --no-password (for users who log in with a passwordless directory).`,
 		Args: args(1, "NAME"),
-		RunE: func(cmd *cobra.Command, a []string) error {
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
 			if noPassword && passwordStdin {
 				return usagef("--no-password and --password-stdin exclude each other")
 			}
@@ -122,11 +122,6 @@ with --no-password (for users who log in with a passwordless directory).`,
 			if err != nil {
 				return err
 			}
-			ad, err := c.openAdmin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
 			u.Name, u.Status, u.CreatedAt, u.UpdatedAt = name, store.UserActive, c.now(), c.now()
 			if disabled {
 				u.Status = store.UserDisabled
@@ -148,7 +143,7 @@ with --no-password (for users who log in with a passwordless directory).`,
 			}
 			fmt.Fprintf(c.stdout, "added user %s\n", name)
 			return ad.audit(cmd.Context(), "user.create", name, store.ResultSuccess, "", nil)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&u.DisplayName, "display-name", "", "full name")
@@ -166,12 +161,7 @@ func (c *cli) usersListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List local users",
 		Args:  args(0),
-		RunE: func(cmd *cobra.Command, a []string) error {
-			ad, err := c.openAdmin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
 			users, err := ad.store.ListUsers(cmd.Context())
 			if err != nil {
 				return err
@@ -189,7 +179,7 @@ func (c *cli) usersListCommand() *cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, dash(u.DisplayName), dash(u.Email), dash(strings.Join(u.Groups, ",")), u.Status, yesNo(u.PasswordHash != ""))
 			}
 			return w.Flush()
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -201,17 +191,12 @@ func (c *cli) usersShowCommand() *cobra.Command {
 		Use:   "show NAME",
 		Short: "Show a local user with their devices and second factors",
 		Args:  args(1, "NAME"),
-		RunE: func(cmd *cobra.Command, a []string) error {
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
 			ctx := cmd.Context()
 			name, err := normalize(a[0])
 			if err != nil {
 				return err
 			}
-			ad, err := c.openAdmin(ctx)
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
 			u, err := ad.store.GetUser(ctx, name)
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("no user %q", name)
@@ -254,7 +239,7 @@ func (c *cli) usersShowCommand() *cobra.Command {
 			fmt.Fprintf(w, "Active devices:\t%d\nTOTP:\t%s\nActive bypass codes:\t%d\nCreated:\t%s\nUpdated:\t%s\n",
 				activeDevices, yesNo(hasTOTP), active, timeText(u.CreatedAt), timeText(u.UpdatedAt))
 			return w.Flush()
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -304,16 +289,11 @@ func (c *cli) usersDeleteCommand() *cobra.Command {
 		Use:   "delete NAME",
 		Short: "Delete a local user with their devices, TOTP token and bypass codes",
 		Args:  args(1, "NAME"),
-		RunE: func(cmd *cobra.Command, a []string) error {
+		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
 			name, err := normalize(a[0])
 			if err != nil {
 				return err
 			}
-			ad, err := c.openAdmin(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer ad.Close()
 			if err := ad.store.DeleteUser(cmd.Context(), name); errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("no user %q", name)
 			} else if err != nil {
@@ -321,7 +301,7 @@ func (c *cli) usersDeleteCommand() *cobra.Command {
 			}
 			fmt.Fprintf(c.stdout, "deleted user %s\n", name)
 			return ad.audit(cmd.Context(), "user.delete", name, store.ResultSuccess, "", nil)
-		},
+		}),
 	}
 }
 
