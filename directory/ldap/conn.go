@@ -157,7 +157,10 @@ func (d *dir) dial(ctx context.Context) (*goldap.Conn, error) {
 	}
 	c := goldap.NewConn(raw, d.ldaps)
 	c.Start()
-	c.SetTimeout(d.cfg.Timeout)
+	// do bounds every operation by the timeout and names the step that ran
+	// out; go-ldap's own request timeout is only a backstop, set longer so
+	// that it never wins that race.
+	c.SetTimeout(2 * d.cfg.Timeout)
 	if d.cfg.StartTLS {
 		if err := d.do(ctx, c, "StartTLS", func() error { return c.StartTLS(d.tls) }); err != nil {
 			c.Close()

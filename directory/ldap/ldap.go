@@ -192,6 +192,10 @@ func (d *dir) Authenticate(ctx context.Context, username, password string) (dire
 	var id directory.Identity
 	err = d.withConn(ctx, func(s *session) error {
 		e, err := d.findUser(ctx, s, name)
+		if errors.Is(err, errUnknownUser) {
+			d.decoyBind(ctx, s, password)
+			return err
+		}
 		if err != nil {
 			return err
 		}
@@ -240,6 +244,32 @@ func (d *dir) Lookup(ctx context.Context, username string) (directory.Identity, 
 		return directory.Identity{}, err
 	}
 	return id, nil
+}
+
+// errUnknownUser is the detail of ErrInvalidCredentials when no entry matches.
+var errUnknownUser = errors.New("unknown user")
+
+// decoyDN names no entry: binding to it costs what a wrong password costs.
+const decoyRDN = "cn=bridge-no-such-user-7f3c1a"
+
+// decoyBind spends on an unknown user what a wrong password costs: the
+// disabled check (when configured) and a bind, both against a DN that does
+// not exist, then the service rebind. Without it an unknown name answers in
+// a fraction of the time (one search instead of three or four round trips),
+// and an attacker could list who has an account. Its outcome is ignored;
+// a broken connection shows at the next use and is replaced then.
+func (d *dir) decoyBind(ctx context.Context, s *session, password string) {
+	dn := decoyRDN + "," + d.cfg.UserBaseDN
+	if d.cfg.DisabledFilter != "" {
+		req := goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
+			1, d.timeLimit(), false, d.cfg.DisabledFilter, []string{"1.1"}, nil)
+		_ = d.do(ctx, s.c, "disabled check", func() error { _, err := s.c.Search(req); return err })
+	}
+	s.userBound, s.dirty = true, true
+	_ = d.do(ctx, s.c, "user bind", func() error { return s.c.Bind(dn, password) })
+	if d.serviceBind(ctx, s.c) == nil {
+		s.dirty = false
+	}
 }
 
 // userBindErr classifies a failed user bind.
@@ -301,7 +331,7 @@ func (d *dir) findUser(ctx context.Context, s *session, name string) (*goldap.En
 	case err != nil:
 		return nil, d.unavailable(ctx, "user search", err)
 	case len(res.Entries) == 0:
-		return nil, fmt.Errorf("%w: unknown user", directory.ErrInvalidCredentials)
+		return nil, fmt.Errorf("%w: %w", directory.ErrInvalidCredentials, errUnknownUser)
 	}
 	e := res.Entries[0]
 	if d.cfg.DisabledFilter == "" {
