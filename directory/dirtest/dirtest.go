@@ -188,3 +188,26 @@ func cancelled(t *testing.T, f Fixture) {
 		}
 	}
 }
+
+// Bench measures Authenticate with the right password, a wrong password and
+// an unknown user, in parallel as concurrent logins would. The three should
+// cost about the same: a large gap tells an attacker which names exist.
+func Bench(b *testing.B, f Fixture) {
+	for _, c := range []struct{ name, user, password string }{
+		{"RightPassword", f.User, f.Password},
+		{"WrongPassword", f.User, f.Password + "x"},
+		{"UnknownUser", f.Unknown, f.Password},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_, err := f.Dir.Authenticate(context.Background(), c.user, c.password)
+					if (err == nil) != (c.name == "RightPassword") {
+						b.Errorf("%s: err = %v", c.name, err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

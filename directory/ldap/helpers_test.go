@@ -48,7 +48,7 @@ func config(srv *slapdtest.Server, mode string) ldap.Config {
 	}
 }
 
-func open(t *testing.T, cfg ldap.Config) directory.Directory {
+func open(t testing.TB, cfg ldap.Config) directory.Directory {
 	t.Helper()
 	var logs logBuffer
 	// Open probes the server once; with the hour-long timeouts of some

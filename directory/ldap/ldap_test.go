@@ -45,3 +45,10 @@ func TestIdentityDN(t *testing.T) {
 		t.Errorf("locked bob with a wrong password: err = %v, want ErrDisabled (checked before the bind)", err)
 	}
 }
+
+// BenchmarkAuthenticate: a full LDAP login (search, disabled check, user
+// bind, service rebind, groups) against a local slapd.
+func BenchmarkAuthenticate(b *testing.B) {
+	srv := slapdtest.Start(b, slapdtest.Options{})
+	dirtest.Bench(b, fixture(open(b, config(srv, ldap.GroupsSearch))))
+}

@@ -197,3 +197,26 @@ func TestOpenRejects(t *testing.T) {
 		t.Error("Open accepted a nil store")
 	}
 }
+
+// BenchmarkAuthenticate runs local logins at the default argon2id
+// parameters, which is what a production node pays per password check.
+func BenchmarkAuthenticate(b *testing.B) {
+	st, err := sqlite.Open(b.Context(), sqlite.Config{Path: filepath.Join(b.TempDir(), "bridge.db")}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	params := local.DefaultArgon2()
+	h, err := local.HashPassword(params, "alice-pw")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := st.CreateUsers(b.Context(), store.User{Name: "alice", Status: store.UserActive, PasswordHash: h}); err != nil {
+		b.Fatal(err)
+	}
+	d, err := local.Open("local", st, params, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	dirtest.Bench(b, dirtest.Fixture{Dir: d, User: "alice", Password: "alice-pw", Unknown: "nobody"})
+}

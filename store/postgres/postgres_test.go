@@ -28,7 +28,7 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 
 // freshSchema makes an empty schema and returns a DSN whose search_path
 // points at it.
-func freshSchema(t *testing.T) string {
+func freshSchema(t testing.TB) string {
 	t.Helper()
 	dsn := requireDSN(t)
 	admin, err := sql.Open("pgx", dsn)
@@ -54,7 +54,7 @@ func freshSchema(t *testing.T) string {
 }
 
 // requireDSN returns the test database's DSN, or skips (fails in CI) without one.
-func requireDSN(t *testing.T) string {
+func requireDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv(DSNEnv)
 	if dsn == "" {
@@ -86,4 +86,14 @@ func TestUnreachableServer(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("unreachable server: err = %v", err)
 	}
+}
+
+func BenchmarkStore(b *testing.B) {
+	requireDSN(b)
+	storetest.Bench(b, func(b *testing.B) storetest.Opener {
+		dsn := freshSchema(b)
+		return func(ctx context.Context) (store.Store, error) {
+			return postgres.Open(ctx, postgres.Config{DSN: dsn, MaxConns: 8, AuditKey: storetest.AuditKey()}, discard())
+		}
+	})
 }

@@ -54,3 +54,12 @@ func TestUnwritableLocation(t *testing.T) {
 		t.Fatal("opened a database under a regular file")
 	}
 }
+
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) storetest.Opener {
+		path := filepath.Join(b.TempDir(), "bridge.db")
+		return func(ctx context.Context) (store.Store, error) {
+			return sqlite.Open(ctx, sqlite.Config{Path: path, AuditKey: storetest.AuditKey()}, discard())
+		}
+	})
+}
