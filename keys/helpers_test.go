@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/bridge-idp/bridge/internal/testenv"
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/store/sqlite"
 )
@@ -42,30 +42,12 @@ func newSealer(t *testing.T) *Sealer {
 	return s
 }
 
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *testClock {
-	return &testClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newClock() *testenv.Clock {
+	return testenv.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // testOptions are fast options: 2048-bit RSA.
-func testOptions(clock *testClock) Options {
+func testOptions(clock *testenv.Clock) Options {
 	o := Options{RSABits: 2048}
 	if clock != nil {
 		o.Now = clock.Now

@@ -13,11 +13,12 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/bridge-idp/bridge/internal/testenv"
 	"github.com/bridge-idp/bridge/keys"
 	"github.com/bridge-idp/bridge/store"
 )
 
-func newBypass(t *testing.T, st store.OTP, s *keys.Sealer, clock *testClock, cfg BypassConfig) *Bypass {
+func newBypass(t *testing.T, st store.OTP, s *keys.Sealer, clock *testenv.Clock, cfg BypassConfig) *Bypass {
 	t.Helper()
 	b, err := NewBypass(st, s, cfg, clock.Now)
 	if err != nil {

@@ -5,11 +5,11 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/bridge-idp/bridge/internal/testenv"
 	"github.com/bridge-idp/bridge/keys"
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/store/sqlite"
@@ -38,27 +38,10 @@ func newSealer(t *testing.T) *keys.Sealer {
 	return s
 }
 
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
 // newClock starts at the beginning of a 30 s step, so tests can move
 // within the step without crossing it.
-func newClock() *testClock {
-	return &testClock{t: time.Unix(1_900_000_020, 0).UTC()}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newClock() *testenv.Clock {
+	return testenv.NewClock(time.Unix(1_900_000_020, 0).UTC())
 }
 
 // countingStore counts the OTP store calls that reach the real store.

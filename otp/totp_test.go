@@ -14,11 +14,12 @@ import (
 	potp "github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/bridge-idp/bridge/internal/testenv"
 	"github.com/bridge-idp/bridge/keys"
 	"github.com/bridge-idp/bridge/store"
 )
 
-func newTOTP(t *testing.T, st store.OTP, s *keys.Sealer, clock *testClock, cfg TOTPConfig) *TOTP {
+func newTOTP(t *testing.T, st store.OTP, s *keys.Sealer, clock *testenv.Clock, cfg TOTPConfig) *TOTP {
 	t.Helper()
 	v, err := NewTOTP(st, s, cfg, clock.Now)
 	if err != nil {
@@ -200,7 +201,7 @@ func TestRFC6238Vectors(t *testing.T) {
 				}
 				cfg := DefaultTOTPConfig("Bridge")
 				cfg.Skew = 0
-				at := &testClock{t: time.Unix(vec.unix, 0)}
+				at := testenv.NewClock(time.Unix(vec.unix, 0))
 				v := newTOTP(t, st, s, at, cfg)
 				if err := v.Verify(ctx, user, want); err != nil {
 					t.Errorf("Verify of the RFC code: %v", err)
