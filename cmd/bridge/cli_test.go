@@ -208,7 +208,7 @@ func TestConfigCheck(t *testing.T) {
 	if r.code != exitFailure || !strings.Contains(r.stderr, "storage.driver") || !strings.Contains(r.stderr, "listne") || !strings.Contains(r.stderr, ":2:") {
 		t.Fatalf("bad config: %+v", r)
 	}
-	if r := e.run("", "config", "check", filepath.Join(e.dir, "missing.yaml")); r.code != exitFailure {
+	if r := e.run("", "config", "check", filepath.Join(e.dir, "missing.yaml")); r.code != exitFailure || !strings.Contains(r.stderr, "--config") {
 		t.Fatalf("missing config: %+v", r)
 	}
 }

@@ -156,7 +156,11 @@ func groupCommand(use, short string, subs ...*cobra.Command) *cobra.Command {
 
 // loadConfig loads and validates the configuration file.
 func (c *cli) loadConfig() (*config.Config, error) {
-	return config.Load(c.configPath)
+	cfg, err := config.Load(c.configPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w\n(name the configuration file with --config FILE or $BRIDGE_CONFIG; examples/bridge.yaml is a quick start)", err)
+	}
+	return cfg, err
 }
 
 // logger builds the process logger from the config.
