@@ -10,10 +10,12 @@
 // is replaced through store.Users.UpdateUser (only if it has not changed in
 // the meantime).
 //
-// Each argon2id run allocates MemoryKiB of memory, so the number of runs at
-// once is capped by a semaphore (2×GOMAXPROCS); a login waits for a slot as
-// long as its context allows, and a burst of logins cannot exhaust memory.
-// Hashes read from the store are parsed strictly and their cost parameters
-// are bounded, so a tampered record cannot make one verification run for
-// minutes or allocate gigabytes.
+// Each argon2id run allocates its hash's memory parameter, so runs share a
+// memory budget of 2×GOMAXPROCS runs at the configured parameters: a login
+// waits for its share as long as its context allows, and a burst of logins
+// cannot exhaust memory. Hashes read from the store are parsed strictly and
+// their cost parameters bounded (at most 1 GiB, 16 passes); one that asks
+// for more than the whole budget runs alone, so even a tampered record can
+// raise peak memory to at most the larger of the budget and 1 GiB, never a
+// multiple of it.
 package local

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"slices"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/bridge-idp/bridge/directory"
 	"github.com/bridge-idp/bridge/store"
 )
@@ -28,8 +30,10 @@ type dir struct {
 	// dummy is verified for unknown users so that they cost as much as
 	// known ones.
 	dummy string
-	// sem holds one token per argon2id run in progress.
-	sem chan struct{}
+	// mem is the memory budget (KiB) of the argon2id runs in progress;
+	// budget is its size.
+	mem    *semaphore.Weighted
+	budget int64
 }
 
 // Open returns the directory called name over users; new hashes use params.
@@ -56,7 +60,8 @@ func Open(name string, users store.Users, params Argon2, logger *slog.Logger) (d
 		params: params,
 		logger: logger.With("directory", name),
 		dummy:  dummy,
-		sem:    make(chan struct{}, 2*runtime.GOMAXPROCS(0)),
+		mem:    semaphore.NewWeighted(budget(params)),
+		budget: budget(params),
 	}, nil
 }
 
@@ -148,23 +153,31 @@ func (d *dir) burn(ctx context.Context, password, detail string) error {
 	return fmt.Errorf("%w: %s", directory.ErrInvalidCredentials, detail)
 }
 
-// acquire takes an argon2id slot, waiting as long as ctx allows.
-func (d *dir) acquire(ctx context.Context) error {
-	select {
-	case d.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for a password hashing slot: %w", ctx.Err())
+// budget is the memory (KiB) all argon2id runs at once may use: 2×GOMAXPROCS
+// runs at the configured parameters.
+func budget(p Argon2) int64 { return int64(2*runtime.GOMAXPROCS(0)) * int64(p.MemoryKiB) }
+
+// acquire reserves memKiB of the budget, waiting as long as ctx allows. A
+// hash that asks for more than the whole budget (a stored hash with other
+// parameters) waits until it can run alone.
+func (d *dir) acquire(ctx context.Context, memKiB uint32) (release func(), err error) {
+	w := min(int64(memKiB), d.budget)
+	if err := d.mem.Acquire(ctx, w); err != nil {
+		return nil, fmt.Errorf("waiting for password hashing memory: %w", err)
 	}
+	return func() { d.mem.Release(w) }, nil
 }
 
-func (d *dir) release() { <-d.sem }
-
 func (d *dir) verify(ctx context.Context, hash, password string) (ok, rehash bool, err error) {
-	if err := d.acquire(ctx); err != nil {
+	p, err := parsePHC(hash)
+	if err != nil {
 		return false, false, err
 	}
-	defer d.release()
+	release, err := d.acquire(ctx, p.params.MemoryKiB)
+	if err != nil {
+		return false, false, err
+	}
+	defer release()
 	return verify(hash, password, d.params)
 }
 
@@ -175,11 +188,12 @@ var errHashChanged = errors.New("password hash changed meanwhile")
 // rehash stores a hash of password made with the configured parameters, if
 // the user's hash is still old. Failures are logged: the login succeeded.
 func (d *dir) rehash(ctx context.Context, u store.User, password string) {
-	if err := d.acquire(ctx); err != nil {
+	release, err := d.acquire(ctx, d.params.MemoryKiB)
+	if err != nil {
 		return
 	}
 	h, err := HashPassword(d.params, password)
-	d.release()
+	release()
 	if err != nil {
 		d.logger.ErrorContext(ctx, "rehash password", "user", u.Name, "err", err)
 		return

@@ -140,7 +140,7 @@ func (f fakeUsers) GetUser(_ context.Context, name string) (store.User, error) {
 	return store.User{}, store.ErrNotFound
 }
 
-// TestUnknownUserRunsArgon2 holds every hashing slot: a login for an
+// TestUnknownUserRunsArgon2 holds the whole hashing memory budget: a login for an
 // unknown user must then wait for one (it verifies the dummy hash) until its
 // context ends, just like a known user's login does.
 func TestUnknownUserRunsArgon2(t *testing.T) {
@@ -152,8 +152,8 @@ func TestUnknownUserRunsArgon2(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := dd.(*dir)
-			for range cap(d.sem) {
-				d.sem <- struct{}{}
+			if err := d.mem.Acquire(t.Context(), d.budget); err != nil { // all of the budget
+				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 			defer cancel()
@@ -161,14 +161,47 @@ func TestUnknownUserRunsArgon2(t *testing.T) {
 			if !errors.Is(err, directory.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("with all hashing slots taken: err = %v, want ErrUnavailable and DeadlineExceeded", err)
 			}
-			for range cap(d.sem) {
-				<-d.sem
-			}
+			d.mem.Release(d.budget)
 			ctx2, cancel2 := context.WithTimeout(t.Context(), 10*time.Second)
 			defer cancel2()
 			if _, err := d.Authenticate(ctx2, "alice", "pw"); !errors.Is(err, directory.ErrInvalidCredentials) {
 				t.Errorf("with free slots: err = %v, want ErrInvalidCredentials", err)
 			}
 		})
+	}
+}
+
+// TestOversizedHashRunsAlone: a stored hash asking for more memory than the
+// whole budget waits until no other hash runs, so tampered records cannot
+// multiply peak memory.
+func TestOversizedHashRunsAlone(t *testing.T) {
+	big := Argon2{Time: 1, MemoryKiB: 64 * 1024, Threads: 1} // larger than the test budget below
+	h, err := HashPassword(big, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := store.User{Name: "alice", Status: store.UserActive, PasswordHash: h}
+	dd, err := Open("local", fakeUsers{u: &u}, testParams, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dd.(*dir)
+	if int64(big.MemoryKiB) <= d.budget {
+		t.Skipf("budget %d KiB is not smaller than the hash's %d KiB on this many CPUs", d.budget, big.MemoryKiB)
+	}
+	// One ordinary run in progress.
+	if err := d.mem.Acquire(t.Context(), int64(testParams.MemoryKiB)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := d.Authenticate(ctx, "alice", "pw"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("oversized hash beside another run: err = %v, want it to wait (DeadlineExceeded)", err)
+	}
+	d.mem.Release(int64(testParams.MemoryKiB))
+	// Alone it runs: a wrong password is verified and refused (a right one
+	// would trigger a rehash, which this fake store cannot take).
+	if _, err := d.Authenticate(t.Context(), "alice", "wrong"); !errors.Is(err, directory.ErrInvalidCredentials) {
+		t.Fatalf("oversized hash alone: err = %v, want ErrInvalidCredentials", err)
 	}
 }
