@@ -126,7 +126,7 @@ func TestWarnings(t *testing.T) {
 		{"totp skew", "totp:\n  skew: 3\n", "totp.skew: 3 steps of skew accept codes up to 1m30s old"},
 		{"bypass digits", "bypass_codes:\n  digits: 8\n", "bypass_codes.digits: 8-digit codes are weaker"},
 		{"ldap skip verify", ldapDir("      insecure_skip_verify: true\n"), "directories[0].ldap.insecure_skip_verify: LDAP server certificates are not checked"},
-		{"ldap plaintext", "directories:\n  - name: corp\n    type: ldap\n    ldap:\n      url: ldap://dc.example.com\n      allow_insecure_plaintext: true\n      user_base_dn: dc=example,dc=com\n",
+		{"ldap plaintext", "directories:\n  - name: corp\n    type: ldap\n    ldap:\n      url: ldap://dc.example.com\n      allow_insecure_plaintext: true\n      user_base_dn: dc=example,dc=com\n      bind_dn: cn=svc,dc=example,dc=com\n      bind_password: svc-password\n",
 			"bridge.yaml:10: directories[0].ldap.allow_insecure_plaintext: passwords go to ldap://dc.example.com unencrypted"},
 		{"ldap password in file", ldapDir("      bind_dn: cn=svc,dc=example,dc=com\n      bind_password: hunter2\n"), "directories[0].ldap.bind_password: the service account password is written"},
 	}

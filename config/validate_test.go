@@ -82,6 +82,9 @@ func TestValidate(t *testing.T) {
 
 // ldapDir is a valid LDAP directory section with extra keys appended.
 func ldapDir(extra string) string {
+	if !strings.Contains(extra, "bind_dn") && !strings.Contains(extra, "anonymous_bind") {
+		extra += "      bind_dn: cn=svc,dc=example,dc=com\n      bind_password: svc-password\n"
+	}
 	return "directories:\n  - name: corp\n    type: ldap\n    ldap:\n" + extra +
 		"      url: ldaps://dc.example.com\n      user_base_dn: dc=example,dc=com\n"
 }

@@ -33,17 +33,33 @@ type Config struct {
 	BindDN           string `yaml:"bind_dn"`
 	BindPassword     string `yaml:"bind_password"`
 	BindPasswordFile string `yaml:"bind_password_file"`
+	// AnonymousBind searches without a service account (an anonymous
+	// bind) instead of bind_dn. It must be asked for: an empty bind_dn
+	// alone is an error. Logged as a warning; the server must then let
+	// anyone read users and groups.
+	AnonymousBind bool `yaml:"anonymous_bind"`
 
 	// UserBaseDN is where users are searched (subtree).
 	UserBaseDN string `yaml:"user_base_dn"`
 	// UserFilter finds one user; {username} is replaced by the escaped login
 	// name. Default (openldap): (&(objectClass=inetOrgPerson)(uid={username}));
-	// (active_directory): (&(objectClass=user)(sAMAccountName={username})).
+	// (active_directory):
+	// (&(objectCategory=person)(objectClass=user)(|(sAMAccountName={username})(userPrincipalName={username}))),
+	// so that both "jdoe" and "jdoe@corp.example" log in, and computer
+	// accounts (HOST$, objectCategory=computer) never match.
 	UserFilter string `yaml:"user_filter"`
 	// DisabledFilter, if set, is matched against the user's entry; a match
-	// means the account is disabled or locked. Default (active_directory):
+	// means the account is disabled or locked. It is reported
+	// (ErrDisabled) only when the password is proven right (the user bind
+	// succeeded); with a refused bind it is audit detail of
+	// ErrInvalidCredentials. Default (active_directory):
 	// (userAccountControl:1.2.840.113556.1.4.803:=2);
-	// (openldap): (pwdAccountLockedTime=*).
+	// (openldap): (pwdAccountLockedTime=000001010000Z), the permanent
+	// administrative lock. Temporary ppolicy lock-outs (a time stamp in
+	// pwdAccountLockedTime) are left to slapd, which refuses the binds
+	// until pwdLockoutDuration has passed and clears the attribute at the
+	// next successful bind: a filter such as (pwdAccountLockedTime=*)
+	// would turn every temporary lock-out into a permanent one.
 	DisabledFilter string `yaml:"disabled_filter"`
 
 	// Attributes maps identity fields to LDAP attribute names.
@@ -77,12 +93,18 @@ type Groups struct {
 	Mode string `yaml:"mode"`
 	// Attribute read in member_of mode. Default memberOf.
 	Attribute string `yaml:"attribute"`
-	// BaseDN and Filter for search mode; the filter may use {dn} (the
-	// user's DN) and {username}. Default filter:
-	// (|(&(objectClass=groupOfNames)(member={dn}))(&(objectClass=posixGroup)(memberUid={username}))).
+	// BaseDN: in search mode, where groups are searched (subtree; default
+	// the parent of user_base_dn). In member_of mode, if set, only groups
+	// at or below it count; default empty: every memberOf value counts.
 	BaseDN string `yaml:"base_dn"`
+	// Filter for search mode; it may use {dn} (the user's DN) and
+	// {username} (the user's name as in the identity: the username
+	// attribute's value that matched the login). Default:
+	// (|(&(objectClass=groupOfNames)(member={dn}))(&(objectClass=posixGroup)(memberUid={username}))).
 	Filter string `yaml:"filter"`
-	// NameAttribute is the group attribute used as the group's name
-	// (search mode), or the RDN attribute taken from a memberOf DN. Default cn.
+	// NameAttribute is the group attribute used as the group's name, or
+	// the RDN attribute taken from a memberOf DN. Default cn. In search
+	// mode a group has one name however many values the attribute has: its
+	// RDN value when the RDN is of this attribute, else the first value.
 	NameAttribute string `yaml:"name_attribute"`
 }

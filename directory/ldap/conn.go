@@ -174,9 +174,10 @@ func (d *dir) dial(ctx context.Context) (*goldap.Conn, error) {
 	return c, nil
 }
 
-// serviceBind binds c as the service account (or anonymously without one).
+// serviceBind binds c as the service account (or anonymously with
+// anonymous_bind).
 func (d *dir) serviceBind(ctx context.Context, c *goldap.Conn) error {
-	if d.cfg.BindDN == "" {
+	if d.cfg.AnonymousBind {
 		err := d.do(ctx, c, "anonymous bind", func() error { return c.UnauthenticatedBind("") })
 		return d.unavailable(ctx, "anonymous bind", err)
 	}
@@ -202,13 +203,20 @@ func (e *unavailableError) Unwrap() []error { return []error{directory.ErrUnavai
 
 // unavailable wraps err as ErrUnavailable naming the server and the
 // operation (and the context's error if it is done); nil stays nil and
-// errors already ErrUnavailable are kept.
+// errors already ErrUnavailable are kept. An err that is already another
+// class (ErrInvalidCredentials or ErrDisabled from a request whose
+// connection then broke) keeps only its text: an error is of one class.
 func (d *dir) unavailable(ctx context.Context, what string, err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, directory.ErrUnavailable):
 		return err
+	case errors.Is(err, directory.ErrInvalidCredentials) || errors.Is(err, directory.ErrDisabled):
+		err = errors.New(err.Error())
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		}
 	case ctx.Err() != nil && !errors.Is(err, ctx.Err()):
 		err = fmt.Errorf("%w (%v)", context.Cause(ctx), errText(err))
 	}

@@ -113,6 +113,17 @@ func TestUnknownUserCostsWhatAWrongPasswordCosts(t *testing.T) {
 	if len(wrong) < 3 || !slices.Equal(wrong, unknown) {
 		t.Fatalf("LDAP requests differ:\n wrong password: %v\n unknown user:   %v", wrong, unknown)
 	}
+	// A disabled user costs the same too, right password or wrong: the
+	// disabled check does not cut the login short.
+	for _, pw := range []string{"wrong-password", slapdtest.BobPassword} {
+		_, err = d.Authenticate(ctx, slapdtest.BobUID, pw)
+		if err == nil {
+			t.Fatalf("disabled user logged in")
+		}
+		if got := p.take(); !slices.Equal(wrong, got) {
+			t.Fatalf("LDAP requests differ:\n wrong password: %v\n disabled user (%s): %v", wrong, pw, got)
+		}
+	}
 	// And the connection is still usable, bound as the service account.
 	if _, err := d.Authenticate(ctx, slapdtest.AliceUID, slapdtest.AlicePassword); err != nil {
 		t.Fatalf("login after the decoy: %v", err)

@@ -28,6 +28,13 @@ const (
 	DefaultTimeout        = 5 * time.Second
 	DefaultPoolSize       = 4
 	DefaultMaxConnections = 16
+	// ADUserFilter is the active_directory preset's user filter: a person's
+	// user object by sAMAccountName or userPrincipalName.
+	ADUserFilter = "(&(objectCategory=person)(objectClass=user)(|(sAMAccountName={username})(userPrincipalName={username})))"
+	// OpenLDAPDisabledFilter is the openldap preset's disabled filter: the
+	// permanent lock of ppolicy (an administrator's), not the temporary
+	// lock-outs slapd ends itself.
+	OpenLDAPDisabledFilter = "(pwdAccountLockedTime=000001010000Z)"
 	// DefaultGroupFilter finds groupOfNames and posixGroup groups.
 	DefaultGroupFilter = "(|(&(objectClass=groupOfNames)(member={dn}))(&(objectClass=posixGroup)(memberUid={username})))"
 )
@@ -44,7 +51,7 @@ func (c *Config) ApplyDefaults() {
 	switch c.Preset {
 	case PresetActiveDirectory:
 		p = Config{
-			UserFilter:     "(&(objectClass=user)(sAMAccountName={username}))",
+			UserFilter:     ADUserFilter,
 			DisabledFilter: "(userAccountControl:1.2.840.113556.1.4.803:=2)",
 			Attributes:     Attributes{Username: "sAMAccountName", DisplayName: "displayName", Email: "mail"},
 			Groups:         Groups{Mode: GroupsMemberOf},
@@ -52,7 +59,7 @@ func (c *Config) ApplyDefaults() {
 	case PresetOpenLDAP:
 		p = Config{
 			UserFilter:     "(&(objectClass=inetOrgPerson)(uid={username}))",
-			DisabledFilter: "(pwdAccountLockedTime=*)",
+			DisabledFilter: OpenLDAPDisabledFilter,
 			Attributes:     Attributes{Username: "uid", DisplayName: "cn", Email: "mail"},
 			Groups:         Groups{Mode: GroupsSearch},
 		}
@@ -126,8 +133,13 @@ func (c Config) Validate() error {
 	if c.BindPassword != "" && c.BindPasswordFile != "" {
 		bad("bind_password_file: not together with bind_password")
 	}
-	if c.BindDN == "" && (c.BindPassword != "" || c.BindPasswordFile != "") {
+	switch {
+	case c.BindDN == "" && (c.BindPassword != "" || c.BindPasswordFile != ""):
 		bad("bind_dn: is required with a bind password")
+	case c.BindDN == "" && !c.AnonymousBind:
+		bad("bind_dn: required (or set anonymous_bind: true)")
+	case c.BindDN != "" && c.AnonymousBind:
+		bad("anonymous_bind: not together with bind_dn")
 	}
 	if c.BindDN != "" && c.BindPassword == "" && c.BindPasswordFile == "" {
 		bad("bind_password: is required with bind_dn (or bind_password_file)")

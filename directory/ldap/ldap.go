@@ -92,6 +92,9 @@ func Open(ctx context.Context, name string, cfg Config, logger *slog.Logger) (di
 		d.tls.InsecureSkipVerify = true
 		logger.Warn("LDAP server certificate is not verified (insecure_skip_verify): never do this in production", "url", cfg.URL)
 	}
+	if cfg.AnonymousBind {
+		logger.Warn("LDAP searches bind anonymously (anonymous_bind): the server lets anyone read its users", "url", cfg.URL)
+	}
 	if !d.ldaps && !cfg.StartTLS {
 		logger.Warn("LDAP passwords are sent in clear (ldap:// without start_tls, allow_insecure_plaintext)", "url", cfg.URL)
 	}
@@ -182,8 +185,15 @@ func (d *dir) withConn(ctx context.Context, fn func(*session) error) error {
 	}
 }
 
-// Authenticate finds the user, refuses disabled accounts, and binds as the
-// user with password.
+// Authenticate finds the user, checks disabled_filter, and binds as the user
+// with password. Every known user costs the same requests whatever the
+// outcome (search, disabled check, user bind, service rebind), and an
+// unknown one the same through decoyBind. ErrDisabled needs proof that the
+// password is right: the user bind succeeded (and the entry matches
+// disabled_filter), or Active Directory named a state it only reports
+// after checking the password. Otherwise a refused bind is
+// ErrInvalidCredentials, whatever disabled_filter says, so that a wrong
+// password never tells whether an account is disabled or locked.
 func (d *dir) Authenticate(ctx context.Context, username, password string) (directory.Identity, error) {
 	name, err := directory.CheckLogin(ctx, username, password)
 	if err != nil {
@@ -199,9 +209,14 @@ func (d *dir) Authenticate(ctx context.Context, username, password string) (dire
 		if err != nil {
 			return err
 		}
+		disabled, err := d.disabledCheck(ctx, s, e.DN)
+		if err != nil {
+			return err
+		}
 		s.userBound = true
 		s.dirty = true
-		bindErr := d.do(ctx, s.c, "user bind", func() error { return s.c.Bind(e.DN, password) })
+		var res *goldap.SimpleBindResult
+		bindErr := d.do(ctx, s.c, "user bind", func() (err error) { res, err = s.c.SimpleBind(d.userBindRequest(e.DN, password)); return err })
 		if broken(s.c, bindErr) {
 			return d.unavailable(ctx, "user bind", bindErr)
 		}
@@ -211,10 +226,13 @@ func (d *dir) Authenticate(ctx context.Context, username, password string) (dire
 			s.dirty = false
 		}
 		if bindErr != nil {
-			return d.userBindErr(ctx, e.DN, bindErr)
+			return d.userBindErr(ctx, e.DN, bindErr, ppolicyDetail(res), disabled)
 		}
 		if rebindErr != nil {
 			return rebindErr
+		}
+		if disabled {
+			return fmt.Errorf("%w: entry %s matches disabled_filter", directory.ErrDisabled, e.DN)
 		}
 		id, err = d.identity(ctx, s, name, e)
 		return err
@@ -223,6 +241,28 @@ func (d *dir) Authenticate(ctx context.Context, username, password string) (dire
 		return directory.Identity{}, err
 	}
 	return id, nil
+}
+
+// userBindRequest is the user's simple bind, asking for the password
+// policy response control (OpenLDAP ppolicy) for the audit detail.
+func (d *dir) userBindRequest(dn, password string) *goldap.SimpleBindRequest {
+	return goldap.NewSimpleBindRequest(dn, password, []goldap.Control{goldap.NewControlBeheraPasswordPolicy()})
+}
+
+// ppolicyDetail returns the error of a password policy response control in
+// res, or "". It is audit detail only: slapd answers a locked account the
+// same way (result 49, and "account locked" only with ppolicy_use_lockout)
+// whether the password is right or wrong, so it proves nothing.
+func ppolicyDetail(res *goldap.SimpleBindResult) string {
+	if res == nil {
+		return ""
+	}
+	for _, c := range res.Controls {
+		if pp, ok := c.(*goldap.ControlBeheraPasswordPolicy); ok && pp.Error >= 0 {
+			return "ppolicy: " + strings.ToLower(pp.ErrorString)
+		}
+	}
+	return ""
 }
 
 // Lookup finds the user without a password.
@@ -236,6 +276,13 @@ func (d *dir) Lookup(ctx context.Context, username string) (directory.Identity, 
 		e, err := d.findUser(ctx, s, name)
 		if err != nil {
 			return err
+		}
+		disabled, err := d.disabledCheck(ctx, s, e.DN)
+		switch {
+		case err != nil:
+			return err
+		case disabled:
+			return fmt.Errorf("%w: entry %s matches disabled_filter", directory.ErrDisabled, e.DN)
 		}
 		id, err = d.identity(ctx, s, name, e)
 		return err
@@ -260,30 +307,38 @@ const decoyRDN = "cn=bridge-no-such-user-7f3c1a"
 // a broken connection shows at the next use and is replaced then.
 func (d *dir) decoyBind(ctx context.Context, s *session, password string) {
 	dn := decoyRDN + "," + d.cfg.UserBaseDN
-	if d.cfg.DisabledFilter != "" {
-		req := goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
-			1, d.timeLimit(), false, d.cfg.DisabledFilter, []string{"1.1"}, nil)
-		_ = d.do(ctx, s.c, "disabled check", func() error { _, err := s.c.Search(req); return err })
-	}
+	_, _ = d.disabledCheck(ctx, s, dn)
 	s.userBound, s.dirty = true, true
-	_ = d.do(ctx, s.c, "user bind", func() error { return s.c.Bind(dn, password) })
+	_ = d.do(ctx, s.c, "user bind", func() error { _, err := s.c.SimpleBind(d.userBindRequest(dn, password)); return err })
 	if d.serviceBind(ctx, s.c) == nil {
 		s.dirty = false
 	}
 }
 
-// userBindErr classifies a failed user bind.
-func (d *dir) userBindErr(ctx context.Context, dn string, err error) error {
+// userBindErr classifies a failed user bind. disabled says whether the
+// entry matched disabled_filter, detail is the password policy control's
+// error: both only add audit detail, since neither proves the password.
+func (d *dir) userBindErr(ctx context.Context, dn string, err error, detail string, disabled bool) error {
 	var le *goldap.Error
 	if !errors.As(err, &le) {
 		return d.unavailable(ctx, "user bind", err)
 	}
 	switch le.ResultCode {
 	case goldap.LDAPResultInvalidCredentials:
-		if why := adBindProblem(le.Err); why != "" {
+		why, provesPassword := adBindProblem(le.Err)
+		if provesPassword {
 			return fmt.Errorf("%w: %s", directory.ErrDisabled, why)
 		}
-		return fmt.Errorf("%w: wrong password", directory.ErrInvalidCredentials)
+		if why == "" {
+			why = "wrong password"
+		}
+		if disabled {
+			why += ", or account disabled or locked (entry matches disabled_filter)"
+		}
+		if detail != "" {
+			why += " (" + detail + ")"
+		}
+		return fmt.Errorf("%w: %s", directory.ErrInvalidCredentials, why)
 	case goldap.LDAPResultStrongAuthRequired, goldap.LDAPResultConfidentialityRequired,
 		goldap.LDAPResultBusy, goldap.LDAPResultUnavailable, goldap.LDAPResultOther:
 		return d.unavailable(ctx, "user bind", err)
@@ -292,24 +347,40 @@ func (d *dir) userBindErr(ctx context.Context, dn string, err error) error {
 	return fmt.Errorf("%w: user bind refused: %s", directory.ErrInvalidCredentials, errText(err))
 }
 
-// adBindProblem reads the sub-code Active Directory puts in the diagnostic
-// message of a failed bind ("... data 775, ...") and names the account
-// states that are not a wrong password. Other servers return "".
-func adBindProblem(err error) string {
+// adBindProblems are the sub-codes Active Directory puts in the diagnostic
+// message of a failed bind ("... data 533, ..."). AD reports 533 and 701
+// only when the password is right: they are ErrDisabled. The others stay
+// ErrInvalidCredentials with their own audit detail: 775 (locked out) is
+// reported whatever the password, and the rest (expired or must-change
+// password, logon hours, workstation) are the user's to fix, not a
+// disabled account.
+var adBindProblems = []struct {
+	code, why      string
+	provesPassword bool
+}{
+	{"530", "not permitted to log on at this time (AD 530)", false},
+	{"531", "not permitted to log on from this workstation (AD 531)", false},
+	{"532", "password expired (AD 532)", false},
+	{"533", "account disabled (AD 533)", true},
+	{"701", "account expired (AD 701)", true},
+	{"773", "password must be changed (AD 773)", false},
+	{"775", "account locked out (AD 775)", false},
+}
+
+// adBindProblem reads the AD sub-code of a failed bind: what it means and
+// whether AD reports it only after checking the password. Other servers,
+// and a plain wrong password (52e), return "", false.
+func adBindProblem(err error) (why string, provesPassword bool) {
 	if err == nil {
-		return ""
+		return "", false
 	}
 	msg := err.Error()
-	for code, why := range map[string]string{
-		"data 533": "account disabled (AD 533)",
-		"data 701": "account expired (AD 701)",
-		"data 775": "account locked out (AD 775)",
-	} {
-		if strings.Contains(msg, code) {
-			return why
+	for _, p := range adBindProblems {
+		if strings.Contains(msg, "data "+p.code+",") || strings.HasSuffix(msg, "data "+p.code) {
+			return p.why, p.provesPassword
 		}
 	}
-	return ""
+	return "", false
 }
 
 // timeLimit is the server-side search time limit in whole seconds.
@@ -317,7 +388,7 @@ func (d *dir) timeLimit() int {
 	return max(1, int((d.cfg.Timeout.Seconds())+0.999))
 }
 
-// findUser searches the user's entry and checks the disabled filter.
+// findUser searches the user's entry.
 func (d *dir) findUser(ctx context.Context, s *session, name string) (*goldap.Entry, error) {
 	filter := strings.ReplaceAll(d.cfg.UserFilter, "{username}", goldap.EscapeFilter(name))
 	req := goldap.NewSearchRequest(d.cfg.UserBaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases,
@@ -333,30 +404,29 @@ func (d *dir) findUser(ctx context.Context, s *session, name string) (*goldap.En
 	case len(res.Entries) == 0:
 		return nil, fmt.Errorf("%w: %w", directory.ErrInvalidCredentials, errUnknownUser)
 	}
-	e := res.Entries[0]
+	return res.Entries[0], nil
+}
+
+// disabledCheck reports whether the entry dn matches disabled_filter (a
+// base-scope search; false without a filter).
+func (d *dir) disabledCheck(ctx context.Context, s *session, dn string) (bool, error) {
 	if d.cfg.DisabledFilter == "" {
-		return e, nil
+		return false, nil
 	}
-	req = goldap.NewSearchRequest(e.DN, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
+	req := goldap.NewSearchRequest(dn, goldap.ScopeBaseObject, goldap.NeverDerefAliases,
 		1, d.timeLimit(), false, d.cfg.DisabledFilter, []string{"1.1"}, nil)
-	err = d.do(ctx, s.c, "disabled check", func() (err error) { res, err = s.c.Search(req); return err })
-	switch {
-	case err != nil:
-		return nil, d.unavailable(ctx, "disabled check", err)
-	case len(res.Entries) > 0:
-		return nil, fmt.Errorf("%w: entry %s matches disabled_filter", directory.ErrDisabled, e.DN)
+	var res *goldap.SearchResult
+	err := d.do(ctx, s.c, "disabled check", func() (err error) { res, err = s.c.Search(req); return err })
+	if err != nil {
+		return false, d.unavailable(ctx, "disabled check", err)
 	}
-	return e, nil
+	return len(res.Entries) > 0, nil
 }
 
 // identity builds the identity of entry e, reading groups as configured.
+// login is the normalised name the user filter matched.
 func (d *dir) identity(ctx context.Context, s *session, login string, e *goldap.Entry) (directory.Identity, error) {
-	username := login
-	if v := e.GetEqualFoldAttributeValue(d.cfg.Attributes.Username); v != "" {
-		if n, err := store.NormalizeUsername(v); err == nil {
-			username = n
-		}
-	}
+	username := userName(login, e.GetEqualFoldAttributeValues(d.cfg.Attributes.Username))
 	id := directory.Identity{
 		Username:  username,
 		Directory: d.name,
@@ -372,6 +442,10 @@ func (d *dir) identity(ctx context.Context, s *session, login string, e *goldap.
 	switch d.cfg.Groups.Mode {
 	case GroupsMemberOf:
 		for _, g := range e.GetEqualFoldAttributeValues(d.cfg.Groups.Attribute) {
+			if d.cfg.Groups.BaseDN != "" && !underDN(g, d.cfg.Groups.BaseDN) {
+				d.logger.DebugContext(ctx, "group is not under groups.base_dn; skipped", "group", g)
+				continue
+			}
 			if n := rdnValue(g, d.cfg.Groups.NameAttribute); n != "" {
 				groups = append(groups, n)
 			} else {
@@ -381,7 +455,7 @@ func (d *dir) identity(ctx context.Context, s *session, login string, e *goldap.
 	case GroupsSearch:
 		filter := strings.NewReplacer(
 			"{dn}", goldap.EscapeFilter(e.DN),
-			"{username}", goldap.EscapeFilter(e.GetEqualFoldAttributeValue(d.cfg.Attributes.Username)),
+			"{username}", goldap.EscapeFilter(username),
 		).Replace(d.cfg.Groups.Filter)
 		req := goldap.NewSearchRequest(d.cfg.Groups.BaseDN, goldap.ScopeWholeSubtree, goldap.NeverDerefAliases,
 			0, d.timeLimit(), false, filter, []string{d.cfg.Groups.NameAttribute}, nil)
@@ -391,12 +465,61 @@ func (d *dir) identity(ctx context.Context, s *session, login string, e *goldap.
 			return id, d.unavailable(ctx, "group search", err)
 		}
 		for _, g := range res.Entries {
-			groups = append(groups, g.GetEqualFoldAttributeValues(d.cfg.Groups.NameAttribute)...)
+			if n := groupName(g, d.cfg.Groups.NameAttribute); n != "" {
+				groups = append(groups, n)
+			}
 		}
 	}
 	slices.Sort(groups)
 	id.Groups = slices.Compact(groups)
 	return id, nil
+}
+
+// userName picks the user's name among the values of the username
+// attribute: the one that normalises to the login name the filter matched
+// (an entry may carry several, say uid: admin and uid: mallory, and must
+// not lend one user's name to another's login). When none does (the filter
+// matched on another attribute) it is the login name itself, never some
+// other value.
+func userName(login string, values []string) string {
+	for _, v := range values {
+		if n, err := store.NormalizeUsername(v); err == nil && n == login {
+			return n
+		}
+	}
+	return login
+}
+
+// groupName is one name for group entry g: when the RDN of g is the name
+// attribute, that RDN value (the one value that names the group), else the
+// attribute's first value. A group with several cn values is still one
+// group.
+func groupName(g *goldap.Entry, attr string) string {
+	values := g.GetEqualFoldAttributeValues(attr)
+	if len(values) == 0 {
+		return ""
+	}
+	if rdn := rdnValue(g.DN, attr); rdn != "" {
+		for _, v := range values {
+			if strings.EqualFold(v, rdn) {
+				return v
+			}
+		}
+	}
+	return values[0]
+}
+
+// underDN reports whether dn is base or below it.
+func underDN(dn, base string) bool {
+	d, err := goldap.ParseDN(dn)
+	if err != nil {
+		return false
+	}
+	b, err := goldap.ParseDN(base)
+	if err != nil {
+		return false
+	}
+	return b.AncestorOfFold(d) || b.EqualFold(d)
 }
 
 // rdnValue returns the value of attr in the first RDN of dn, or "".

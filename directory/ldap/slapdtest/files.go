@@ -3,9 +3,11 @@ package slapdtest
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"text/template"
+	"time"
 
 	"github.com/bridge-idp/bridge/internal/testenv"
 )
@@ -44,6 +46,8 @@ overlay ppolicy
 ppolicy_default "cn=default,ou=policies,{{.Base}}"
 {{- end}}
 access to attrs=userPassword by self write by anonymous auth by * none
+access to dn.subtree="{{.People}}" by dn.exact="{{.ServiceDN}}" read by self read by anonymous auth by * none
+access to dn.subtree="{{.Groups}}" by dn.exact="{{.ServiceDN}}" read by * none
 access to * by * read
 `))
 
@@ -82,6 +86,15 @@ mail: ` + AliceMail + `
 userPassword: ` + AlicePassword + `
 
 `)
+	b.WriteString(`dn: ` + BobDN + `
+objectClass: inetOrgPerson
+uid: ` + BobUID + `
+cn: Bob
+sn: Builder
+userPassword: ` + BobPassword + `
+employeeType: disabled
+
+`)
 	if s.PPolicy {
 		b.WriteString(`dn: ou=policies,` + BaseDN + `
 objectClass: organizationalUnit
@@ -94,23 +107,30 @@ cn: default
 pwdAttribute: userPassword
 pwdLockout: TRUE
 
-dn: ` + BobDN + `
+dn: cn=lockout,ou=policies,` + BaseDN + `
+objectClass: pwdPolicy
+objectClass: device
+cn: lockout
+pwdAttribute: userPassword
+pwdLockout: TRUE
+pwdMaxFailure: ` + strconv.Itoa(CarolMaxFailure) + `
+pwdLockoutDuration: ` + strconv.Itoa(int(CarolLockoutDuration/time.Second)) + `
+
+dn: ` + LarryDN + `
 objectClass: inetOrgPerson
-uid: ` + BobUID + `
-cn: Bob
-sn: Builder
-userPassword: ` + BobPassword + `
+uid: ` + LarryUID + `
+cn: Larry
+sn: Locked
+userPassword: ` + LarryPassword + `
 pwdAccountLockedTime: 000001010000Z
 
-`)
-	} else {
-		b.WriteString(`dn: ` + BobDN + `
+dn: ` + CarolDN + `
 objectClass: inetOrgPerson
-uid: ` + BobUID + `
-cn: Bob
-sn: Builder
-userPassword: ` + BobPassword + `
-employeeType: disabled
+uid: ` + CarolUID + `
+cn: Carol
+sn: Lockout
+userPassword: ` + CarolPassword + `
+pwdPolicySubentry: cn=lockout,ou=policies,` + BaseDN + `
 
 `)
 	}

@@ -34,11 +34,27 @@ const (
 	AliceCN       = "Alice Liddell"
 	AliceMail     = "alice@example.org"
 
-	// Bob is locked (pwdAccountLockedTime with ppolicy, employeeType
-	// "disabled" without); his password is right.
+	// Bob is disabled for the bridge (employeeType "disabled", which
+	// Server.DisabledFilter matches) but slapd lets him bind: his password
+	// is right.
 	BobUID      = "bob"
 	BobDN       = "uid=bob," + PeopleDN
 	BobPassword = "bob-pw-Builder"
+
+	// Larry (with ppolicy only) is locked for good by an administrator
+	// (pwdAccountLockedTime 000001010000Z): slapd refuses his binds, right
+	// password or not.
+	LarryUID      = "larry"
+	LarryDN       = "uid=larry," + PeopleDN
+	LarryPassword = "larry-pw-Locked"
+
+	// Carol (with ppolicy only) is active under a policy that locks her
+	// out after CarolMaxFailure wrong passwords for CarolLockoutDuration.
+	CarolUID             = "carol"
+	CarolDN              = "uid=carol," + PeopleDN
+	CarolPassword        = "carol-pw-Lockout"
+	CarolMaxFailure      = 2
+	CarolLockoutDuration = 2 * time.Second
 )
 
 // AliceGroups returns Alice's group names (cn), sorted.
@@ -68,7 +84,8 @@ type Server struct {
 	// PPolicy and MemberOf say which overlays are loaded.
 	PPolicy  bool
 	MemberOf bool
-	// DisabledFilter matches Bob's entry and not Alice's.
+	// DisabledFilter matches Bob's and Larry's entries, not Alice's or
+	// Carol's (even while she is locked out).
 	DisabledFilter string
 }
 
@@ -100,7 +117,7 @@ func Start(t testing.TB, opts Options) *Server {
 	s := &Server{Dir: t.TempDir(), PPolicy: hasModule("ppolicy"), MemberOf: hasModule("memberof")}
 	s.DisabledFilter = "(employeeType=disabled)"
 	if s.PPolicy {
-		s.DisabledFilter = "(pwdAccountLockedTime=*)"
+		s.DisabledFilter = "(|(employeeType=disabled)(pwdAccountLockedTime=000001010000Z))"
 	}
 	var tlsFiles *tlsFiles
 	if opts.TLS {
@@ -120,6 +137,7 @@ func Start(t testing.TB, opts Options) *Server {
 		"Schema": schemaDir, "ModulePath": modulePath, "Dir": s.Dir, "Base": BaseDN,
 		"AdminDN": AdminDN, "RootPW": strings.TrimSpace(string(rootpw)),
 		"PPolicy": s.PPolicy, "MemberOf": s.MemberOf, "TLS": tlsFiles,
+		"People": PeopleDN, "Groups": GroupsDN, "ServiceDN": ServiceDN,
 	}); err != nil {
 		t.Fatal(err)
 	}
