@@ -166,7 +166,7 @@ func TestSignaturesVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 			compact, _ := obj.CompactSerialize()
-			parsed, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(k.Algorithm)})
+			parsed, err := jose.ParseSignedCompact(compact, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(k.Algorithm)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -284,11 +283,5 @@ func versionString() string {
 	return "devel"
 }
 
-// shortHash shows the start of a hash.
-func shortHash(b []byte) string {
-	s := hex.EncodeToString(b)
-	if len(s) > 16 {
-		return s[:16]
-	}
-	return strings.ToLower(s)
-}
+// shortHash shows the first 8 bytes of a hash, in hex.
+func shortHash(b []byte) string { return hex.EncodeToString(b[:min(8, len(b))]) }

@@ -70,7 +70,6 @@ type importRow struct {
 func parseImport(r io.Reader, name string) ([]importRow, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = false
 	header, err := cr.Read()
 	if errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: empty file (the first row must name the columns: %s)", name, strings.Join(importColumns, ","))

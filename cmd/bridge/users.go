@@ -54,7 +54,7 @@ func toUserJSON(u store.User) userJSON {
 		HasPassword: u.PasswordHash != "", CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 }
 
-// passwordSource reads a new password: from standard input with
+// readNewPassword reads a new password: from standard input with
 // --password-stdin (first line), else by prompting twice on a terminal.
 func (c *cli) readNewPassword(fromStdin bool) (string, error) {
 	if fromStdin {

@@ -12,14 +12,6 @@ import (
 	"github.com/bridge-idp/bridge/directory"
 )
 
-// pooled is a connection bound as the service account, or being used.
-type pooled struct {
-	c *goldap.Conn
-	// reused is set when the connection came from the idle pool (it may
-	// have been closed by the server meanwhile).
-	reused bool
-}
-
 // pool keeps up to size idle service-bound connections and lets at most
 // cap(slots) be open at once.
 type pool struct {
