@@ -132,6 +132,7 @@ func openDirectories(ctx context.Context, cfg *config.Config, st store.Store, lo
 		}
 	}()
 	byName := map[string]directory.Directory{}
+	var firstLocal directory.Directory // what a none directory looks users up in by default
 	// Directories that others refer to (local, ldap) first, then none.
 	for _, pass := range []bool{false, true} {
 		for _, d := range cfg.Directory {
@@ -142,13 +143,19 @@ func openDirectories(ctx context.Context, cfg *config.Config, st store.Store, lo
 			switch d.Type {
 			case "local":
 				dir, err = local.Open(d.Name, st, cfg.Passwords.Argon2id, logger)
+				if err == nil && firstLocal == nil {
+					firstLocal = dir
+				}
 			case "ldap":
 				dir, err = ldap.Open(ctx, d.Name, *d.LDAP, logger)
 			case "none":
-				ids := directory.Looker(nil)
-				if d.Identities != "" {
+				var ids directory.Looker
+				switch {
+				case d.Identities != "":
 					ids = byName[d.Identities]
-				} else {
+				case firstLocal != nil:
+					ids = firstLocal
+				default: // no local directory configured: one just for lookups
 					ids, err = local.Open(d.Name+"-identities", st, cfg.Passwords.Argon2id, logger)
 				}
 				if err == nil {
