@@ -19,6 +19,8 @@ var (
 	ErrInvalid = errors.New("store: invalid record")
 	// ErrUsed: a single-use record (bypass code, nonce) was already used.
 	ErrUsed = errors.New("store: already used")
+	// ErrExpired: the record exists but expired.
+	ErrExpired = errors.New("store: expired")
 )
 
 // Store is everything the bridge keeps. It is the sum of small interfaces;
@@ -31,6 +33,9 @@ type Store interface {
 	OTP
 	Replay
 	Janitor
+	PushState
+	PushLimits
+	Activations
 
 	// Ping reports whether the backend answers (used by /readyz).
 	Ping(ctx context.Context) error
@@ -82,6 +87,9 @@ type AuditLog interface {
 	// inside one transaction with the chain head, so concurrent writers on
 	// any number of nodes produce one unbroken chain.
 	AppendAudit(ctx context.Context, e AuditEvent) (AuditEvent, error)
+	// AppendAuditBatch appends events in order in one transaction with one
+	// chain-head update (group commit): all are appended or none.
+	AppendAuditBatch(ctx context.Context, events []AuditEvent) ([]AuditEvent, error)
 	// ListAudit returns up to limit events with Seq > afterSeq, in order.
 	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]AuditEvent, error)
 	// AuditHead returns the chain head: the last sequence number and hash as

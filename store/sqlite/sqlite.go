@@ -30,6 +30,9 @@ type Config struct {
 	AuditKey []byte
 }
 
+// maxConns bounds the connection pool.
+const maxConns = 8
+
 // Open opens (creating and migrating if needed) the database at cfg.Path.
 func Open(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, error) {
 	if cfg.Path == "" {
@@ -65,6 +68,11 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, er
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
+	// Keep the connections open: each new one parses the whole schema
+	// again, which cost a third of a busy node's CPU. Writers queue on
+	// SQLite's lock anyway; a few connections serve concurrent readers.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	s := sqlstore.New(db, dialect(), cfg.AuditKey, logger)
 	if err := pingWhileBusy(ctx, s, cfg.BusyTimeout); err != nil {
 		db.Close()

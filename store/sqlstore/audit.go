@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/bridge-idp/bridge/store"
 )
@@ -29,44 +30,90 @@ func scanAudit(sc scanner) (store.AuditEvent, error) {
 	return e, nil
 }
 
-// AppendAudit implements store.AuditLog. The head row is locked for the
-// transaction, so appends from every node form one chain.
+// AppendAudit implements store.AuditLog: a batch of one.
 func (s *DB) AppendAudit(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error) {
-	if e.Time.IsZero() || e.Action == "" {
-		return e, fmt.Errorf("%w: audit event needs a time and an action", store.ErrInvalid)
+	out, err := s.AppendAuditBatch(ctx, []store.AuditEvent{e})
+	if err != nil {
+		return e, err
+	}
+	return out[0], nil
+}
+
+// auditRowsPerInsert bounds the rows of one INSERT: 12 parameters a row
+// stay well under PostgreSQL's 65535 and SQLite's 32766.
+const auditRowsPerInsert = 200
+
+// AppendAuditBatch implements store.AuditLog. The head row is locked for
+// the transaction, so appends from every node form one chain; the events
+// are chained in order exactly as single appends would chain them.
+func (s *DB) AppendAuditBatch(ctx context.Context, events []store.AuditEvent) ([]store.AuditEvent, error) {
+	if len(events) == 0 {
+		return nil, nil
 	}
 	if len(s.auditKey) != store.AuditKeySize {
-		return e, fmt.Errorf("%w: no audit chain key: the store was opened without one", store.ErrInvalid)
+		return nil, fmt.Errorf("%w: no audit chain key: the store was opened without one", store.ErrInvalid)
 	}
-	// Times are kept to the microsecond; hash what is stored.
-	e.Time = fromMicro(micro(e.Time))
-	if e.Details == nil {
-		e.Details = map[string]string{}
+	out := make([]store.AuditEvent, len(events))
+	details := make([]string, len(events))
+	for i, e := range events {
+		if e.Time.IsZero() || e.Action == "" {
+			return nil, fmt.Errorf("%w: audit event %d of %d needs a time and an action", store.ErrInvalid, i+1, len(events))
+		}
+		// Times are kept to the microsecond; hash what is stored.
+		e.Time = fromMicro(micro(e.Time))
+		if e.Details == nil {
+			e.Details = map[string]string{}
+		}
+		d, err := json.Marshal(e.Details)
+		if err != nil {
+			return nil, fmt.Errorf("%w: audit event %d of %d: details: %v", store.ErrInvalid, i+1, len(events), err)
+		}
+		out[i], details[i] = e, string(d)
 	}
-	details, err := json.Marshal(e.Details)
-	if err != nil {
-		return e, fmt.Errorf("%w: audit details: %v", store.ErrInvalid, err)
-	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var head store.AuditHead
 		if err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.d.ForUpdate).Scan(&head.Seq, &head.Hash); err != nil {
 			return s.wrap("reading audit head", err)
 		}
-		e.Seq, e.PrevHash = head.Seq+1, head.Hash
-		if e.PrevHash == nil {
-			e.PrevHash = []byte{}
+		prev := head.Hash
+		if prev == nil {
+			prev = []byte{}
 		}
-		e.Hash = store.ChainHash(s.auditKey, e.PrevHash, e)
-		if _, err := tx.ExecContext(ctx, "INSERT INTO audit_events ("+auditColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-			e.Seq, micro(e.Time), e.Actor, e.Action, e.Subject, e.Channel, e.ClientIP, string(e.Result), e.Reason, string(details), e.PrevHash, e.Hash); err != nil {
-			return s.wrap("appending audit event", err)
+		for i := range out {
+			out[i].Seq, out[i].PrevHash = head.Seq+int64(i)+1, prev
+			out[i].Hash = store.ChainHash(s.auditKey, prev, out[i])
+			prev = out[i].Hash
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", e.Seq, e.Hash); err != nil {
+		for from := 0; from < len(out); from += auditRowsPerInsert {
+			to := min(from+auditRowsPerInsert, len(out))
+			var q strings.Builder
+			q.WriteString("INSERT INTO audit_events (" + auditColumns + ") VALUES ")
+			args := make([]any, 0, 12*(to-from))
+			for i := from; i < to; i++ {
+				if i > from {
+					q.WriteString(", ")
+				}
+				n := len(args)
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
+					n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12)
+				e := out[i]
+				args = append(args, e.Seq, micro(e.Time), e.Actor, e.Action, e.Subject, e.Channel, e.ClientIP,
+					string(e.Result), e.Reason, details[i], e.PrevHash, e.Hash)
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return s.wrap("appending audit events", err)
+			}
+		}
+		last := out[len(out)-1]
+		if _, err := tx.ExecContext(ctx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", last.Seq, last.Hash); err != nil {
 			return s.wrap("moving audit head", err)
 		}
 		return nil
 	})
-	return e, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ListAudit implements store.AuditLog.

@@ -45,10 +45,15 @@ func checkDevice(d store.Device) error {
 
 // CreateDevice implements store.Devices.
 func (s *DB) CreateDevice(ctx context.Context, d store.Device) error {
+	return s.insertDevice(ctx, s.db, d)
+}
+
+// insertDevice checks and inserts d with ex (the database or a transaction).
+func (s *DB) insertDevice(ctx context.Context, ex execer, d store.Device) error {
 	if err := checkDevice(d); err != nil {
 		return err
 	}
-	_, err := s.db.ExecContext(ctx, "INSERT INTO devices ("+deviceColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+	_, err := ex.ExecContext(ctx, "INSERT INTO devices ("+deviceColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
 		d.ID, d.User, d.Name, d.Platform, d.KeyAlg, d.PublicJWK, d.PushProvider, d.PushToken, boolInt(d.PushTokenStale),
 		d.AppVersion, d.Posture, string(d.Status), micro(d.CreatedAt), micro(d.LastSeenAt), micro(d.RevokedAt))
 	return s.wrap(fmt.Sprintf("creating device %q", d.ID), err)

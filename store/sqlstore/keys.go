@@ -33,9 +33,7 @@ func checkKey(k store.SigningKey) error {
 	return nil
 }
 
-func (s *DB) insertKey(ctx context.Context, ex interface {
-	ExecContext(context.Context, string, ...any) (sql.Result, error)
-}, k store.SigningKey) error {
+func (s *DB) insertKey(ctx context.Context, ex execer, k store.SigningKey) error {
 	if err := checkKey(k); err != nil {
 		return err
 	}

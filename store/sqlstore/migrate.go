@@ -109,6 +109,55 @@ CREATE TABLE replay (
 );
 CREATE INDEX replay_by_expiry ON replay (expires_at);
 `,
+	// 2: push challenges, push throttles, device activations.
+	`
+CREATE TABLE push_challenges (
+	id         TEXT PRIMARY KEY,
+	user_name  TEXT NOT NULL,
+	app_id     TEXT NOT NULL DEFAULT '',
+	app_name   TEXT NOT NULL DEFAULT '',
+	channel    TEXT NOT NULL DEFAULT '',
+	client_ip  TEXT NOT NULL DEFAULT '',
+	user_agent TEXT NOT NULL DEFAULT '',
+	location   TEXT NOT NULL DEFAULT '',
+	number     TEXT NOT NULL DEFAULT '',
+	signed     TEXT NOT NULL DEFAULT '',
+	hash       {{blob}},
+	state      TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	purge_at   BIGINT NOT NULL,
+	closed_at  BIGINT NOT NULL DEFAULT 0,
+	device_id  TEXT NOT NULL DEFAULT '',
+	reason     TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX push_challenges_one_pending ON push_challenges (user_name) WHERE state = 'pending';
+CREATE INDEX push_challenges_by_user ON push_challenges (user_name, created_at);
+CREATE INDEX push_challenges_by_expiry ON push_challenges (state, expires_at);
+CREATE INDEX push_challenges_by_purge ON push_challenges (purge_at);
+
+CREATE TABLE push_limits (
+	user_name    TEXT PRIMARY KEY,
+	failures     INTEGER NOT NULL DEFAULT 0,
+	next_at      BIGINT NOT NULL DEFAULT 0,
+	locked_until BIGINT NOT NULL DEFAULT 0,
+	lock_reason  TEXT NOT NULL DEFAULT '',
+	updated_at   BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE TABLE device_activations (
+	id          TEXT PRIMARY KEY,
+	user_name   TEXT NOT NULL,
+	secret_hash {{blob}} NOT NULL,
+	created_by  TEXT NOT NULL DEFAULT '',
+	created_at  BIGINT NOT NULL,
+	expires_at  BIGINT NOT NULL,
+	used_at     BIGINT NOT NULL DEFAULT 0,
+	device_id   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX device_activations_by_user ON device_activations (user_name);
+CREATE INDEX device_activations_by_expiry ON device_activations (expires_at);
+`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.

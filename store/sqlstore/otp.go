@@ -158,19 +158,33 @@ func (s *DB) UseOnce(ctx context.Context, namespace, key string, now, expires ti
 	return nil
 }
 
+// activationKeep is how long an unused device activation is kept after
+// it expired, so that a late attempt still reads as "expired", not
+// "unknown". Used ones stay (with the user) as the record of an enrollment.
+const activationKeep = 24 * time.Hour
+
 // DeleteExpired implements store.Janitor. Used bypass codes are kept until
 // they expire, so that a replay still reads as "used", not "unknown".
+// Push challenges go at their PurgeAt.
 func (s *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
-	for _, q := range []string{
-		"DELETE FROM replay WHERE expires_at <= $1",
-		"DELETE FROM bypass_codes WHERE expires_at <= $1",
+	for _, q := range []struct {
+		sql string
+		arg time.Time
+	}{
+		{"DELETE FROM replay WHERE expires_at <= $1", now},
+		{"DELETE FROM bypass_codes WHERE expires_at <= $1", now},
+		{"DELETE FROM push_challenges WHERE purge_at <= $1", now},
+		{"DELETE FROM device_activations WHERE used_at = 0 AND expires_at < $1", now.Add(-activationKeep)},
 	} {
-		res, err := s.db.ExecContext(ctx, q, micro(now))
+		res, err := s.db.ExecContext(ctx, q.sql, micro(q.arg))
 		if err != nil {
 			return total, s.wrap("deleting expired records", err)
 		}
-		n, _ := res.RowsAffected()
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, s.wrap("deleting expired records", err)
+		}
 		total += n
 	}
 	return total, nil

@@ -168,10 +168,11 @@ func (s *DB) UpdateUser(ctx context.Context, name string, fn func(store.User) (s
 	return updated, err
 }
 
-// DeleteUser implements store.Users. The user's devices, TOTP token and
-// bypass codes go with it, in the same transaction. A user with no local
-// record (an LDAP user) may still have those; they are deleted too, and
-// ErrNotFound means there was nothing at all under that name.
+// DeleteUser implements store.Users. The user's devices, TOTP token, bypass
+// codes, push challenges, push limit and device activations go with it, in
+// the same transaction. A user with no local record (an LDAP user) may
+// still have those; they are deleted too, and ErrNotFound means there was
+// nothing at all under that name.
 func (s *DB) DeleteUser(ctx context.Context, name string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		var deleted int64
@@ -180,6 +181,9 @@ func (s *DB) DeleteUser(ctx context.Context, name string) error {
 			"DELETE FROM devices WHERE user_name = $1",
 			"DELETE FROM totp WHERE user_name = $1",
 			"DELETE FROM bypass_codes WHERE user_name = $1",
+			"DELETE FROM push_challenges WHERE user_name = $1",
+			"DELETE FROM push_limits WHERE user_name = $1",
+			"DELETE FROM device_activations WHERE user_name = $1",
 		} {
 			res, err := tx.ExecContext(ctx, q, name)
 			if err != nil {

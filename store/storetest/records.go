@@ -2,7 +2,6 @@ package storetest
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -298,37 +297,6 @@ func testBypassConcurrent(t *testing.T, newDB NewDB) {
 	}
 	for _, err := range errs {
 		wantErr(t, err, store.ErrUsed, "losing user of the code")
-	}
-}
-
-func testReplayUseOnce(t *testing.T, newDB NewDB) {
-	s := open(t, newDB)
-	exp := ts.Add(time.Minute)
-	must(t, s.UseOnce(ctx(), "jti", "abc", ts, exp), "first")
-	wantErr(t, s.UseOnce(ctx(), "jti", "abc", ts.Add(time.Second), exp), store.ErrUsed, "replay")
-	must(t, s.UseOnce(ctx(), "nonce", "abc", ts, exp), "same key, other namespace")
-	must(t, s.UseOnce(ctx(), "jti", "abc", exp, exp.Add(time.Minute)), "after expiry the value is free again")
-	wantErr(t, s.UseOnce(ctx(), "jti", "abc", exp.Add(time.Second), exp.Add(time.Minute)), store.ErrUsed, "replay of renewed entry")
-	wantErr(t, s.UseOnce(ctx(), "", "abc", ts, exp), store.ErrInvalid, "empty namespace")
-}
-
-func testReplayConcurrent(t *testing.T, newDB NewDB) {
-	o := newDB(t)
-	a, b := openWith(t, o), openWith(t, o)
-	ok, errs := race(20, func(i int) error {
-		s := a
-		if i%2 == 1 {
-			s = b
-		}
-		return s.UseOnce(ctx(), "jti", "same", ts, ts.Add(time.Minute))
-	})
-	if ok != 1 {
-		t.Fatalf("%d uses of one value succeeded, want 1 (%v)", ok, errs)
-	}
-	for _, err := range errs {
-		if !errors.Is(err, store.ErrUsed) {
-			t.Fatalf("losing use: %v", err)
-		}
 	}
 }
 

@@ -51,12 +51,25 @@ func Run(t *testing.T, newDB NewDB) {
 		{"TOTP/ConcurrentSameCode", testTOTPConcurrent},
 		{"Bypass/SingleUse", testBypassSingleUse},
 		{"Bypass/ConcurrentUse", testBypassConcurrent},
-		{"Replay/UseOnce", testReplayUseOnce},
-		{"Replay/Concurrent", testReplayConcurrent},
 		{"Janitor/DeletesExpired", testJanitor},
+		{"Janitor/KeepsRecentAndUsedActivations", testJanitorActivations},
+		{"Users/DeleteTakesPushRecords", testUsersDeletePushRecords},
+		{"PushLimits/GetAndUpdate", testPushLimits},
+		{"PushLimits/NoLostUpdates", testPushLimitsNoLostUpdates},
+		{"Activations/CRUD", testActivationsCRUD},
+		{"Activations/SingleUseConcurrent", testActivationsConcurrent},
+		{"Activations/Expired", testActivationsExpired},
+		{"Activations/CheckRefuses", testActivationsCheckRefuses},
+		{"Activations/DuplicateDevice", testActivationsDuplicateDevice},
+		{"Audit/Batch", testAuditBatch},
+		{"Audit/BatchIsAtomic", testAuditBatchAtomic},
+		{"Audit/ConcurrentBatchesAndSingles", testAuditBatchConcurrent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newDB) })
+	}
+	for _, c := range pushStateCases {
+		t.Run(c.name, func(t *testing.T) { c.fn(t, twoNodes(newDB)) })
 	}
 }
 
