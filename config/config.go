@@ -20,7 +20,9 @@ import (
 //
 // Resolved in place in File: Storage.Postgres.DSN holds the DSN read from
 // dsn_file, and each LDAP directory's BindPassword the password read from
-// bind_password_file; Keys.KEK holds the KEK text read from kek_file.
+// bind_password_file; Keys.KEK holds the KEK text read from kek_file, and
+// Push.FraudWebhook.Secret the secret read from secret_file. PushState
+// resolves push.state auto.
 type Config struct {
 	File
 

@@ -81,6 +81,26 @@ func defaults(f *File, set func(path string) bool) {
 	dur("bypass_codes.max_ttl", &f.Bypass.MaxTTL, 72*time.Hour)
 	num("bypass_codes.digits", &f.Bypass.Digits, 10)
 
+	p := &f.Push
+	dur("push.challenge_ttl", &p.ChallengeTTL, 60*time.Second)
+	num("push.number_digits", &p.NumberDigits, 2)
+	dur("push.proof_max_age", &p.ProofMaxAge, 60*time.Second)
+	dur("push.long_poll", &p.LongPoll, 30*time.Second)
+	dur("push.activation_ttl", &p.ActivationTTL, 10*time.Minute)
+	dur("push.backoff_base", &p.BackoffBase, 5*time.Second)
+	dur("push.backoff_max", &p.BackoffMax, 15*time.Minute)
+	num("push.max_per_hour", &p.MaxPerHour, 20)
+	num("push.max_per_ip_minute", &p.MaxPerIPMinute, 30)
+	dur("push.fraud_lock", &p.FraudLock, time.Hour)
+	dur("push.delivery_timeout", &p.DeliveryTimeout, 10*time.Second)
+	num("push.delivery_workers", &p.DeliveryWorkers, 32)
+	dur("push.retention", &p.Retention, 24*time.Hour)
+	num("push.enroll_per_ip_minute", &p.EnrollPerIPMinute, 10)
+	dur("push.sweep_interval", &p.SweepInterval, 5*time.Second)
+	str("push.state", &p.State, "auto")
+	dur("push.fraud_webhook.timeout", &p.FraudWebhook.Timeout, 5*time.Second)
+	str("push.apns.environment", &p.APNs.Environment, "production")
+
 	if len(f.Directory) == 0 {
 		f.Directory = []Directory{{Name: defaultDirectory, Type: "local"}}
 	}
@@ -151,6 +171,10 @@ func (c *Config) makeAbsolute(base string) {
 		abs(&l.TLS.CertFile)
 		abs(&l.TLS.KeyFile)
 	}
+	abs(&f.Push.FraudWebhook.SecretFile)
+	abs(&f.Push.FCM.CredentialsFile)
+	abs(&f.Push.APNs.KeyFile)
+	abs(&f.Push.APNs.CAFile)
 	for _, d := range f.Directory {
 		if d.LDAP != nil {
 			abs(&d.LDAP.CAFile)

@@ -63,9 +63,25 @@ func TestEnvSecretsNotInErrors(t *testing.T) {
 		"ldap.groups.base_dn":  ldap("groups.base_dn"),
 		"ldap.groups.filter":   ldap("groups.filter"),
 		"ldap.disabled_filter": ldap("disabled_filter"),
+		"push.challenge_ttl":   "push:\n  challenge_ttl: $V\n",
+		"push.number_digits":   "push:\n  number_digits: $V\n",
+		"push.state":           "push:\n  state: $V\n",
+		"webhook.url":          "push:\n  fraud_webhook:\n    url: $V\n",
+		"webhook.secret":       "push:\n  fraud_webhook:\n    url: https://siem.example.com/\n    secret: $V\n",
+		"webhook.secret_file":  "push:\n  fraud_webhook:\n    url: https://siem.example.com/\n    secret_file: $V\n",
+		"fcm.credentials_file": "push:\n  fcm:\n    credentials_file: $V\n",
+		"fcm.project_id":       "push:\n  fcm:\n    credentials_file: /nonexistent/fcm.json\n    project_id: $V\n",
+		"fcm.endpoint":         "push:\n  fcm:\n    credentials_file: /nonexistent/fcm.json\n    endpoint: $V\n",
+		"apns.key_file":        "push:\n  apns:\n    key_file: $V\n    key_id: ABCDE12345\n    team_id: TEAM123456\n    topic: com.example.bridge\n",
+		"apns.key_id":          "push:\n  apns:\n    key_id: $V\n",
+		"apns.team_id":         "push:\n  apns:\n    team_id: $V\n",
+		"apns.topic":           "push:\n  apns:\n    topic: $V\n",
+		"apns.environment":     "push:\n  apns:\n    environment: $V\n",
+		"apns.endpoint":        "push:\n  apns:\n    endpoint: $V\n",
+		"apns.ca_file":         "push:\n  apns:\n    ca_file: $V\n",
 	}
 	// Messages that do not show the value at all, so need not name it.
-	unquoted := map[string]bool{"kek": true}
+	unquoted := map[string]bool{"kek": true, "webhook.secret": true}
 	forms := map[string]string{
 		"whole":  "${%s}",
 		"inside": `"x-${%s}-y"`,

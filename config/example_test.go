@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -43,10 +44,11 @@ func TestExampleConfig(t *testing.T) {
 	}
 }
 
-// TestExampleLDAP uncomments the LDAP example in examples/bridge.yaml (the
-// lines between "(begin LDAP example)" and "(end LDAP example)") and checks
-// that it is valid too.
-func TestExampleLDAP(t *testing.T) {
+// uncommentExample returns examples/bridge.yaml with the example between
+// "(begin NAME example)" and "(end NAME example)" uncommented: one "# " is
+// removed from each line between the markers.
+func uncommentExample(t *testing.T, name string) []byte {
+	t.Helper()
 	data, err := os.ReadFile(examplePath)
 	if err != nil {
 		t.Fatal(err)
@@ -55,9 +57,9 @@ func TestExampleLDAP(t *testing.T) {
 	in, found := false, false
 	for _, line := range strings.Split(string(data), "\n") {
 		switch {
-		case strings.Contains(line, "(begin LDAP example)"):
+		case strings.Contains(line, "(begin "+name+" example)"):
 			in, found = true, true
-		case strings.Contains(line, "(end LDAP example)"):
+		case strings.Contains(line, "(end "+name+" example)"):
 			in = false
 		case in:
 			indent := len(line) - len(strings.TrimLeft(line, " "))
@@ -70,14 +72,50 @@ func TestExampleLDAP(t *testing.T) {
 		out = append(out, line)
 	}
 	if !found {
-		t.Fatal("no (begin LDAP example) marker in examples/bridge.yaml")
+		t.Fatalf("no (begin %s example) marker in examples/bridge.yaml", name)
 	}
+	return []byte(strings.Join(out, "\n"))
+}
+
+// TestExampleLDAP uncomments the LDAP example in examples/bridge.yaml and
+// checks that it is valid too.
+func TestExampleLDAP(t *testing.T) {
+	data := uncommentExample(t, "LDAP")
 	abs, _ := filepath.Abs("../examples")
-	c, err := Parse([]byte(strings.Join(out, "\n")), "bridge.yaml", abs, envOf(map[string]string{"LDAP_BIND_PASSWORD": "secret"}))
+	c, err := Parse(data, "bridge.yaml", abs, envOf(map[string]string{"LDAP_BIND_PASSWORD": "secret"}))
 	if err != nil {
-		t.Fatalf("the LDAP example does not load:\n%v\n%s", err, strings.Join(out, "\n"))
+		t.Fatalf("the LDAP example does not load:\n%v\n%s", err, data)
 	}
 	if len(c.Directory) != 2 || c.Directory[1].LDAP == nil || c.Directory[1].LDAP.BindPassword != "secret" {
 		t.Errorf("directories %+v", c.Directory)
+	}
+}
+
+// TestExamplePush uncomments the push example in examples/bridge.yaml and
+// checks that it is valid and that the values it shows are the defaults.
+func TestExamplePush(t *testing.T) {
+	data := uncommentExample(t, "push")
+	if !strings.Contains(string(data), "\npush:\n") {
+		t.Fatalf("no push section in the uncommented example:\n%s", data)
+	}
+	abs, _ := filepath.Abs("../examples")
+	c, err := Parse(data, "bridge.yaml", abs, envOf(nil))
+	if err != nil {
+		t.Fatalf("the push example does not load:\n%v\n%s", err, data)
+	}
+	for _, p := range keyPaths(reflect.TypeFor[Push](), "push") {
+		if strings.Count(p, ".") == 1 && !c.has(p) {
+			t.Errorf("the push example does not show %s", p)
+		}
+	}
+	def, err := Load(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Push, def.Push) {
+		t.Errorf("the push example shows other values than the defaults:\n got %+v\nwant %+v", c.Push, def.Push)
+	}
+	if len(c.Warnings) != 1 {
+		t.Errorf("warnings %q, want just dev_mode", c.Warnings)
 	}
 }

@@ -31,6 +31,7 @@ type File struct {
 	Passwords Passwords   `yaml:"passwords"`
 	TOTP      TOTP        `yaml:"totp"`
 	Bypass    Bypass      `yaml:"bypass_codes"`
+	Push      Push        `yaml:"push"`
 	Directory []Directory `yaml:"directories"`
 }
 
@@ -168,6 +169,127 @@ type Bypass struct {
 	MaxTTL time.Duration `yaml:"max_ttl"`
 	// Digits is the length of a code. Default 10; from 8 to 20.
 	Digits int `yaml:"digits"`
+}
+
+// Push configures the push approval engine: challenges sent to enrolled
+// phones, answered by number matching, and the services that wake the app
+// (FCM for Android, APNs for iOS; without either, the app finds challenges
+// by long-poll).
+type Push struct {
+	// ChallengeTTL is how long a challenge can be answered: from 10s to 5m.
+	// Default 60s.
+	ChallengeTTL time.Duration `yaml:"challenge_ttl"`
+	// NumberDigits is the length of the number the user matches on the
+	// phone: from 2 to 8. Default 2.
+	NumberDigits int `yaml:"number_digits"`
+	// ProofMaxAge is how far the time in a device's signed proof may be
+	// from the server's: from 5s to 10m. Default 60s.
+	ProofMaxAge time.Duration `yaml:"proof_max_age"`
+	// LongPoll is the longest a device's long-poll waits: from 1s to 5m,
+	// and below http.write_timeout (else a warning: the server would cut
+	// the poll off). Default 30s.
+	LongPoll time.Duration `yaml:"long_poll"`
+	// ActivationTTL is how long an enrollment code (QR code) is valid: from
+	// 1m to 168h (7 days). Default 10m.
+	ActivationTTL time.Duration `yaml:"activation_ttl"`
+	// BackoffBase and BackoffMax: after n denied or unanswered pushes in a
+	// row, a user's next push waits BackoffBase*2^(n-1), at most
+	// BackoffMax. BackoffBase is positive, BackoffMax at least BackoffBase.
+	// Defaults 5s and 15m.
+	BackoffBase time.Duration `yaml:"backoff_base"`
+	BackoffMax  time.Duration `yaml:"backoff_max"`
+	// MaxPerHour caps the pushes one user gets in an hour; at least 1.
+	// Default 20.
+	MaxPerHour int `yaml:"max_per_hour"`
+	// MaxPerIPMinute caps the pushes started from one client IP address in
+	// a minute, per node; at least 1. Default 30.
+	MaxPerIPMinute int `yaml:"max_per_ip_minute"`
+	// FraudLock is how long a user's "this was not me" report blocks
+	// pushes to that user. 0 means a report does not lock (logged as a
+	// warning); not negative. Default 1h.
+	FraudLock time.Duration `yaml:"fraud_lock"`
+	// DeliveryTimeout bounds one push to FCM or APNs: from 1s to 2m.
+	// Default 10s.
+	DeliveryTimeout time.Duration `yaml:"delivery_timeout"`
+	// DeliveryWorkers is how many pushes are sent at once: from 1 to 1024.
+	// Default 32.
+	DeliveryWorkers int `yaml:"delivery_workers"`
+	// Retention is how long closed challenges are kept (for rate limits
+	// and support questions) before they are deleted; at least 1h.
+	// Default 24h.
+	Retention time.Duration `yaml:"retention"`
+	// EnrollPerIPMinute caps failed enrollment attempts from one client IP
+	// address in a minute; at least 1. Default 10.
+	EnrollPerIPMinute int `yaml:"enroll_per_ip_minute"`
+	// SweepInterval is how often expired challenges are closed: from 1s to
+	// 1m. Default 5s.
+	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// State is where open challenges live: memory (this node only), store
+	// (the storage backend, shared by every node) or auto (default):
+	// memory with storage.driver sqlite, store with postgres. memory with
+	// postgres is allowed but logged as a warning: each node must then
+	// answer its own challenges. See File.PushState.
+	State string `yaml:"state"`
+	// FraudWebhook is told about every fraud report; optional.
+	FraudWebhook FraudWebhook `yaml:"fraud_webhook"`
+	// FCM wakes Android phones; optional.
+	FCM FCM `yaml:"fcm"`
+	// APNs wakes iPhones; optional.
+	APNs APNs `yaml:"apns"`
+}
+
+// FraudWebhook is an HTTP endpoint that receives a JSON POST for every
+// fraud report. Empty URL: none.
+type FraudWebhook struct {
+	// URL is an absolute http(s) URL; plain http to a host other than
+	// loopback is logged as a warning.
+	URL string `yaml:"url"`
+	// Secret, if set, signs every body (HMAC-SHA256); at least 16 bytes.
+	// Write ${ENV} or use secret_file, not both. After Load it holds the
+	// secret read from secret_file too.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// Timeout bounds one POST: from 1s to 1m. Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// FCM is Firebase Cloud Messaging, which wakes the Android app. Enabled
+// when credentials_file is set.
+type FCM struct {
+	// CredentialsFile is the Firebase project's Google service-account key
+	// (JSON), readable. Keep it private: it is logged as a warning when
+	// other users can read it.
+	CredentialsFile string `yaml:"credentials_file"`
+	// ProjectID is the Firebase project; default the credentials file's
+	// project_id.
+	ProjectID string `yaml:"project_id"`
+	// Endpoint overrides the FCM API base URL: https, or http to a
+	// loopback host (for tests). Default Google's.
+	Endpoint string `yaml:"endpoint"`
+}
+
+// APNs is the Apple Push Notification service, which wakes the iOS app.
+// Enabled when key_file is set; key_id, team_id and topic are then
+// required.
+type APNs struct {
+	// KeyFile is the APNs auth key downloaded from Apple (AuthKey_*.p8: an
+	// EC P-256 key, PEM PKCS#8), readable. Keep it private: it is logged as
+	// a warning when other users can read it.
+	KeyFile string `yaml:"key_file"`
+	// KeyID is the key's 10-character id; TeamID the developer team's.
+	KeyID  string `yaml:"key_id"`
+	TeamID string `yaml:"team_id"`
+	// Topic is the app's bundle id.
+	Topic string `yaml:"topic"`
+	// Environment is production (default) or sandbox (development builds
+	// of the app).
+	Environment string `yaml:"environment"`
+	// Endpoint overrides the environment's APNs URL: https only (a private
+	// relay, tests). See APNs.URL.
+	Endpoint string `yaml:"endpoint"`
+	// CAFile adds PEM root certificates to the system's for the endpoint
+	// (a private relay, tests); optional.
+	CAFile string `yaml:"ca_file"`
 }
 
 // Directory is one first-factor source, referred to by name. Without any,

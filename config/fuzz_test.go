@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bridge-idp/bridge/internal/testenv"
 )
 
 // FuzzParse checks that no input makes Parse panic or hang, and that every
@@ -27,7 +29,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("dev_mode: true\nhttp: {public: {allow_plain_http: true}}\nkeys: {kek_file: kek}\n"))
 	f.Add([]byte("log: {level: ${A}$${B}$$}\n"))
 
-	files := map[string]string{"kek": testKEK + "\n", "password": "pw\n", "empty": ""}
+	apns := testenv.SelfSigned(f, 1)
+	files := map[string]string{"kek": testKEK + "\n", "password": "pw\n", "empty": "",
+		"fcm.json": fcmCredentials, "apns.p8": string(apns.KeyPEM), "ca.pem": string(apns.CertPEM)}
 	read := func(path string) ([]byte, error) {
 		if s, ok := files[filepath.Base(path)]; ok {
 			return []byte(s), nil

@@ -13,17 +13,19 @@ import (
 
 	"github.com/bridge-idp/bridge/directory/ldap"
 	"github.com/bridge-idp/bridge/directory/local"
+	"github.com/bridge-idp/bridge/internal/testenv"
 )
 
 // goldenEnv is the environment the golden files are parsed with.
 var goldenEnv = map[string]string{
-	"BRIDGE_KEK":          testKEK,
-	"BRIDGE_TEST_DSN":     "postgres://bridge@db.example.com/bridge?sslmode=verify-full",
-	"LDAP_BIND_PASSWORD":  "corp-secret",
-	"BRIDGE_TEST_ISSUER":  "ACME",
-	"BRIDGE_TEST_CERT":    "", // set by TestFullConfig
-	"BRIDGE_TEST_KEY":     "",
-	"BRIDGE_TEST_NOTHING": "",
+	"BRIDGE_KEK":                 testKEK,
+	"BRIDGE_TEST_DSN":            "postgres://bridge@db.example.com/bridge?sslmode=verify-full",
+	"LDAP_BIND_PASSWORD":         "corp-secret",
+	"BRIDGE_TEST_ISSUER":         "ACME",
+	"BRIDGE_TEST_CERT":           "", // set by TestFullConfig
+	"BRIDGE_TEST_KEY":            "",
+	"BRIDGE_TEST_NOTHING":        "",
+	"BRIDGE_TEST_WEBHOOK_SECRET": "webhook-env-secret-0123456789",
 }
 
 // wants returns the expected error substrings of a golden bad file: one
@@ -91,13 +93,16 @@ func TestFullConfig(t *testing.T) {
 	// The secret files, private as they should be (git keeps them 0644,
 	// which would be warned about).
 	good := t.TempDir()
-	for _, name := range []string{"kek", "ldap-password"} {
+	for _, name := range []string{"kek", "ldap-password", "webhook-secret", "fcm-credentials.json"} {
 		b, err := os.ReadFile(filepath.Join("testdata/good", name))
 		if err != nil {
 			t.Fatal(err)
 		}
 		writeFile(t, good, name, string(b))
 	}
+	// The APNs key and CA are made here: no private key is checked in.
+	writeAPNsKey(t, good, "AuthKey_ABCDE12345.p8")
+	writeFile(t, good, "apns-ca.pem", string(testenv.SelfSigned(t, 2).CertPEM))
 	c, err = Parse(data, "full.yaml", good, envOf(env))
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +124,7 @@ func TestFullConfig(t *testing.T) {
 		"keys.kek":                  true, // kek_file is used
 		"storage.postgres.dsn_file": true, // dsn is used
 		"http.admin.base_url":       true, // public only
+		"push.fraud_webhook.secret": true, // secret_file is used
 	}
 	written := map[string]bool{}
 	for p := range c.lines {
@@ -172,6 +178,44 @@ func fullConfigWant(dir, certFile, keyFile string) File {
 		Passwords: Passwords{Argon2id: local.Argon2{Time: 4, MemoryKiB: 131072, Threads: 4}},
 		TOTP:      TOTP{Issuer: "ACME MFA", Algorithm: "SHA256", Digits: 8, Period: time.Minute, Skew: 0},
 		Bypass:    Bypass{TTL: 2 * time.Hour, MaxTTL: 24 * time.Hour, Digits: 12},
+		Push: Push{
+			ChallengeTTL:      90 * time.Second,
+			NumberDigits:      3,
+			ProofMaxAge:       30 * time.Second,
+			LongPoll:          45 * time.Second,
+			ActivationTTL:     24 * time.Hour,
+			BackoffBase:       10 * time.Second,
+			BackoffMax:        30 * time.Minute,
+			MaxPerHour:        10,
+			MaxPerIPMinute:    60,
+			FraudLock:         2 * time.Hour,
+			DeliveryTimeout:   15 * time.Second,
+			DeliveryWorkers:   64,
+			Retention:         48 * time.Hour,
+			EnrollPerIPMinute: 5,
+			SweepInterval:     10 * time.Second,
+			State:             "store",
+			FraudWebhook: FraudWebhook{
+				URL:        "https://siem.example.com/bridge/fraud",
+				Secret:     "webhook-file-secret-0123456789",
+				SecretFile: filepath.Join(dir, "webhook-secret"),
+				Timeout:    10 * time.Second,
+			},
+			FCM: FCM{
+				CredentialsFile: filepath.Join(dir, "fcm-credentials.json"),
+				ProjectID:       "acme-mfa",
+				Endpoint:        "https://fcm.example.com/v1",
+			},
+			APNs: APNs{
+				KeyFile:     filepath.Join(dir, "AuthKey_ABCDE12345.p8"),
+				KeyID:       "ABCDE12345",
+				TeamID:      "TEAM123456",
+				Topic:       "com.example.bridge",
+				Environment: "sandbox",
+				Endpoint:    "https://apns-relay.example.com",
+				CAFile:      filepath.Join(dir, "apns-ca.pem"),
+			},
+		},
 		Directory: []Directory{
 			{Name: "local", Type: "local"},
 			{Name: "corp", Type: "ldap", LDAP: &ldap.Config{

@@ -86,3 +86,10 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string) {
 	t.Helper()
 	return testenv.SelfSigned(t, 1).Write(t, dir)
 }
+
+// writeAPNsKey writes a fresh APNs auth key (PEM PKCS#8, EC P-256, as Apple
+// issues them) to name in dir and returns its path.
+func writeAPNsKey(t *testing.T, dir, name string) string {
+	t.Helper()
+	return writeFile(t, dir, name, string(testenv.SelfSigned(t, 3).KeyPEM))
+}

@@ -6,7 +6,8 @@ import (
 )
 
 // resolver reads the secrets that the file names by *_file (kek_file,
-// dsn_file, bind_password_file) into their value keys.
+// dsn_file, bind_password_file, fraud_webhook.secret_file) into their
+// value keys.
 type resolver struct {
 	c    *Config
 	read func(string) ([]byte, error)
@@ -24,6 +25,8 @@ func (r *resolver) secrets() {
 	f := &r.c.File
 	r.secret("keys.kek", &f.Keys.KEK, "keys.kek_file", f.Keys.KEKFile)
 	r.secret("storage.postgres.dsn", &f.Storage.Postgres.DSN, "storage.postgres.dsn_file", f.Storage.Postgres.DSNFile)
+	w := &f.Push.FraudWebhook
+	r.secret("push.fraud_webhook.secret", &w.Secret, "push.fraud_webhook.secret_file", w.SecretFile)
 	for i, d := range f.Directory {
 		if d.LDAP == nil {
 			continue

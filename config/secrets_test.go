@@ -20,7 +20,12 @@ func TestSecretFiles(t *testing.T) {
 	writeFile(t, dir, "blank", "\n")
 	writeFile(t, dir, "dsn", "postgres://bridge:s3cret@db/bridge\n")
 	writeFile(t, dir, "password", "  pass word \n")
-	env := map[string]string{"EMPTY": "", "PW": "from-env"}
+	writeFile(t, dir, "webhook", "0123456789abcdef0123\n")
+	writeFile(t, dir, "webhook-short", "0123456789\n")
+	env := map[string]string{"EMPTY": "", "PW": "from-env", "HOOK": "env-webhook-secret-0123"}
+	webhook := func(extra string) string {
+		return "push:\n  fraud_webhook:\n    url: https://siem.example.com/hook\n" + extra
+	}
 
 	ldap := func(extra string) string {
 		return ("directories:\n  - name: corp\n    type: ldap\n    ldap:\n      url: ldaps://dc.example.com\n" +
@@ -65,6 +70,27 @@ func TestSecretFiles(t *testing.T) {
 			want: []string{"bridge.yaml:8: storage.postgres.dsn_file: cannot read"}},
 		{name: "dsn and dsn_file", src: "storage:\n  postgres:\n    dsn: x\n    dsn_file: dsn\n",
 			want: []string{"storage.postgres.dsn_file: set either dsn or dsn_file, not both"}},
+		{name: "fraud webhook secret_file", src: webhook("    secret_file: webhook\n"),
+			check: func(t *testing.T, c *Config) {
+				w := c.Push.FraudWebhook
+				if w.Secret != "0123456789abcdef0123" || w.SecretFile != filepath.Join(dir, "webhook") {
+					t.Errorf("secret %q, secret_file %q", w.Secret, w.SecretFile)
+				}
+			}},
+		{name: "fraud webhook secret from env", src: webhook("    secret: ${HOOK}\n"),
+			check: func(t *testing.T, c *Config) {
+				if c.Push.FraudWebhook.Secret != "env-webhook-secret-0123" {
+					t.Errorf("secret %q", c.Push.FraudWebhook.Secret)
+				}
+			}},
+		{name: "fraud webhook secret_file missing", src: webhook("    secret_file: nope\n"),
+			want: []string{`bridge.yaml:8: push.fraud_webhook.secret_file: cannot read "` + filepath.Join(dir, "nope") + `"`}},
+		{name: "fraud webhook secret_file too short", src: webhook("    secret_file: webhook-short\n"),
+			want: []string{"bridge.yaml:8: push.fraud_webhook.secret_file: the secret must be at least 16 bytes"}},
+		{name: "fraud webhook secret and secret_file", src: webhook("    secret: ${HOOK}\n    secret_file: webhook\n"),
+			want: []string{"bridge.yaml:9: push.fraud_webhook.secret_file: set either secret or secret_file, not both"}},
+		{name: "fraud webhook secret empty variable", src: webhook("    secret: ${EMPTY}\n"),
+			want: []string{"bridge.yaml:8: push.fraud_webhook.secret: is empty"}},
 		{name: "bind_password_file", src: ldap("      bind_password_file: password\n"),
 			check: func(t *testing.T, c *Config) {
 				l := c.Directory[0].LDAP

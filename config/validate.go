@@ -95,6 +95,7 @@ func (c *Config) validate(read func(string) ([]byte, error)) []*Error {
 		v.errorf("bypass_codes.digits", "must be from 8 to 20, got %s", v.c.plain("bypass_codes.digits", b.Digits))
 	}
 
+	v.push()
 	v.directories()
 	return v.errs
 }

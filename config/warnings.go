@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,7 +31,7 @@ func (c *Config) warnings(files []secretFile, mode func(string) (fs.FileMode, er
 			warn("dev_mode", "dev mode is on: never run like this in production")
 		}
 	}
-	for _, sf := range files {
+	for _, sf := range slices.Concat(files, f.pushKeyFiles()) {
 		// Stat after reading: a file that changed in between is at worst
 		// warned about wrongly. Permission bits mean nothing on Windows.
 		if m, err := mode(sf.file); err == nil && m&0o044 != 0 && runtime.GOOS != "windows" {
@@ -71,6 +72,26 @@ func (c *Config) warnings(files []secretFile, mode func(string) (fs.FileMode, er
 	}
 	if f.Bypass.Digits < 10 {
 		warn("bypass_codes.digits", "%d-digit codes are weaker than the default 10", f.Bypass.Digits)
+	}
+
+	p := &f.Push
+	if p.FraudLock == 0 {
+		warn("push.fraud_lock", "0s: a fraud report does not stop further pushes to the user (the default locks them for 1h)")
+	}
+	if p.State == "memory" && f.Storage.Driver == "postgres" {
+		warn("push.state", "memory with storage.driver postgres: challenges are not shared between nodes, "+
+			"so each node must answer its own (sticky load balancing); use store (or auto) to share them")
+	}
+	if p.LongPoll >= f.HTTP.WriteTimeout {
+		warn("push.long_poll", "%s is not below http.write_timeout (%s): the server would cut long-polls off; lower long_poll or raise write_timeout",
+			p.LongPoll, f.HTTP.WriteTimeout)
+	}
+	if u, err := url.Parse(p.FraudWebhook.URL); err == nil && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		// The host only: a webhook URL may hold a token.
+		warn("push.fraud_webhook.url", "plain HTTP to %s: fraud reports (user names, addresses) and their signatures go unencrypted; use https://", u.Host)
+	}
+	if c.has("push.fraud_webhook.secret") && !fromEnv("push.fraud_webhook.secret") {
+		warn("push.fraud_webhook.secret", "the webhook secret is written in the config file; use secret_file or ${ENV}")
 	}
 
 	for i, d := range f.Directory {
