@@ -399,16 +399,3 @@ func TestTOTPConfigValidate(t *testing.T) {
 	}
 }
 
-func TestQR(t *testing.T) {
-	t.Parallel()
-	var buf bytes.Buffer
-	if err := QR("otpauth://totp/Bridge:alice?secret=JBSWY3DPEHPK3PXP&issuer=Bridge", &buf); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(buf.String(), "▀") && !strings.Contains(buf.String(), "▄") {
-		t.Errorf("no half blocks in %q", buf.String())
-	}
-	if err := QR(strings.Repeat("x", 5000), &buf); err == nil {
-		t.Error("QR of 5000 bytes succeeded")
-	}
-}

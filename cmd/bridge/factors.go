@@ -10,6 +10,7 @@ import (
 
 	"github.com/bridge-idp/bridge/directory"
 	"github.com/bridge-idp/bridge/directory/ldap"
+	"github.com/bridge-idp/bridge/internal/qrcode"
 	"github.com/bridge-idp/bridge/otp"
 	"github.com/bridge-idp/bridge/store"
 )
@@ -98,7 +99,7 @@ token the user had before stops working.`,
 			} else {
 				fmt.Fprintf(c.stdout, "TOTP token for %s. Show this once to the user; it is not shown again.\n\nURI:    %s\nSecret: %s\n\n", name, en.URI, en.Secret)
 				if !noQR {
-					err = otp.QR(en.URI, c.stdout)
+					err = qrcode.Terminal(en.URI, c.stdout)
 				}
 			}
 			return errors.Join(err, ad.audit(cmd.Context(), "totp.enroll", name, store.ResultSuccess, "", nil))
