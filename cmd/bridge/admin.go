@@ -127,7 +127,7 @@ func (c *cli) devicesCommand() *cobra.Command {
 			return ad.audit(cmd.Context(), "device.revoke", d.User, store.ResultSuccess, "", map[string]string{"device": d.ID})
 		}),
 	}
-	return groupCommand("devices", "Manage enrolled devices", list, revoke)
+	return groupCommand("devices", "Manage enrolled devices", c.enrollCommand(), list, revoke)
 }
 
 func (c *cli) keysCommand() *cobra.Command {

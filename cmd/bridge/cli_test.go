@@ -5,9 +5,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	imgpng "image/png"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/bridge-idp/bridge/directory/local"
 	"github.com/bridge-idp/bridge/otp"
+	"github.com/bridge-idp/bridge/pushauth/protocol"
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/store/sqlite"
 )
@@ -433,5 +436,65 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 	}
 	if r.code != exitFailure || rep.OK || len(rep.Problems) == 0 || rep.Problems[0].Seq != 3 {
 		t.Fatalf("verify after deleting a row: exit %d, %+v", r.code, rep)
+	}
+}
+
+// TestDevicesEnroll: an activation for an existing user, pinned to the
+// active push key, stored as an HMAC only, single use, with PNG and SVG QR
+// codes on request; none for an unknown user.
+func TestDevicesEnroll(t *testing.T) {
+	e := newEnv(t)
+	e.ok("", "users", "add", "alice", "--no-password")
+	dir := t.TempDir()
+	png, svg := filepath.Join(dir, "qr.png"), filepath.Join(dir, "qr.svg")
+	var out struct {
+		User, Activation, URL string
+		PushKey               string `json:"push_key"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("", "devices", "enroll", "alice", "--json", "--png", png, "--svg", svg)), &out); err != nil {
+		t.Fatal(err)
+	}
+	act, err := protocol.ParseActivation(out.URL)
+	if err != nil {
+		t.Fatalf("the activation URL does not parse: %v", err)
+	}
+	var keysOut []struct {
+		ID, Purpose, Status string
+	}
+	if err := json.Unmarshal([]byte(e.ok("", "keys", "list", "--json")), &keysOut); err != nil {
+		t.Fatal(err)
+	}
+	pinned := false
+	for _, k := range keysOut {
+		pinned = pinned || (k.Purpose == "push" && k.Status == "active" && k.ID == act.PushKey)
+	}
+	if !pinned {
+		t.Fatalf("activation pins %q, not the active push key %+v", act.PushKey, keysOut)
+	}
+	id, secret, _ := strings.Cut(act.Code, ".")
+	rec, err := e.store().GetActivation(context.Background(), id)
+	if err != nil || rec.User != "alice" || len(rec.SecretHash) != 32 || bytes.Contains(rec.SecretHash, []byte(secret)) {
+		t.Fatalf("stored activation %+v, %v", rec, err)
+	}
+	if f, err := os.Open(png); err != nil {
+		t.Fatal(err)
+	} else if _, err := imgpng.Decode(f); err != nil {
+		t.Fatalf("PNG QR code: %v", err)
+	}
+	if b, err := os.ReadFile(svg); err != nil || !bytes.HasPrefix(b, []byte("<svg")) {
+		t.Fatalf("SVG QR code: %v", err)
+	}
+	if !slices.Contains(auditActions(t, e.store()), "device.activation:alice") {
+		t.Fatal("activation not audited")
+	}
+	// Terminal output: a QR code and the link.
+	if text := e.ok("", "devices", "enroll", "alice"); !strings.Contains(text, "bridge://enroll?") || !strings.Contains(text, "█") {
+		t.Fatalf("terminal output:\n%s", text)
+	}
+	if r := e.run("", "devices", "enroll", "nobody"); r.code != 1 || !strings.Contains(r.stderr, "nobody") {
+		t.Fatalf("enroll for an unknown user: %+v", r)
+	}
+	if r := e.run("", "devices", "enroll", "alice", "--ttl", "10s"); r.code != 2 {
+		t.Fatalf("a 10s activation: %+v, want a usage error", r)
 	}
 }

@@ -77,6 +77,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 
+	push, err := openPush(ctx, cfg, st, km, sealer, logger)
+	if err != nil {
+		return err
+	}
+	defer push.Close()
+	srv.PublicMux().Handle("/device/", push.Handler(nil))
+
 	// Background work stops, and is waited for, before the deferred closes
 	// of the directories and the store run.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -84,6 +91,10 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	defer func() { stopBG(); wg.Wait() }()
 	wg.Go(func() { km.Run(bg) })
 	wg.Go(func() { sweep(bg, st, cfg.Storage.SweepInterval, logger) })
+	wg.Go(func() { push.Run(bg) })
+	if push.memory {
+		wg.Go(func() { sweep(bg, push.state, cfg.Storage.SweepInterval, logger) })
+	}
 
 	err = srv.Run(ctx)
 	logger.Info("bridge stopped")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/bridge-idp/bridge/keys"
+	"github.com/bridge-idp/bridge/pushauth/authenticator"
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/store/sqlite"
 )
@@ -165,6 +167,34 @@ func TestServeExampleConfig(t *testing.T) {
 	if err != nil || !rep.OK() || rep.Events != 4 {
 		t.Fatalf("audit after first start: %+v, %v (want 4 key.create events, chain intact)", rep, err)
 	}
+
+	// A phone enrolls against the running bridge with a code from the CLI
+	// (a second process on the same database), and then long-polls.
+	bin := buildBridge(t)
+	cli := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, append(args, "--config", cfg)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("bridge %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	cli("users", "add", "alice", "--no-password")
+	var act struct{ URL string }
+	if err := json.Unmarshal([]byte(cli("devices", "enroll", "alice", "--json")), &act); err != nil {
+		t.Fatal(err)
+	}
+	dev, err := authenticator.Enroll(context.Background(), act.URL, authenticator.EnrollOptions{})
+	if err != nil {
+		t.Fatalf("enrolling against the running bridge: %v", err)
+	}
+	if cs, err := dev.Pending(context.Background(), 0); err != nil || len(cs) != 0 {
+		t.Fatalf("pending on a fresh bridge: %v, %v", cs, err)
+	}
+	if out := cli("devices", "list", "alice"); !strings.Contains(out, dev.ID()) {
+		t.Fatalf("devices list does not show the enrolled device:\n%s", out)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

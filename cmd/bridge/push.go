@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/bridge-idp/bridge/config"
+	"github.com/bridge-idp/bridge/keys"
+	"github.com/bridge-idp/bridge/pushauth"
+	"github.com/bridge-idp/bridge/pushauth/apns"
+	"github.com/bridge-idp/bridge/pushauth/fcm"
+	"github.com/bridge-idp/bridge/pushauth/memstate"
+	"github.com/bridge-idp/bridge/pushauth/pgbus"
+	"github.com/bridge-idp/bridge/store"
+)
+
+// pushEngine is the push engine with what it runs on.
+type pushEngine struct {
+	*pushauth.Engine
+	state  store.PushState
+	memory bool // state is this node's memory (swept here)
+	close  []func()
+}
+
+// Close stops the engine and releases what openPush opened, in reverse.
+func (p *pushEngine) Close() {
+	for i := len(p.close) - 1; i >= 0; i-- {
+		p.close[i]()
+	}
+}
+
+// openPush builds the push engine from the config: where challenges live
+// (this node's memory with SQLite, the shared store with PostgreSQL), how
+// nodes wake each other, and the push providers that are configured.
+func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys.Sealer, logger *slog.Logger) (_ *pushEngine, err error) {
+	p := &pushEngine{}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	pc := cfg.Push
+	deps := pushauth.Deps{
+		Store:         st,
+		Keys:          km,
+		ActivationKey: sealer.DeriveKey(pushauth.ActivationKeyLabel),
+		Senders:       map[string]pushauth.Sender{},
+		Logger:        logger,
+	}
+	switch cfg.PushState() {
+	case "memory":
+		p.state, p.memory = memstate.New(), true
+	default:
+		p.state = st
+	}
+	deps.State = p.state
+	if cfg.Storage.Driver == "postgres" {
+		bus, err := pgbus.Open(ctx, cfg.Storage.Postgres.DSN, logger)
+		if err != nil {
+			return nil, fmt.Errorf("push: wake-up channel: %w", err)
+		}
+		p.close = append(p.close, func() { _ = bus.Close() })
+		deps.Bus = bus
+	}
+	if pc.FCM.Enabled() {
+		s, err := fcm.New(ctx, fcm.Config{CredentialsFile: pc.FCM.CredentialsFile, ProjectID: pc.FCM.ProjectID, Endpoint: pc.FCM.Endpoint, Timeout: pc.DeliveryTimeout}, logger)
+		if err != nil {
+			return nil, fmt.Errorf("push: %w", err)
+		}
+		deps.Senders[s.Provider()] = s
+	}
+	if pc.APNs.Enabled() {
+		s, err := apns.New(apns.Config{KeyFile: pc.APNs.KeyFile, KeyID: pc.APNs.KeyID, TeamID: pc.APNs.TeamID, Topic: pc.APNs.Topic, Endpoint: pc.APNs.URL(), CAFile: pc.APNs.CAFile, Timeout: pc.DeliveryTimeout}, logger)
+		if err != nil {
+			return nil, fmt.Errorf("push: %w", err)
+		}
+		p.close = append(p.close, func() { _ = s.Close() })
+		deps.Senders[s.Provider()] = s
+	}
+	audit := store.NewAuditBatcher(st, logger)
+	p.close = append(p.close, audit.Close)
+	deps.Audit = audit
+	eng, err := pushauth.New(pushauth.Config{
+		BaseURL:         cfg.HTTP.Public.BaseURL,
+		ChallengeTTL:    pc.ChallengeTTL,
+		NumberDigits:    pc.NumberDigits,
+		ProofMaxAge:     pc.ProofMaxAge,
+		LongPoll:        pc.LongPoll,
+		ActivationTTL:   pc.ActivationTTL,
+		BackoffBase:     pc.BackoffBase,
+		BackoffMax:      pc.BackoffMax,
+		MaxPerHour:      pc.MaxPerHour,
+		MaxPerIPMinute:  pc.MaxPerIPMinute,
+		FraudLock:       pc.FraudLock,
+		FraudWebhook:    pushauth.Webhook{URL: pc.FraudWebhook.URL, Secret: []byte(pc.FraudWebhook.Secret), Timeout: pc.FraudWebhook.Timeout},
+		DeliveryTimeout: pc.DeliveryTimeout,
+		DeliveryWorkers: pc.DeliveryWorkers,
+		Retention:       pc.Retention,
+		EnrollPerIP:     pc.EnrollPerIPMinute,
+		SweepInterval:   pc.SweepInterval,
+	}, deps)
+	if err != nil {
+		return nil, errors.Join(errors.New("push"), err)
+	}
+	p.close = append(p.close, eng.Close)
+	p.Engine = eng
+	providers := []string{}
+	for name := range deps.Senders {
+		providers = append(providers, name)
+	}
+	logger.Info("push engine ready", "state", cfg.PushState(), "providers", providers, "base_url", cfg.HTTP.Public.BaseURL)
+	return p, nil
+}

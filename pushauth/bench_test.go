@@ -1,0 +1,144 @@
+package pushauth_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/bridge-idp/bridge/pushauth"
+	"github.com/bridge-idp/bridge/pushauth/authenticator"
+	"github.com/bridge-idp/bridge/pushauth/memstate"
+	"github.com/bridge-idp/bridge/pushauth/protocol"
+	"github.com/bridge-idp/bridge/store"
+	"github.com/bridge-idp/bridge/store/postgres"
+	"github.com/bridge-idp/bridge/store/postgres/pgtest"
+	"github.com/bridge-idp/bridge/store/storetest"
+)
+
+// BenchmarkApproval measures one whole approval in process, without the
+// network: Start (limits, signed challenge, stored, audited) → the device
+// signs its answer and a request proof → the bridge verifies the proof and
+// the answer and closes the challenge (audited) → Wait returns approved.
+// Both sides' cryptography is in the figure: the device's ES256 signatures
+// as well as the server's Ed25519 signature and ES256 verifications.
+//
+// Logins run concurrently for many users, as on a busy node; the audit log
+// is written with group commit. Sub-benchmarks compare where challenges
+// live: this node's memory (the SQLite default) or the store itself.
+func BenchmarkApproval(b *testing.B) {
+	b.Run("state=memory/store=sqlite", func(b *testing.B) {
+		benchApproval(b, func(e *env) store.PushState { return memstate.New() }, newBenchEnv)
+	})
+	b.Run("state=sqlite/store=sqlite", func(b *testing.B) {
+		benchApproval(b, func(e *env) store.PushState { return e.st }, newBenchEnv)
+	})
+	if os.Getenv("BRIDGE_TEST_POSTGRES_DSN") != "" {
+		b.Run("state=postgres/store=postgres", func(b *testing.B) {
+			benchApproval(b, func(e *env) store.PushState { return e.st }, newPostgresBenchEnv)
+		})
+	}
+}
+
+const benchUsers = 256
+
+func noLimits(c *pushauth.Config, _ *pushauth.Deps) {
+	c.MaxPerHour = 1 << 30
+	c.MaxPerIPMinute = 1 << 30
+}
+
+func newBenchEnv(b *testing.B, state func(*env) store.PushState) *env {
+	return benchNode(b, sqliteStore(b), state)
+}
+
+// benchNode is a node on st whose push state state picks (memory, or the
+// store), without rate limits: the benchmark logs users in back to back.
+func benchNode(b *testing.B, st store.Store, state func(*env) store.PushState) *env {
+	var ps store.PushState = memstate.New()
+	if s := state(&env{st: st}); s != nil {
+		ps = s
+	}
+	return newNode(b, st, ps, nil, noLimits)
+}
+
+func benchApproval(b *testing.B, state func(*env) store.PushState, newEnv func(*testing.B, func(*env) store.PushState) *env) {
+	e := newEnv(b, state)
+	devs := make([]*authenticator.Device, benchUsers)
+	for i := range devs {
+		devs[i] = e.enroll(fmt.Sprintf("user%03d", i), authenticator.EnrollOptions{})
+	}
+	var next atomic.Int64
+	ctx := context.Background()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		// Each goroutine owns users i, i+G, ...: one login per user at a time.
+		for pb.Next() {
+			i := int(next.Add(1) % benchUsers)
+			if err := approveOnce(ctx, e, devs[i]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "approvals/s")
+}
+
+// approveOnce runs one login for dev's user to an approved outcome.
+func approveOnce(ctx context.Context, e *env, dev *authenticator.Device) error {
+	req := login(dev.User())
+	h, err := e.eng.Start(ctx, req)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if h.Joined {
+		// Another goroutine is logging the same user in; wait for that one.
+		_, err := e.eng.Wait(ctx, h.ID)
+		return err
+	}
+	c, err := e.state.GetChallenge(ctx, h.ID)
+	if err != nil {
+		return err
+	}
+	signed, err := dev.SignedAnswer(authenticator.Challenge{ID: c.ID, Signed: c.Signed}, protocol.Approve, h.Number)
+	if err != nil {
+		return err
+	}
+	body := []byte(`{"answer":"` + signed + `"}`)
+	url := e.base + protocol.PathChallenge + h.ID + protocol.SuffixAnswer
+	proof, err := dev.Proof("POST", url, body)
+	if err != nil {
+		return err
+	}
+	r := httptest.NewRequest("POST", url, strings.NewReader(string(body)))
+	r.Header.Set(protocol.ProofHeader, proof)
+	d, err := e.eng.Authenticate(ctx, r, body)
+	if err != nil {
+		return fmt.Errorf("proof: %w", err)
+	}
+	if _, err := e.eng.Answer(ctx, d, h.ID, signed, "192.0.2.1"); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	o, err := e.eng.Wait(ctx, h.ID)
+	if err != nil {
+		return err
+	}
+	if !o.Approved() {
+		return fmt.Errorf("outcome %+v", o)
+	}
+	return nil
+}
+
+func newPostgresBenchEnv(b *testing.B, state func(*env) store.PushState) *env {
+	dsn := pgtest.FreshSchema(b)
+	st, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn, MaxConns: 16, AuditKey: storetest.AuditKey()}, discard())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return benchNode(b, st, state)
+}

@@ -1,0 +1,212 @@
+package pushauth
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/bridge-idp/bridge/store"
+)
+
+// wake sends w to each device that has a usable push token. Delivery runs
+// on the engine's workers, never on the caller's goroutine: a slow provider
+// cannot hold up a login, and a push that fails still leaves the challenge
+// answerable by long-poll.
+func (e *Engine) wake(devs []store.Device, w Wake) {
+	for _, d := range devs {
+		if d.PushProvider == "" || d.PushToken == "" || d.PushTokenStale {
+			continue
+		}
+		s, ok := e.senders[d.PushProvider]
+		if !ok {
+			continue
+		}
+		d := d
+		job := func() { e.send(s, d, w) }
+		select {
+		case <-e.closing:
+			return
+		default:
+		}
+		select {
+		case e.jobs <- job:
+		default:
+			e.log.Warn("push queue full; the device will find the challenge by long-poll", "device", d.ID, "challenge", w.ChallengeID)
+		}
+	}
+}
+
+func (e *Engine) send(s Sender, d store.Device, w Wake) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.DeliveryTimeout)
+	defer cancel()
+	err := s.Send(ctx, d.PushToken, w)
+	switch {
+	case err == nil:
+		return
+	case errors.Is(err, ErrTokenInvalid):
+		e.log.Info("push token no longer valid; device falls back to long-poll", "device", d.ID, "provider", s.Provider(), "err", err)
+		_, uerr := e.st.UpdateDevice(ctx, d.ID, func(cur store.Device) (store.Device, error) {
+			if cur.PushToken == d.PushToken {
+				cur.PushTokenStale = true
+			}
+			return cur, nil
+		})
+		if uerr != nil {
+			e.log.Error("marking push token stale failed", "device", d.ID, "err", uerr)
+		}
+	default:
+		e.log.Warn("push delivery failed; device can still answer by long-poll", "device", d.ID, "provider", s.Provider(), "kind", w.Kind, "err", err)
+	}
+}
+
+// FraudReport is the body POSTed to the fraud webhook.
+type FraudReport struct {
+	Event       string    `json:"event"` // "push.fraud_report"
+	User        string    `json:"user"`
+	Challenge   string    `json:"challenge"`
+	Application string    `json:"application"`
+	Channel     string    `json:"channel"`
+	ClientIP    string    `json:"client_ip,omitempty"`
+	UserAgent   string    `json:"user_agent,omitempty"`
+	Device      string    `json:"device,omitempty"`
+	Time        time.Time `json:"time"`
+	LockedUntil time.Time `json:"locked_until"`
+}
+
+// fraudWebhook tells the configured webhook about a fraud report, in the
+// background, retrying a failed call twice.
+func (e *Engine) fraudWebhook(c store.Challenge, dev *store.Device) {
+	hook := e.cfg.FraudWebhook
+	if hook.URL == "" {
+		return
+	}
+	now := e.now().UTC()
+	r := FraudReport{
+		Event: "push.fraud_report", User: c.User, Challenge: c.ID, Application: c.AppID, Channel: c.Channel,
+		ClientIP: c.ClientIP, UserAgent: c.UserAgent, Time: now, LockedUntil: now.Add(e.cfg.FraudLock),
+	}
+	if dev != nil {
+		r.Device = dev.ID
+	}
+	body, err := json.Marshal(r)
+	if err != nil {
+		e.log.Error("fraud webhook: encoding failed", "err", err)
+		return
+	}
+	go func() {
+		for attempt := range 3 {
+			if attempt > 0 {
+				select {
+				case <-time.After(time.Duration(attempt) * time.Second):
+				case <-e.closing:
+					return
+				}
+			}
+			if err := e.postWebhook(hook, body, now); err != nil {
+				e.log.Warn("fraud webhook failed", "attempt", attempt+1, "user", c.User, "err", err)
+				continue
+			}
+			return
+		}
+		e.log.Error("fraud webhook gave up; the fraud report is in the audit log", "user", c.User, "challenge", c.ID)
+	}()
+}
+
+func (e *Engine) postWebhook(hook Webhook, body []byte, now time.Time) error {
+	ctx, cancel := context.WithTimeout(context.Background(), hook.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if len(hook.Secret) > 0 {
+		ts := strconv.FormatInt(now.Unix(), 10)
+		m := hmac.New(sha256.New, hook.Secret)
+		m.Write([]byte(ts + "."))
+		m.Write(body)
+		req.Header.Set("Bridge-Timestamp", ts)
+		req.Header.Set("Bridge-Signature", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	}
+	resp, err := e.httpc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("webhook answered %s", resp.Status)
+	}
+	return nil
+}
+
+// windowLimiter counts events per key in fixed windows, in memory (per
+// node). It forgets keys whose window has passed.
+type windowLimiter struct {
+	max    int
+	window time.Duration
+	mu     sync.Mutex
+	counts map[string]*windowCount
+	swept  time.Time
+}
+
+type windowCount struct {
+	start time.Time
+	n     int
+}
+
+func newWindowLimiter(max int, window time.Duration) *windowLimiter {
+	return &windowLimiter{max: max, window: window, counts: map[string]*windowCount{}}
+}
+
+// allow counts one event for key and reports whether it is within the cap.
+func (l *windowLimiter) allow(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sweep(now)
+	c := l.counts[key]
+	if c == nil || now.Sub(c.start) >= l.window {
+		c = &windowCount{start: now}
+		l.counts[key] = c
+	}
+	c.n++
+	return c.n <= l.max
+}
+
+// check reports whether key is under the cap, without counting.
+func (l *windowLimiter) check(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.counts[key]
+	return c == nil || now.Sub(c.start) >= l.window || c.n < l.max
+}
+
+func (l *windowLimiter) sweep(now time.Time) {
+	if now.Sub(l.swept) < l.window {
+		return
+	}
+	l.swept = now
+	for k, c := range l.counts {
+		if now.Sub(c.start) >= l.window {
+			delete(l.counts, k)
+		}
+	}
+}
+
+func jsonMarshal(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("pushauth: encoding: %w", err)
+	}
+	return b, nil
+}

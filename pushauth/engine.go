@@ -1,0 +1,638 @@
+package pushauth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/bridge-idp/bridge/keys"
+	"github.com/bridge-idp/bridge/pushauth/protocol"
+	"github.com/bridge-idp/bridge/store"
+)
+
+// Errors Start returns. Front ends map them to their own answers.
+var (
+	// ErrNoDevice: the user has no active device to ask.
+	ErrNoDevice = errors.New("pushauth: the user has no enrolled device")
+	// ErrLocked: pushes to the user are locked after a fraud report.
+	ErrLocked = errors.New("pushauth: pushes to this user are locked")
+	// ErrRateLimited: too many pushes; RateLimitError says until when.
+	ErrRateLimited = errors.New("pushauth: too many push requests")
+)
+
+// RateLimitError is returned (wrapping ErrRateLimited or ErrLocked) when a
+// push may not be sent now.
+type RateLimitError struct {
+	Err        error
+	Reason     string
+	RetryAfter time.Time
+}
+
+func (e *RateLimitError) Error() string {
+	if e.RetryAfter.IsZero() {
+		return e.Err.Error() + ": " + e.Reason
+	}
+	return fmt.Sprintf("%v: %s (retry after %s)", e.Err, e.Reason, e.RetryAfter.UTC().Format(time.RFC3339))
+}
+
+func (e *RateLimitError) Unwrap() error { return e.Err }
+
+// Store is what the engine keeps durably.
+type Store interface {
+	store.Devices
+	store.Activations
+	store.PushLimits
+	store.AuditLog
+}
+
+// Deps are the engine's collaborators.
+type Deps struct {
+	Store Store
+	// State holds challenges: the store itself when several nodes share it,
+	// memstate on a single node.
+	State store.PushState
+	Keys  *keys.Manager
+	// ActivationKey is the HMAC key for activation secrets (a KEK subkey).
+	ActivationKey []byte
+	// Bus wakes waiters; nil means a LocalBus (one node).
+	Bus Bus
+	// Senders deliver pushes, by provider name ("fcm", "apns"); a device
+	// whose provider has no sender is reached by long-poll only.
+	Senders map[string]Sender
+	// Audit, if set, is used instead of Store.AppendAudit (group commit).
+	Audit *store.AuditBatcher
+	// HTTPClient calls the fraud webhook; nil means a client with the
+	// webhook's timeout.
+	HTTPClient *http.Client
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Engine is the push approval engine. It is safe for concurrent use.
+type Engine struct {
+	cfg     Config
+	st      Store
+	state   store.PushState
+	keys    *keys.Manager
+	actKey  []byte
+	bus     Bus
+	senders map[string]Sender
+	audit   *store.AuditBatcher
+	httpc   *http.Client
+	now     func() time.Time
+	log     *slog.Logger
+
+	signer      atomic.Pointer[pushSigner]
+	ipLimit     *windowLimiter
+	enrollLimit *windowLimiter
+
+	jobs     chan func()
+	workers  sync.WaitGroup
+	closing  chan struct{}
+	closeOne sync.Once
+}
+
+// pushSigner caches a go-jose signer for the active push key.
+type pushSigner struct {
+	kid    string
+	signer jose.Signer
+}
+
+// New makes an engine. Close releases its delivery workers.
+func New(cfg Config, d Deps) (*Engine, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Store == nil || d.State == nil || d.Keys == nil {
+		return nil, errors.New("pushauth: store, state and keys are required")
+	}
+	if len(d.ActivationKey) < 32 {
+		return nil, errors.New("pushauth: the activation key must be at least 32 bytes")
+	}
+	if d.Bus == nil {
+		d.Bus = NewLocalBus()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.HTTPClient == nil {
+		d.HTTPClient = &http.Client{Timeout: cfg.FraudWebhook.Timeout}
+	}
+	e := &Engine{
+		cfg:         cfg,
+		st:          d.Store,
+		state:       d.State,
+		keys:        d.Keys,
+		actKey:      d.ActivationKey,
+		bus:         d.Bus,
+		senders:     d.Senders,
+		audit:       d.Audit,
+		httpc:       d.HTTPClient,
+		now:         d.Now,
+		log:         d.Logger,
+		ipLimit:     newWindowLimiter(cfg.MaxPerIPMinute, time.Minute),
+		enrollLimit: newWindowLimiter(cfg.EnrollPerIP, time.Minute),
+		jobs:        make(chan func(), 4*cfg.DeliveryWorkers),
+		closing:     make(chan struct{}),
+	}
+	if _, err := e.pushKey(); err != nil {
+		return nil, err
+	}
+	for range cfg.DeliveryWorkers {
+		e.workers.Add(1)
+		go func() {
+			defer e.workers.Done()
+			for job := range e.jobs {
+				job()
+			}
+		}()
+	}
+	return e, nil
+}
+
+// Close stops the delivery workers after the queued pushes.
+func (e *Engine) Close() {
+	e.closeOne.Do(func() {
+		close(e.closing)
+		close(e.jobs)
+	})
+	e.workers.Wait()
+}
+
+// Config returns the engine's configuration, defaults applied.
+func (e *Engine) Config() Config { return e.cfg }
+
+// pushKey returns a signer for the active push key, rebuilt when the key
+// manager has rotated it.
+func (e *Engine) pushKey() (*pushSigner, error) {
+	k, err := e.keys.Signer(store.PurposePush, keys.AlgEdDSA)
+	if err != nil {
+		return nil, fmt.Errorf("pushauth: %w", err)
+	}
+	if ps := e.signer.Load(); ps != nil && ps.kid == k.ID {
+		return ps, nil
+	}
+	opts := (&jose.SignerOptions{}).WithType(protocol.TypChallenge)
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: jose.JSONWebKey{Key: k.Signer, KeyID: k.ID, Algorithm: keys.AlgEdDSA}}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("pushauth: push signer: %w", err)
+	}
+	ps := &pushSigner{kid: k.ID, signer: s}
+	e.signer.Store(ps)
+	return ps, nil
+}
+
+// PushKeys returns the server's push verification keys as a JWKS.
+func (e *Engine) PushKeys() jose.JSONWebKeySet { return e.keys.JWKS(store.PurposePush) }
+
+// Request is a login waiting for the user's approval.
+type Request struct {
+	User      string // normalised login name
+	AppID     string // the application's id in the config
+	AppName   string // shown on the phone
+	Channel   string // radius, oidc, saml
+	ClientIP  string
+	UserAgent string // browser user agent, or NAS identifier
+	Location  string // optional, shown on the phone
+	// NumberMatching makes the user type Handle.Number on the phone.
+	NumberMatching bool
+}
+
+// Handle is a started approval.
+type Handle struct {
+	ID        string
+	User      string
+	Number    string // show this at the login side; empty without number matching
+	ExpiresAt time.Time
+	// Joined is set when the login joined a challenge already pending for
+	// the same application and client (no second push was sent).
+	Joined bool
+}
+
+// Outcome is how an approval ended.
+type Outcome struct {
+	ID       string
+	State    store.ChallengeState
+	Reason   string
+	DeviceID string // the device that answered
+	// KeyAlg is the answering device's key algorithm; HardwareKey is set
+	// when the device reported at enrollment that its key is held in
+	// hardware (posture "hardware_key"), for an OIDC amr of hwk or swk.
+	KeyAlg      string
+	HardwareKey bool
+}
+
+// Approved reports whether the user approved.
+func (o Outcome) Approved() bool { return o.State == store.ChallengeApproved }
+
+const maxField = 512
+
+// Start asks the user's devices to approve req. If the user already has a
+// challenge pending for the same application, channel and client, the login
+// joins it (one push, one number); a pending challenge for anything else is
+// superseded and its devices told to dismiss it.
+func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
+	if req.User == "" || req.AppID == "" || req.Channel == "" {
+		return Handle{}, errors.New("pushauth: start: user, application and channel are required")
+	}
+	for _, f := range []string{req.User, req.AppID, req.AppName, req.Channel, req.ClientIP, req.UserAgent, req.Location} {
+		if len(f) > maxField {
+			return Handle{}, fmt.Errorf("pushauth: start: a request field is longer than %d bytes", maxField)
+		}
+	}
+	now := e.now()
+	if req.ClientIP != "" && !e.ipLimit.allow(req.ClientIP, now) {
+		e.auditLog(ctx, store.AuditEvent{Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultDenied, Reason: "per-IP push rate exceeded", Details: map[string]string{"app": req.AppID}})
+		return Handle{}, &RateLimitError{Err: ErrRateLimited, Reason: "too many push requests from this address", RetryAfter: now.Add(time.Minute)}
+	}
+	devs, err := e.activeDevices(ctx, req.User)
+	if err != nil {
+		return Handle{}, err
+	}
+	if len(devs) == 0 {
+		return Handle{}, ErrNoDevice
+	}
+	if err := e.checkLimits(ctx, req, now); err != nil {
+		return Handle{}, err
+	}
+
+	c, err := e.newChallenge(req, now)
+	if err != nil {
+		return Handle{}, err
+	}
+	join := func(p store.Challenge) bool {
+		return p.AppID == req.AppID && p.Channel == req.Channel && p.ClientIP == req.ClientIP && (p.Number != "") == req.NumberMatching
+	}
+	got, joined, closed, err := e.state.CreateChallenge(ctx, c, now, join)
+	if err != nil {
+		return Handle{}, fmt.Errorf("pushauth: start: %w", err)
+	}
+	for _, old := range closed {
+		e.closed(ctx, old, nil)
+	}
+	h := Handle{ID: got.ID, User: got.User, Number: got.Number, ExpiresAt: got.ExpiresAt, Joined: joined}
+	if joined {
+		return h, nil
+	}
+	e.auditLog(ctx, store.AuditEvent{
+		Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultSuccess,
+		Details: map[string]string{"challenge": got.ID, "app": req.AppID, "devices": fmt.Sprint(len(devs)), "number_matching": fmt.Sprint(req.NumberMatching)},
+	})
+	e.publish(ctx, userTopic(req.User))
+	e.wake(devs, Wake{ChallengeID: got.ID, Kind: WakeChallenge, Expires: got.ExpiresAt})
+	return h, nil
+}
+
+func (e *Engine) activeDevices(ctx context.Context, user string) ([]store.Device, error) {
+	all, err := e.st.ListDevices(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("pushauth: listing devices: %w", err)
+	}
+	out := all[:0]
+	for _, d := range all {
+		if d.Status == store.DeviceActive {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// checkLimits applies the fraud lock, the back-off and the hourly cap.
+func (e *Engine) checkLimits(ctx context.Context, req Request, now time.Time) error {
+	lim, err := e.st.GetPushLimit(ctx, req.User)
+	if err != nil {
+		return fmt.Errorf("pushauth: reading push limit: %w", err)
+	}
+	var rl *RateLimitError
+	switch {
+	case now.Before(lim.LockedUntil):
+		rl = &RateLimitError{Err: ErrLocked, Reason: lim.LockReason, RetryAfter: lim.LockedUntil}
+	case now.Before(lim.NextAt):
+		rl = &RateLimitError{Err: ErrRateLimited, Reason: fmt.Sprintf("back-off after %d denied or unanswered pushes", lim.Failures), RetryAfter: lim.NextAt}
+	default:
+		n, err := e.state.CountChallenges(ctx, req.User, now.Add(-time.Hour))
+		if err != nil {
+			return fmt.Errorf("pushauth: counting challenges: %w", err)
+		}
+		if n >= e.cfg.MaxPerHour {
+			rl = &RateLimitError{Err: ErrRateLimited, Reason: fmt.Sprintf("%d pushes in the last hour", n), RetryAfter: now.Add(10 * time.Minute)}
+		}
+	}
+	if rl == nil {
+		return nil
+	}
+	// A login that would join the pending challenge is not a new push.
+	if pending, err := e.state.PendingChallenges(ctx, req.User, now); err == nil {
+		for _, p := range pending {
+			if p.AppID == req.AppID && p.Channel == req.Channel && p.ClientIP == req.ClientIP && rl.Err != ErrLocked {
+				return nil
+			}
+		}
+	}
+	e.auditLog(ctx, store.AuditEvent{Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultDenied, Reason: rl.Reason, Details: map[string]string{"app": req.AppID}})
+	return rl
+}
+
+func (e *Engine) newChallenge(req Request, now time.Time) (store.Challenge, error) {
+	id, err := randomID(20)
+	if err != nil {
+		return store.Challenge{}, err
+	}
+	c := store.Challenge{
+		ID: id, User: req.User, AppID: req.AppID, AppName: req.AppName, Channel: req.Channel,
+		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Location: req.Location,
+		State: store.ChallengePending, CreatedAt: now, ExpiresAt: now.Add(e.cfg.ChallengeTTL),
+	}
+	c.PurgeAt = c.ExpiresAt.Add(e.cfg.Retention)
+	claims := protocol.ChallengeClaims{
+		Issuer: e.cfg.BaseURL, ID: id, User: req.User, AppID: req.AppID, AppName: req.AppName, Channel: req.Channel,
+		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Location: req.Location,
+		IssuedAt: now.Unix(), Expires: c.ExpiresAt.Unix(),
+	}
+	if req.NumberMatching {
+		if c.Number, err = randomDigits(e.cfg.NumberDigits); err != nil {
+			return store.Challenge{}, err
+		}
+		claims.NumberDigits = e.cfg.NumberDigits
+	}
+	ps, err := e.pushKey()
+	if err != nil {
+		return store.Challenge{}, err
+	}
+	payload, err := jsonMarshal(claims)
+	if err != nil {
+		return store.Challenge{}, err
+	}
+	jws, err := ps.signer.Sign(payload)
+	if err != nil {
+		return store.Challenge{}, fmt.Errorf("pushauth: signing challenge: %w", err)
+	}
+	if c.Signed, err = jws.CompactSerialize(); err != nil {
+		return store.Challenge{}, fmt.Errorf("pushauth: signing challenge: %w", err)
+	}
+	h := protocol.ChallengeHash(c.Signed)
+	c.Hash, _ = base64.RawURLEncoding.DecodeString(h)
+	return c, nil
+}
+
+// Wait blocks until the challenge closes, it expires, or ctx ends. It does
+// not poll: an answer on any node wakes it through the Bus, and a timer
+// ends it at the challenge's expiry.
+func (e *Engine) Wait(ctx context.Context, id string) (Outcome, error) {
+	wake, cancel := e.bus.Subscribe(challengeTopic(id))
+	defer cancel()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		c, err := e.state.GetChallenge(ctx, id)
+		if err != nil {
+			return Outcome{}, fmt.Errorf("pushauth: wait: %w", err)
+		}
+		if c.State.Closed() {
+			return e.outcome(ctx, c), nil
+		}
+		left := c.ExpiresAt.Sub(e.now())
+		if left <= 0 {
+			if err := e.expire(ctx, id); err != nil {
+				return Outcome{}, err
+			}
+			continue
+		}
+		if timer == nil {
+			timer = time.NewTimer(left)
+		} else {
+			timer.Reset(left)
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+		case <-ctx.Done():
+			return Outcome{}, ctx.Err()
+		}
+	}
+}
+
+func (e *Engine) outcome(ctx context.Context, c store.Challenge) Outcome {
+	o := Outcome{ID: c.ID, State: c.State, Reason: c.Reason, DeviceID: c.DeviceID}
+	if c.DeviceID != "" {
+		if d, err := e.st.GetDevice(ctx, c.DeviceID); err == nil {
+			o.KeyAlg = d.KeyAlg
+			o.HardwareKey = postureFlag(d.Posture, "hardware_key")
+		}
+	}
+	return o
+}
+
+// Cancel closes a pending challenge because the login side gave up (the
+// user closed the page, the NAS stopped retrying). The devices are told to
+// dismiss it; it does not count towards the back-off.
+func (e *Engine) Cancel(ctx context.Context, id, reason string) error {
+	c, err := e.state.CloseChallenge(ctx, id, store.ChallengeClose{State: store.ChallengeCancelled, Reason: reason, AllowExpired: true}, e.now())
+	if err != nil {
+		return fmt.Errorf("pushauth: cancel: %w", err)
+	}
+	e.closed(ctx, c, nil)
+	return nil
+}
+
+// expire closes a challenge that nobody answered in time. Losing the race
+// to an answer or another node's expiry is fine.
+func (e *Engine) expire(ctx context.Context, id string) error {
+	c, err := e.state.CloseChallenge(ctx, id, store.ChallengeClose{State: store.ChallengeExpired, Reason: "not answered in time", AllowExpired: true}, e.now())
+	switch {
+	case err == nil:
+		e.closed(ctx, c, nil)
+		return nil
+	case errors.Is(err, store.ErrUsed):
+		return nil
+	default:
+		return fmt.Errorf("pushauth: expire: %w", err)
+	}
+}
+
+// closed does what follows a challenge's closing, whoever closed it:
+// audit, limits, wake the waiters, dismiss it on the devices.
+func (e *Engine) closed(ctx context.Context, c store.Challenge, answeredBy *store.Device) {
+	result := store.ResultDenied
+	switch c.State {
+	case store.ChallengeApproved:
+		result = store.ResultSuccess
+	case store.ChallengeSuperseded, store.ChallengeCancelled:
+		result = store.ResultFailure
+	}
+	ev := store.AuditEvent{
+		Action: "push." + string(c.State), Subject: c.User, Channel: c.Channel, ClientIP: c.ClientIP, Result: result, Reason: c.Reason,
+		Details: map[string]string{"challenge": c.ID, "app": c.AppID},
+	}
+	if answeredBy != nil {
+		ev.Actor = "device:" + answeredBy.ID
+		ev.Details["device"] = answeredBy.ID
+	}
+	e.auditLog(ctx, ev)
+	e.updateLimit(ctx, c)
+	e.publish(ctx, challengeTopic(c.ID))
+	e.publish(ctx, userTopic(c.User))
+	if devs, err := e.activeDevices(ctx, c.User); err == nil {
+		var others []store.Device
+		for _, d := range devs {
+			if answeredBy == nil || d.ID != answeredBy.ID {
+				others = append(others, d)
+			}
+		}
+		e.wake(others, Wake{ChallengeID: c.ID, Kind: WakeDismiss, Expires: c.ExpiresAt})
+	}
+	if c.State == store.ChallengeFraud {
+		e.fraudWebhook(c, answeredBy)
+	}
+}
+
+// updateLimit moves the user's back-off: denials, wrong numbers, timeouts
+// and fraud reports grow it; an approval resets it; a fraud report locks.
+func (e *Engine) updateLimit(ctx context.Context, c store.Challenge) {
+	now := e.now()
+	switch c.State {
+	case store.ChallengeApproved:
+		lim, err := e.st.GetPushLimit(ctx, c.User)
+		if err != nil || (lim.Failures == 0 && lim.NextAt.IsZero()) {
+			return
+		}
+	case store.ChallengeDenied, store.ChallengeExpired, store.ChallengeFraud:
+	default:
+		return
+	}
+	_, err := e.st.UpdatePushLimit(ctx, c.User, func(l store.PushLimit) (store.PushLimit, error) {
+		l.UpdatedAt = now
+		if c.State == store.ChallengeApproved {
+			l.Failures, l.NextAt = 0, time.Time{}
+			return l, nil
+		}
+		l.Failures++
+		l.NextAt = now.Add(backoff(e.cfg.BackoffBase, e.cfg.BackoffMax, l.Failures))
+		if c.State == store.ChallengeFraud {
+			l.LockedUntil = now.Add(e.cfg.FraudLock)
+			l.LockReason = "the user reported a push as fraud (challenge " + c.ID + ")"
+		}
+		return l, nil
+	})
+	if err != nil {
+		e.log.Error("push limit update failed", "user", c.User, "err", err)
+	}
+}
+
+// backoff is base*2^(n-1), capped at max.
+func backoff(base, max time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
+
+// Unlock lifts a user's fraud lock and back-off (operator action).
+func (e *Engine) Unlock(ctx context.Context, user string) error {
+	_, err := e.st.UpdatePushLimit(ctx, user, func(l store.PushLimit) (store.PushLimit, error) {
+		return store.PushLimit{User: l.User, UpdatedAt: e.now()}, nil
+	})
+	return err
+}
+
+// Run closes expired challenges nobody is waiting for, until ctx ends.
+func (e *Engine) Run(ctx context.Context) {
+	t := time.NewTicker(e.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := e.Sweep(ctx); err != nil && ctx.Err() == nil {
+				e.log.Error("closing expired challenges failed", "err", err)
+			}
+		}
+	}
+}
+
+// Sweep closes the challenges that expired and returns how many.
+func (e *Engine) Sweep(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		cs, err := e.state.ExpireChallenges(ctx, e.now(), 100)
+		if err != nil {
+			return total, fmt.Errorf("pushauth: sweep: %w", err)
+		}
+		for _, c := range cs {
+			e.closed(ctx, c, nil)
+		}
+		total += len(cs)
+		if len(cs) < 100 {
+			return total, nil
+		}
+	}
+}
+
+func (e *Engine) publish(ctx context.Context, topic string) {
+	if err := e.bus.Publish(ctx, topic); err != nil {
+		e.log.Warn("wake-up not published; waiters on other nodes see it at expiry", "topic", topic, "err", err)
+	}
+}
+
+func (e *Engine) auditLog(ctx context.Context, ev store.AuditEvent) {
+	if ev.Time.IsZero() {
+		ev.Time = e.now()
+	}
+	if ev.Actor == "" {
+		ev.Actor = "system"
+	}
+	var err error
+	if e.audit != nil {
+		_, err = e.audit.Append(context.WithoutCancel(ctx), ev)
+	} else {
+		_, err = e.st.AppendAudit(context.WithoutCancel(ctx), ev)
+	}
+	if err != nil {
+		e.log.Error("audit append failed", "action", ev.Action, "subject", ev.Subject, "err", err)
+	}
+}
+
+func challengeTopic(id string) string { return "challenge:" + id }
+func userTopic(user string) string    { return "user:" + user }
+
+// randomID returns n random bytes, base64url.
+func randomID(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("pushauth: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// randomDigits returns n uniformly random decimal digits.
+func randomDigits(n int) (string, error) {
+	max := big.NewInt(1)
+	for range n {
+		max.Mul(max, big.NewInt(10))
+	}
+	v, err := rand.Int(rand.Reader, max)
+	if err != nil {
+		return "", fmt.Errorf("pushauth: random: %w", err)
+	}
+	return fmt.Sprintf("%0*d", n, v), nil
+}

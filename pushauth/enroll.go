@@ -1,0 +1,294 @@
+package pushauth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bridge-idp/bridge/keys"
+	"github.com/bridge-idp/bridge/pushauth/protocol"
+	"github.com/bridge-idp/bridge/store"
+)
+
+// ActivationKeyLabel is the KEK subkey label for activation secret HMACs.
+const ActivationKeyLabel = "device-activation"
+
+// Activator creates enrollment activations. It needs no running engine, so
+// the CLI can use it against the store directly.
+type Activator struct {
+	Store   store.Activations
+	Keys    *keys.Manager
+	HMACKey []byte
+	BaseURL string
+	TTL     time.Duration
+	Now     func() time.Time
+}
+
+// Create makes a one-time activation for user and returns its URL (for the
+// QR code) and record. The secret exists only in the URL.
+func (a Activator) Create(ctx context.Context, user, createdBy string, tlsPin string) (protocol.Activation, store.Activation, error) {
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	ttl := a.TTL
+	if ttl == 0 {
+		ttl = DefaultActivationTTL
+	}
+	k, err := a.Keys.Signer(store.PurposePush, keys.AlgEdDSA)
+	if err != nil {
+		return protocol.Activation{}, store.Activation{}, fmt.Errorf("pushauth: %w", err)
+	}
+	id, err := randomID(12)
+	if err != nil {
+		return protocol.Activation{}, store.Activation{}, err
+	}
+	secret, err := randomID(32)
+	if err != nil {
+		return protocol.Activation{}, store.Activation{}, err
+	}
+	t := now().UTC()
+	rec := store.Activation{
+		ID: id, User: user, SecretHash: activationMAC(a.HMACKey, id, secret), CreatedBy: createdBy,
+		CreatedAt: t, ExpiresAt: t.Add(ttl),
+	}
+	if err := a.Store.CreateActivation(ctx, rec); err != nil {
+		return protocol.Activation{}, store.Activation{}, fmt.Errorf("pushauth: creating activation: %w", err)
+	}
+	act := protocol.Activation{BaseURL: strings.TrimSuffix(a.BaseURL, "/"), Code: id + "." + secret, PushKey: k.ID, TLSPin: tlsPin}
+	return act, rec, nil
+}
+
+// activationMAC binds the secret to its activation id.
+func activationMAC(key []byte, id, secret string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("bridge-activation:v1:" + id + ":" + secret))
+	return m.Sum(nil)
+}
+
+// Enroll verifies a device's enrollment and creates the device. The JWS
+// must be signed by the key in its own jwk header (proof of possession)
+// over a valid, unused activation code; the code then cannot be used again.
+func (e *Engine) Enroll(ctx context.Context, signed, clientIP string) (store.Device, error) {
+	now := e.now()
+	if !e.enrollLimit.check(clientIP, now) {
+		return store.Device{}, deviceErr(429, protocol.ErrRateLimited, "too many failed enrollments from this address")
+	}
+	d, act, err := e.enroll(ctx, signed, now)
+	if err != nil {
+		var de *DeviceError
+		if errors.As(err, &de) {
+			e.enrollLimit.allow(clientIP, now) // count the failure
+			e.auditLog(ctx, store.AuditEvent{
+				Action: "device.enroll", Subject: act.User, Channel: "device", ClientIP: clientIP,
+				Result: store.ResultFailure, Reason: de.Reason, Details: map[string]string{"activation": clip(act.ID, 32)},
+			})
+		}
+		return store.Device{}, err
+	}
+	e.auditLog(ctx, store.AuditEvent{
+		Actor: "device:" + d.ID, Action: "device.enroll", Subject: d.User, Channel: "device", ClientIP: clientIP, Result: store.ResultSuccess,
+		Details: map[string]string{"device": d.ID, "platform": d.Platform, "alg": d.KeyAlg, "push": d.PushProvider, "activation": act.ID, "app_version": d.AppVersion},
+	})
+	return d, nil
+}
+
+func (e *Engine) enroll(ctx context.Context, signed string, now time.Time) (store.Device, store.Activation, error) {
+	var claims protocol.EnrollClaims
+	jwk, alg, err := verifyEmbedded(signed, &claims)
+	if err != nil {
+		return store.Device{}, store.Activation{}, deviceErr(400, protocol.ErrInvalidRequest, "enrollment: %v", err)
+	}
+	actID, secret, ok := strings.Cut(claims.Activation, ".")
+	act := store.Activation{ID: actID}
+	if !ok || actID == "" || secret == "" || len(claims.Activation) > 128 {
+		return store.Device{}, act, deviceErr(400, protocol.ErrInvalidCode, "malformed activation code")
+	}
+	if claims.URL != e.cfg.BaseURL+protocol.PathEnroll {
+		return store.Device{}, act, deviceErr(400, protocol.ErrInvalidRequest, "enrollment for URL %q", clip(claims.URL, 200))
+	}
+	if iat := time.Unix(claims.IssuedAt, 0); iat.Before(now.Add(-e.cfg.ProofMaxAge)) || iat.After(now.Add(e.cfg.ProofMaxAge)) {
+		return store.Device{}, act, deviceErr(400, protocol.ErrInvalidRequest, "enrollment time is more than %v from the server's", e.cfg.ProofMaxAge)
+	}
+	d, err := newDevice(claims, jwk, alg, now)
+	if err != nil {
+		return store.Device{}, act, err
+	}
+	check := func(a store.Activation) error {
+		act = a
+		if !hmac.Equal(a.SecretHash, activationMAC(e.actKey, a.ID, secret)) {
+			return deviceErr(400, protocol.ErrInvalidCode, "wrong activation secret")
+		}
+		d.User = a.User
+		return nil
+	}
+	_, err = e.st.ActivateDevice(ctx, actID, now, check, d)
+	switch {
+	case err == nil:
+		return d, act, nil
+	case errors.Is(err, store.ErrNotFound):
+		return d, act, deviceErr(400, protocol.ErrInvalidCode, "unknown activation code")
+	case errors.Is(err, store.ErrUsed):
+		return d, act, deviceErr(400, protocol.ErrInvalidCode, "activation code already used")
+	case errors.Is(err, store.ErrExpired):
+		return d, act, deviceErr(400, protocol.ErrInvalidCode, "activation code expired")
+	default:
+		var de *DeviceError
+		if errors.As(err, &de) {
+			return d, act, de
+		}
+		return d, act, fmt.Errorf("pushauth: enrolling: %w", err)
+	}
+}
+
+// newDevice checks the device's self-description and builds its record.
+func newDevice(c protocol.EnrollClaims, jwk interface{ MarshalJSON() ([]byte, error) }, alg string, now time.Time) (store.Device, error) {
+	switch c.Platform {
+	case protocol.PlatformAndroid, protocol.PlatformIOS, protocol.PlatformOther:
+	default:
+		return store.Device{}, deviceErr(400, protocol.ErrInvalidRequest, "unknown platform %q", clip(c.Platform, 32))
+	}
+	if err := checkPush(c.PushProvider, c.PushToken); err != nil {
+		return store.Device{}, err
+	}
+	if err := checkText("name", c.Name); err != nil {
+		return store.Device{}, err
+	}
+	if err := checkText("app_version", c.AppVersion); err != nil {
+		return store.Device{}, err
+	}
+	posture, err := encodePosture(c.Posture)
+	if err != nil {
+		return store.Device{}, err
+	}
+	pub, err := jwk.MarshalJSON()
+	if err != nil {
+		return store.Device{}, fmt.Errorf("pushauth: encoding device key: %w", err)
+	}
+	id, err := randomID(16)
+	if err != nil {
+		return store.Device{}, err
+	}
+	return store.Device{
+		ID: id, Name: c.Name, Platform: c.Platform, KeyAlg: alg, PublicJWK: pub,
+		PushProvider: c.PushProvider, PushToken: c.PushToken, AppVersion: c.AppVersion, Posture: posture,
+		Status: store.DeviceActive, CreatedAt: now, LastSeenAt: now,
+	}, nil
+}
+
+func checkPush(provider, token string) error {
+	switch provider {
+	case "":
+		if token != "" {
+			return deviceErr(400, protocol.ErrInvalidRequest, "push token without a provider")
+		}
+	case protocol.ProviderFCM, protocol.ProviderAPNs:
+		if token == "" || len(token) > protocol.MaxPushToken || !utf8.ValidString(token) {
+			return deviceErr(400, protocol.ErrInvalidRequest, "push token must be 1 to %d bytes", protocol.MaxPushToken)
+		}
+	default:
+		return deviceErr(400, protocol.ErrInvalidRequest, "unknown push provider %q", clip(provider, 32))
+	}
+	return nil
+}
+
+func checkText(field, s string) error {
+	if len(s) > protocol.MaxString || !utf8.ValidString(s) {
+		return deviceErr(400, protocol.ErrInvalidRequest, "%s must be valid UTF-8 of at most %d bytes", field, protocol.MaxString)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return deviceErr(400, protocol.ErrInvalidRequest, "%s contains a control character", field)
+		}
+	}
+	return nil
+}
+
+// encodePosture bounds and stores the posture signals as a JSON object.
+func encodePosture(p map[string]bool) ([]byte, error) {
+	if len(p) == 0 {
+		return nil, nil
+	}
+	if len(p) > protocol.MaxPosture {
+		return nil, deviceErr(400, protocol.ErrInvalidRequest, "more than %d posture signals", protocol.MaxPosture)
+	}
+	for k := range p {
+		if k == "" || len(k) > 64 {
+			return nil, deviceErr(400, protocol.ErrInvalidRequest, "posture signal names must be 1 to 64 bytes")
+		}
+		if err := checkText("posture signal", k); err != nil {
+			return nil, err
+		}
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("pushauth: encoding posture: %w", err)
+	}
+	return b, nil
+}
+
+func postureFlag(raw []byte, name string) bool {
+	var p map[string]bool
+	if json.Unmarshal(raw, &p) != nil {
+		return false
+	}
+	return p[name]
+}
+
+// UpdateDevice applies a device's update of its push token, app version or
+// posture.
+func (e *Engine) UpdateDevice(ctx context.Context, dev store.Device, u protocol.DeviceUpdate, clientIP string) (store.Device, error) {
+	provider, token := dev.PushProvider, dev.PushToken
+	if u.PushProvider != nil {
+		provider = *u.PushProvider
+	}
+	if u.PushToken != nil {
+		token = *u.PushToken
+	}
+	if err := checkPush(provider, token); err != nil {
+		return dev, err
+	}
+	if u.AppVersion != nil {
+		if err := checkText("app_version", *u.AppVersion); err != nil {
+			return dev, err
+		}
+	}
+	var posture []byte
+	if u.Posture != nil {
+		var err error
+		if posture, err = encodePosture(u.Posture); err != nil {
+			return dev, err
+		}
+	}
+	now := e.now()
+	out, err := e.st.UpdateDevice(ctx, dev.ID, func(d store.Device) (store.Device, error) {
+		if d.Status != store.DeviceActive {
+			return d, deviceErr(401, protocol.ErrDeviceRevoked, "update from a revoked device")
+		}
+		if provider != d.PushProvider || token != d.PushToken {
+			d.PushProvider, d.PushToken, d.PushTokenStale = provider, token, false
+		}
+		if u.AppVersion != nil {
+			d.AppVersion = *u.AppVersion
+		}
+		if u.Posture != nil {
+			d.Posture = posture
+		}
+		d.LastSeenAt = now
+		return d, nil
+	})
+	if err != nil {
+		return dev, err
+	}
+	e.auditLog(ctx, store.AuditEvent{
+		Actor: "device:" + dev.ID, Action: "device.update", Subject: dev.User, Channel: "device", ClientIP: clientIP, Result: store.ResultSuccess,
+		Details: map[string]string{"device": dev.ID, "push": out.PushProvider, "app_version": out.AppVersion},
+	})
+	return out, nil
+}
