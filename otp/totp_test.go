@@ -398,4 +398,3 @@ func TestTOTPConfigValidate(t *testing.T) {
 		})
 	}
 }
-
