@@ -29,20 +29,20 @@ func (s *DB) CreateActivation(ctx context.Context, a store.Activation) error {
 	if !a.UsedAt.IsZero() || a.DeviceID != "" {
 		return fmt.Errorf("%w: device activation %q is created unused", store.ErrInvalid, a.ID)
 	}
-	_, err := s.db.ExecContext(ctx, "INSERT INTO device_activations ("+activationColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	_, err := s.exec(ctx, "INSERT INTO device_activations ("+activationColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 		a.ID, a.User, a.SecretHash, a.CreatedBy, micro(a.CreatedAt), micro(a.ExpiresAt), 0, "")
 	return s.wrap(fmt.Sprintf("creating device activation %q", a.ID), err)
 }
 
 // GetActivation implements store.Activations.
 func (s *DB) GetActivation(ctx context.Context, id string) (store.Activation, error) {
-	a, err := scanActivation(s.db.QueryRowContext(ctx, "SELECT "+activationColumns+" FROM device_activations WHERE id = $1", id))
+	a, err := scanActivation(s.queryRow(ctx, "SELECT "+activationColumns+" FROM device_activations WHERE id = $1", id))
 	return a, s.wrap(fmt.Sprintf("device activation %q", id), err)
 }
 
 // ListActivations implements store.Activations.
 func (s *DB) ListActivations(ctx context.Context, user string) ([]store.Activation, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+activationColumns+" FROM device_activations WHERE user_name = $1 ORDER BY created_at DESC, id"+s.d.Collate, user)
+	rows, err := s.query(ctx, "SELECT "+activationColumns+" FROM device_activations WHERE user_name = $1 ORDER BY created_at DESC, id"+s.d.Collate, user)
 	if err != nil {
 		return nil, s.wrap("listing device activations", err)
 	}

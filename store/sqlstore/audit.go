@@ -121,7 +121,7 @@ func (s *DB) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]store.
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT "+auditColumns+" FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2", afterSeq, limit)
+	rows, err := s.query(ctx, "SELECT "+auditColumns+" FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2", afterSeq, limit)
 	if err != nil {
 		return nil, s.wrap("listing audit events", err)
 	}
@@ -140,7 +140,7 @@ func (s *DB) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]store.
 // AuditHead implements store.AuditLog.
 func (s *DB) AuditHead(ctx context.Context) (store.AuditHead, error) {
 	var h store.AuditHead
-	err := s.db.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&h.Seq, &h.Hash)
+	err := s.queryRow(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&h.Seq, &h.Hash)
 	if h.Hash == nil {
 		h.Hash = []byte{}
 	}

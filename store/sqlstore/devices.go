@@ -61,13 +61,13 @@ func (s *DB) insertDevice(ctx context.Context, ex execer, d store.Device) error 
 
 // GetDevice implements store.Devices.
 func (s *DB) GetDevice(ctx context.Context, id string) (store.Device, error) {
-	d, err := scanDevice(s.db.QueryRowContext(ctx, "SELECT "+deviceColumns+" FROM devices WHERE id = $1", id))
+	d, err := scanDevice(s.queryRow(ctx, "SELECT "+deviceColumns+" FROM devices WHERE id = $1", id))
 	return d, s.wrap(fmt.Sprintf("device %q", id), err)
 }
 
 // ListDevices implements store.Devices.
 func (s *DB) ListDevices(ctx context.Context, user string) ([]store.Device, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+deviceColumns+" FROM devices WHERE user_name = $1 ORDER BY created_at, id"+s.d.Collate, user)
+	rows, err := s.query(ctx, "SELECT "+deviceColumns+" FROM devices WHERE user_name = $1 ORDER BY created_at, id"+s.d.Collate, user)
 	if err != nil {
 		return nil, s.wrap("listing devices", err)
 	}

@@ -79,7 +79,7 @@ func (s *DB) RotateSigningKey(ctx context.Context, next store.SigningKey, verify
 
 // ListSigningKeys implements store.SigningKeys.
 func (s *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+keyColumns+" FROM signing_keys ORDER BY created_at DESC, id"+s.d.Collate)
+	rows, err := s.query(ctx, "SELECT "+keyColumns+" FROM signing_keys ORDER BY created_at DESC, id"+s.d.Collate)
 	if err != nil {
 		return nil, s.wrap("listing signing keys", err)
 	}

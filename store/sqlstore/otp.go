@@ -33,7 +33,7 @@ func (s *DB) GetTOTP(ctx context.Context, user string) (store.TOTP, error) {
 		t                 store.TOTP
 		periodMS, created int64
 	)
-	err := s.db.QueryRowContext(ctx, "SELECT "+totpColumns+" FROM totp WHERE user_name = $1", user).
+	err := s.queryRow(ctx, "SELECT "+totpColumns+" FROM totp WHERE user_name = $1", user).
 		Scan(&t.User, &t.SealedSecret, &t.Algorithm, &t.Digits, &periodMS, &t.LastCounter, &created)
 	t.Period, t.CreatedAt = time.Duration(periodMS)*time.Millisecond, fromMicro(created)
 	return t, s.wrap(fmt.Sprintf("TOTP token of %q", user), err)
@@ -42,7 +42,7 @@ func (s *DB) GetTOTP(ctx context.Context, user string) (store.TOTP, error) {
 // UseTOTPCounter implements store.OTP: one conditional UPDATE, so of two
 // nodes checking the same code only one sees its row change.
 func (s *DB) UseTOTPCounter(ctx context.Context, user string, counter int64) error {
-	res, err := s.db.ExecContext(ctx, "UPDATE totp SET last_counter = $1 WHERE user_name = $2 AND last_counter < $1", counter, user)
+	res, err := s.exec(ctx, "UPDATE totp SET last_counter = $1 WHERE user_name = $2 AND last_counter < $1", counter, user)
 	if err != nil {
 		return s.wrap("using TOTP code", err)
 	}
@@ -54,7 +54,7 @@ func (s *DB) UseTOTPCounter(ctx context.Context, user string, counter int64) err
 		return nil
 	}
 	var exists int
-	err = s.db.QueryRowContext(ctx, "SELECT 1 FROM totp WHERE user_name = $1", user).Scan(&exists)
+	err = s.queryRow(ctx, "SELECT 1 FROM totp WHERE user_name = $1", user).Scan(&exists)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("TOTP token of %q: %w", user, store.ErrNotFound)
 	}
@@ -66,7 +66,7 @@ func (s *DB) UseTOTPCounter(ctx context.Context, user string, counter int64) err
 
 // DeleteTOTP implements store.OTP.
 func (s *DB) DeleteTOTP(ctx context.Context, user string) error {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM totp WHERE user_name = $1", user)
+	res, err := s.exec(ctx, "DELETE FROM totp WHERE user_name = $1", user)
 	if err != nil {
 		return s.wrap("deleting TOTP token", err)
 	}
@@ -93,21 +93,21 @@ func (s *DB) CreateBypassCode(ctx context.Context, c store.BypassCode) error {
 	if c.ID == "" || c.User == "" || len(c.Hash) == 0 || c.ExpiresAt.IsZero() {
 		return fmt.Errorf("%w: incomplete bypass code", store.ErrInvalid)
 	}
-	_, err := s.db.ExecContext(ctx, "INSERT INTO bypass_codes ("+bypassColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	_, err := s.exec(ctx, "INSERT INTO bypass_codes ("+bypassColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7)",
 		c.ID, c.User, c.Hash, c.CreatedBy, micro(c.CreatedAt), micro(c.ExpiresAt), micro(c.UsedAt))
 	return s.wrap("creating bypass code", err)
 }
 
 // UseBypassCode implements store.OTP.
 func (s *DB) UseBypassCode(ctx context.Context, id string, now time.Time) (store.BypassCode, error) {
-	c, err := scanBypass(s.db.QueryRowContext(ctx, "UPDATE bypass_codes SET used_at = $1 WHERE id = $2 AND used_at = 0 AND expires_at > $1 RETURNING "+bypassColumns, micro(now), id))
+	c, err := scanBypass(s.queryRow(ctx, "UPDATE bypass_codes SET used_at = $1 WHERE id = $2 AND used_at = 0 AND expires_at > $1 RETURNING "+bypassColumns, micro(now), id))
 	if err == nil {
 		return c, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return c, s.wrap("using bypass code", err)
 	}
-	c, err = scanBypass(s.db.QueryRowContext(ctx, "SELECT "+bypassColumns+" FROM bypass_codes WHERE id = $1", id))
+	c, err = scanBypass(s.queryRow(ctx, "SELECT "+bypassColumns+" FROM bypass_codes WHERE id = $1", id))
 	switch {
 	case err != nil:
 		return c, s.wrap(fmt.Sprintf("bypass code %q", id), err)
@@ -120,7 +120,7 @@ func (s *DB) UseBypassCode(ctx context.Context, id string, now time.Time) (store
 
 // ListBypassCodes implements store.OTP.
 func (s *DB) ListBypassCodes(ctx context.Context, user string) ([]store.BypassCode, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+bypassColumns+" FROM bypass_codes WHERE user_name = $1 ORDER BY created_at, id"+s.d.Collate, user)
+	rows, err := s.query(ctx, "SELECT "+bypassColumns+" FROM bypass_codes WHERE user_name = $1 ORDER BY created_at, id"+s.d.Collate, user)
 	if err != nil {
 		return nil, s.wrap("listing bypass codes", err)
 	}
@@ -142,7 +142,7 @@ func (s *DB) UseOnce(ctx context.Context, namespace, key string, now, expires ti
 	if namespace == "" || key == "" {
 		return fmt.Errorf("%w: replay entry needs a namespace and a key", store.ErrInvalid)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO replay (namespace, key, expires_at) VALUES ($1, $2, $3)
+	res, err := s.exec(ctx, `INSERT INTO replay (namespace, key, expires_at) VALUES ($1, $2, $3)
 	ON CONFLICT (namespace, key) DO UPDATE SET expires_at = excluded.expires_at WHERE replay.expires_at <= $4`,
 		namespace, key, micro(expires), micro(now))
 	if err != nil {
@@ -177,7 +177,7 @@ func (s *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 		{"DELETE FROM push_challenges WHERE purge_at <= $1", now},
 		{"DELETE FROM device_activations WHERE used_at = 0 AND expires_at < $1", now.Add(-activationKeep)},
 	} {
-		res, err := s.db.ExecContext(ctx, q.sql, micro(q.arg))
+		res, err := s.exec(ctx, q.sql, micro(q.arg))
 		if err != nil {
 			return total, s.wrap("deleting expired records", err)
 		}

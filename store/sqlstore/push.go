@@ -173,7 +173,7 @@ func (s *DB) insertChallenge(ctx context.Context, tx *sql.Tx, c store.Challenge)
 
 // GetChallenge implements store.PushState.
 func (s *DB) GetChallenge(ctx context.Context, id string) (store.Challenge, error) {
-	c, err := scanChallenge(s.db.QueryRowContext(ctx, "SELECT "+challengeColumns+" FROM push_challenges WHERE id = $1", id))
+	c, err := scanChallenge(s.queryRow(ctx, "SELECT "+challengeColumns+" FROM push_challenges WHERE id = $1", id))
 	return c, s.wrap(fmt.Sprintf("challenge %q", id), err)
 }
 
@@ -241,7 +241,7 @@ func (s *DB) ExpireChallenges(ctx context.Context, now time.Time, limit int) ([]
 // CountChallenges implements store.PushState.
 func (s *DB) CountChallenges(ctx context.Context, user string, since time.Time) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM push_challenges WHERE user_name = $1 AND created_at >= $2", user, micro(since)).Scan(&n)
+	err := s.queryRow(ctx, "SELECT COUNT(*) FROM push_challenges WHERE user_name = $1 AND created_at >= $2", user, micro(since)).Scan(&n)
 	return n, s.wrap(fmt.Sprintf("counting challenges of %q", user), err)
 }
 
@@ -259,7 +259,7 @@ func scanLimit(sc scanner) (store.PushLimit, error) {
 
 // GetPushLimit implements store.PushLimits.
 func (s *DB) GetPushLimit(ctx context.Context, user string) (store.PushLimit, error) {
-	l, err := scanLimit(s.db.QueryRowContext(ctx, "SELECT "+limitColumns+" FROM push_limits WHERE user_name = $1", user))
+	l, err := scanLimit(s.queryRow(ctx, "SELECT "+limitColumns+" FROM push_limits WHERE user_name = $1", user))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.PushLimit{User: user}, nil
 	}

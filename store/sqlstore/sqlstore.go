@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bridge-idp/bridge/store"
@@ -38,6 +39,7 @@ type Dialect struct {
 // DB implements store.Store on a *sql.DB.
 type DB struct {
 	db       *sql.DB
+	stmts    sync.Map // query text → *sql.Stmt
 	d        Dialect
 	auditKey []byte
 	logger   *slog.Logger
@@ -62,14 +64,64 @@ func (s *DB) Ping(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", s.d.Name, err)
 	}
 	var one int
-	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+	if err := s.queryRow(ctx, "SELECT 1").Scan(&one); err != nil {
 		return fmt.Errorf("%s: %w", s.d.Name, err)
 	}
 	return nil
 }
 
 // Close implements store.Store.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	s.stmts.Range(func(_, v any) bool {
+		v.(*sql.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
+
+// stmt returns query prepared once for the pool: database/sql keeps it
+// prepared on each connection, so SQLite does not parse it again on every
+// call (parsing was a sixth of a busy node's CPU). The queries are the
+// package's constants, so the cache stays small.
+func (s *DB) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if v, ok := s.stmts.Load(query); ok {
+		return v.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if v, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return v.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// queryRow, query and exec run a prepared statement outside a transaction.
+func (s *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return s.db.QueryRowContext(ctx, query, args...) // reports the error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (s *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (s *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
 
 // tx runs fn in one transaction, committing if fn returns nil.
 func (s *DB) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {

@@ -115,13 +115,13 @@ func (s *DB) CreateUsers(ctx context.Context, users ...store.User) error {
 
 // GetUser implements store.Users.
 func (s *DB) GetUser(ctx context.Context, name string) (store.User, error) {
-	u, err := scanUser(s.db.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE name = $1", name))
+	u, err := scanUser(s.queryRow(ctx, "SELECT "+userColumns+" FROM users WHERE name = $1", name))
 	return u, s.wrap(fmt.Sprintf("user %q", name), err)
 }
 
 // ListUsers implements store.Users.
 func (s *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+userColumns+" FROM users ORDER BY name"+s.d.Collate)
+	rows, err := s.query(ctx, "SELECT "+userColumns+" FROM users ORDER BY name"+s.d.Collate)
 	if err != nil {
 		return nil, s.wrap("listing users", err)
 	}
