@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	imgpng "image/png"
 	"net/url"
 	"os"
@@ -19,6 +20,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/bridge-idp/bridge/directory/local"
+	"github.com/bridge-idp/bridge/internal/testenv"
 	"github.com/bridge-idp/bridge/otp"
 	"github.com/bridge-idp/bridge/pushauth/protocol"
 	"github.com/bridge-idp/bridge/store"
@@ -496,5 +498,30 @@ func TestDevicesEnroll(t *testing.T) {
 	}
 	if r := e.run("", "devices", "enroll", "alice", "--ttl", "10s"); r.code != 2 {
 		t.Fatalf("a 10s activation: %+v, want a usage error", r)
+	}
+}
+
+// TestDevicesEnrollPinsTLS: --pin-tls puts the SPKI pin of the configured
+// certificate in the activation URL.
+func TestDevicesEnrollPinsTLS(t *testing.T) {
+	e := newEnv(t)
+	cert := testenv.SelfSigned(t, 7)
+	certFile, keyFile := cert.Write(t, e.dir)
+	conf := strings.Replace(testConfig, "    allow_plain_http: true\n",
+		fmt.Sprintf("    base_url: https://127.0.0.1:18080\n    tls: {cert_file: %s, key_file: %s}\n", certFile, keyFile), 1)
+	if err := os.WriteFile(e.cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("", "users", "add", "alice", "--no-password")
+	var out struct{ URL string }
+	if err := json.Unmarshal([]byte(e.ok("", "devices", "enroll", "alice", "--json", "--pin-tls")), &out); err != nil {
+		t.Fatal(err)
+	}
+	act, err := protocol.ParseActivation(out.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := protocol.SPKIPin(cert.Cert.RawSubjectPublicKeyInfo); act.TLSPin != want {
+		t.Fatalf("TLS pin %q, want %q", act.TLSPin, want)
 	}
 }

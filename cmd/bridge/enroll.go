@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/bridge-idp/bridge/internal/qrcode"
 	"github.com/bridge-idp/bridge/keys"
 	"github.com/bridge-idp/bridge/pushauth"
+	"github.com/bridge-idp/bridge/pushauth/protocol"
 	"github.com/bridge-idp/bridge/store"
 )
 
@@ -21,6 +24,7 @@ func (c *cli) enrollCommand() *cobra.Command {
 		pngFile string
 		svgFile string
 		ttl     time.Duration
+		pinTLS  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "enroll USER",
@@ -50,10 +54,16 @@ is used or expires: hand it to the user only.`,
 			if err != nil {
 				return err
 			}
+			pin := ""
+			if pinTLS {
+				if pin, err = tlsPin(ad.cfg.HTTP.Public.TLS.CertFile); err != nil {
+					return err
+				}
+			}
 			act, rec, err := pushauth.Activator{
 				Store: ad.store, Keys: km, HMACKey: ad.sealer.DeriveKey(pushauth.ActivationKeyLabel),
 				BaseURL: ad.cfg.HTTP.Public.BaseURL, TTL: ttl, Now: c.now,
-			}.Create(cmd.Context(), name, actor(), "")
+			}.Create(cmd.Context(), name, actor(), pin)
 			if err != nil {
 				return err
 			}
@@ -101,5 +111,26 @@ is used or expires: hand it to the user only.`,
 	cmd.Flags().StringVar(&pngFile, "png", "", "also write the QR code as a PNG `file`")
 	cmd.Flags().StringVar(&svgFile, "svg", "", "also write the QR code as an SVG `file`")
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "how long the activation is valid (default push.activation_ttl)")
+	cmd.Flags().BoolVar(&pinTLS, "pin-tls", false, "also pin the public listener's TLS key (http.public.tls.cert_file): the phone then refuses any other key, so renew the certificate with the same key")
 	return cmd
+}
+
+// tlsPin is the SPKI pin of the first certificate in certFile.
+func tlsPin(certFile string) (string, error) {
+	if certFile == "" {
+		return "", usagef("--pin-tls needs http.public.tls.cert_file: the bridge must serve TLS itself to pin its key")
+	}
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		return "", fmt.Errorf("reading the TLS certificate: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", fmt.Errorf("%s: no PEM certificate", certFile)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", certFile, err)
+	}
+	return protocol.SPKIPin(cert.RawSubjectPublicKeyInfo), nil
 }
