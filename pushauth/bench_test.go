@@ -2,6 +2,10 @@ package pushauth_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -141,4 +145,45 @@ func newPostgresBenchEnv(b *testing.B, state func(*env) store.PushState) *env {
 	}
 	b.Cleanup(func() { st.Close() })
 	return benchNode(b, st, state)
+}
+
+// BenchmarkApprovalCryptoFloor is the peer BenchmarkApproval is read
+// against: the signatures of one approval and their checks alone (the
+// server signs the challenge; the device signs its proof and its answer;
+// the server verifies both), with the same parallelism. The ratio of the
+// two says what the rest of the engine costs.
+func BenchmarkApprovalCryptoFloor(b *testing.B) {
+	pushKey := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	devKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims := protocol.ChallengeClaims{Issuer: "https://bridge.example.com", ID: "abcdefghijklmnopqrstuvwxyz0", User: "alice", AppID: "vpn", Channel: "radius", IssuedAt: 1, Expires: 61}
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ch, err := protocol.Sign("EdDSA", pushKey, protocol.TypChallenge, "push", false, claims)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			ans, _ := protocol.Sign("ES256", devKey, protocol.TypAnswer, "dev", false, protocol.AnswerClaims{ID: claims.ID, Hash: protocol.ChallengeHash(ch), Decision: "approve", IssuedAt: 1})
+			proof, _ := protocol.Sign("ES256", devKey, protocol.TypProof, "dev", false, protocol.ProofClaims{JTI: "0123456789abcdef", Method: "POST", URL: "https://bridge.example.com/x", IssuedAt: 1})
+			for _, s := range []struct{ jws, typ string }{{proof, protocol.TypProof}, {ans, protocol.TypAnswer}} {
+				p, err := protocol.Parse(s.jws, s.typ, protocol.DeviceAlgorithms())
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				var v map[string]any
+				if err := p.Verify(&devKey.PublicKey, &v); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "approvals/s")
 }
