@@ -17,8 +17,11 @@
 //	         published with an atomic pointer.
 //	Signer / VerificationKeys / JWKS read the current keySet only: no store
 //	         I/O and no unsealing on the signing path.
-//	Rotate:  generate -> store.RotateSigningKey (old key retired, verifies
-//	         until now+RotationOverlap) -> load.
+//	Rotate:  load (the key to retire is the store's active one) ->
+//	         generate -> for push, the retiring key endorses the new one ->
+//	         store.RotateSigningKey (old key retired, verifies until
+//	         now+RotationOverlap; the endorsement stored with the new key in
+//	         the same transaction) -> load.
 //	Refresh / Run: re-read the store so a rotation made by the CLI or another
 //	         node reaches this node.
 //
@@ -32,4 +35,11 @@
 //
 // Only active keys are unsealed; retired keys are kept as public keys for
 // verification until their VerifyUntil, then dropped.
+//
+// Devices pin the push key, so a push rotation is endorsed: the retiring
+// key signs a JWS (typ protocol.TypEndorsement, kid the retiring key's)
+// whose payload is the successor's public JWK. Each endorsement is kept on
+// the record of the key it endorses; Endorsements lists those of the keys
+// still loaded, oldest first, for the device API to publish, and a device
+// that trusts a key follows the chain from it to the active key.
 package keys

@@ -83,6 +83,7 @@ type hookStore struct {
 	store.SigningKeys
 	list   func([]store.SigningKey) []store.SigningKey
 	create func(context.Context, store.SigningKey) error
+	rotate func(ctx context.Context, next store.SigningKey, verifyUntil time.Time) ([]store.SigningKey, error)
 }
 
 func (h *hookStore) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
@@ -98,4 +99,11 @@ func (h *hookStore) CreateSigningKey(ctx context.Context, k store.SigningKey) er
 		return h.create(ctx, k)
 	}
 	return h.SigningKeys.CreateSigningKey(ctx, k)
+}
+
+func (h *hookStore) RotateSigningKey(ctx context.Context, next store.SigningKey, verifyUntil time.Time) ([]store.SigningKey, error) {
+	if h.rotate != nil {
+		return h.rotate(ctx, next, verifyUntil)
+	}
+	return h.SigningKeys.RotateSigningKey(ctx, next, verifyUntil)
 }

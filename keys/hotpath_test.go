@@ -39,6 +39,7 @@ func TestSigningPathDoesNoStoreIO(t *testing.T) {
 			}
 			m.VerificationKeys(spec.Purpose)
 			m.JWKS(spec.Purpose)
+			m.Endorsements(spec.Purpose)
 		}
 	}
 	if n := cs.n.Load() - before; n != 0 {

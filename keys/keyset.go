@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -38,9 +39,15 @@ type keySet struct {
 }
 
 type loadedKey struct {
-	rec  store.SigningKey // metadata, no SealedPriv
+	rec  store.SigningKey // metadata (with the endorsement), no SealedPriv
 	pub  crypto.PublicKey
 	priv crypto.Signer // nil unless active for a configured spec
+}
+
+// verifies reports whether the key still verifies at now: it is active, or
+// retired with its overlap not over.
+func (k *loadedKey) verifies(now time.Time) bool {
+	return k.rec.Status == store.KeyActive || k.rec.VerifyUntil.After(now)
 }
 
 // signingKeyAD is the associated data that binds a sealed private key to its

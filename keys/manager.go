@@ -243,10 +243,7 @@ func (m *Manager) VerificationKeys(purpose store.KeyPurpose) []PublicKey {
 	now := m.opts.Now()
 	var out []PublicKey
 	for _, v := range m.set.Load().verify {
-		if v.rec.Purpose != purpose {
-			continue
-		}
-		if v.rec.Status != store.KeyActive && !v.rec.VerifyUntil.After(now) {
+		if v.rec.Purpose != purpose || !v.verifies(now) {
 			continue
 		}
 		pk := PublicKey{ID: v.rec.ID, Algorithm: v.rec.Algorithm, Key: v.pub}
@@ -272,6 +269,16 @@ func (m *Manager) JWKS(purpose store.KeyPurpose) jose.JSONWebKeySet {
 // replace keep verifying for RotationOverlap. Like
 // store.RotateSigningKey it returns the keys it retired (metadata only:
 // SealedPriv is nil); the new keys are what Signer and List show.
+//
+// For push keys the retiring key first endorses its successor (see
+// Endorsements), and the endorsement is stored with the new key in the
+// rotation's transaction, so devices that pinned the old key follow the
+// rotation. Rotate re-reads the store before it signs, so the endorsing
+// key is the one the store holds as active even if another node rotated
+// since this one last loaded. If another node rotates in the moment
+// between that read and the rotation, the store retires a key other than
+// the one that endorsed: Rotate reports it as an error (the rotation is
+// done; devices that pinned the key retired unendorsed must re-enroll).
 func (m *Manager) Rotate(ctx context.Context, purpose store.KeyPurpose) ([]store.SigningKey, error) {
 	var specs []Spec
 	for _, s := range m.opts.Specs {
@@ -282,6 +289,12 @@ func (m *Manager) Rotate(ctx context.Context, purpose store.KeyPurpose) ([]store
 	if len(specs) == 0 {
 		return nil, fmt.Errorf("keys: no key of purpose %q is configured", purpose)
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.reloadLocked(ctx, nil); err != nil {
+		return nil, err
+	}
+	current := m.set.Load()
 	var out []store.SigningKey
 	fresh := map[string]*loadedKey{}
 	var rotErr error
@@ -291,21 +304,36 @@ func (m *Manager) Rotate(ctx context.Context, purpose store.KeyPurpose) ([]store
 			rotErr = err
 			break
 		}
+		prev := current.active[spec] // present: reloadLocked checks every spec has one
+		if endorses(spec.Purpose) {
+			if rec.Endorsement, err = m.endorse(prev, lk); err != nil {
+				rotErr = err
+				break
+			}
+			lk.rec.Endorsement = rec.Endorsement
+		}
 		retired, err := m.st.RotateSigningKey(ctx, rec, m.opts.Now().Add(m.opts.RotationOverlap))
 		if err != nil {
 			rotErr = fmt.Errorf("keys: rotate %s: %w", spec, err)
 			break
 		}
 		fresh[rec.ID] = lk
+		var retiredIDs []string
 		for _, r := range retired {
 			out = append(out, metadata(r))
+			retiredIDs = append(retiredIDs, r.ID)
 			m.log.InfoContext(ctx, "retired signing key", "kid", r.ID, "purpose", string(r.Purpose), "alg", r.Algorithm, "verify_until", r.VerifyUntil)
 		}
-		m.log.InfoContext(ctx, "rotated signing key", "kid", rec.ID, "purpose", string(spec.Purpose), "alg", spec.Algorithm)
+		m.log.InfoContext(ctx, "rotated signing key", "kid", rec.ID, "purpose", string(spec.Purpose), "alg", spec.Algorithm, "endorsed", rec.Endorsement != "")
+		if rec.Endorsement != "" && (len(retired) != 1 || retired[0].ID != prev.rec.ID) {
+			rotErr = fmt.Errorf("keys: rotate %s: another node rotated at the same time: %s is active, endorsed by %s, but the rotation retired %v, which did not endorse it; devices that pinned %v must re-enroll",
+				spec, rec.ID, prev.rec.ID, retiredIDs, retiredIDs)
+			break
+		}
 	}
 	// Load what was rotated even if a later spec failed, so this node signs
 	// with the keys the store now holds.
-	if err := m.reload(ctx, fresh); err != nil && rotErr == nil {
+	if err := m.reloadLocked(ctx, fresh); err != nil && rotErr == nil {
 		rotErr = err
 	}
 	return out, rotErr
@@ -352,6 +380,11 @@ func (m *Manager) Run(ctx context.Context) {
 func (m *Manager) reload(ctx context.Context, fresh map[string]*loadedKey) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.reloadLocked(ctx, fresh)
+}
+
+// reloadLocked is reload with m.mu held.
+func (m *Manager) reloadLocked(ctx context.Context, fresh map[string]*loadedKey) error {
 	recs, err := m.st.ListSigningKeys(ctx)
 	if err != nil {
 		return fmt.Errorf("keys: list signing keys: %w", err)

@@ -41,6 +41,7 @@ func (e *Engine) wake(devs []store.Device, w Wake) {
 		select {
 		case e.jobs <- job:
 		default:
+			e.m.deliveries.WithLabelValues(d.PushProvider, "dropped").Inc()
 			e.log.Warn("push queue full; the device will find the challenge by long-poll", "device", d.ID, "challenge", w.ChallengeID)
 		}
 	}
@@ -52,8 +53,10 @@ func (e *Engine) send(s Sender, d store.Device, w Wake) {
 	err := s.Send(ctx, d.PushToken, w)
 	switch {
 	case err == nil:
+		e.m.deliveries.WithLabelValues(s.Provider(), "ok").Inc()
 		return
 	case errors.Is(err, ErrTokenInvalid):
+		e.m.deliveries.WithLabelValues(s.Provider(), "stale_token").Inc()
 		e.log.Info("push token no longer valid; device falls back to long-poll", "device", d.ID, "provider", s.Provider(), "err", err)
 		_, uerr := e.st.UpdateDevice(ctx, d.ID, func(cur store.Device) (store.Device, error) {
 			if cur.PushToken == d.PushToken {
@@ -65,6 +68,7 @@ func (e *Engine) send(s Sender, d store.Device, w Wake) {
 			e.log.Error("marking push token stale failed", "device", d.ID, "err", uerr)
 		}
 	default:
+		e.m.deliveries.WithLabelValues(s.Provider(), "error").Inc()
 		e.log.Warn("push delivery failed; device can still answer by long-poll", "device", d.ID, "provider", s.Provider(), "kind", w.Kind, "err", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/bridge-idp/bridge/keys"
 	"github.com/bridge-idp/bridge/pushauth/protocol"
@@ -74,8 +75,10 @@ type Deps struct {
 	// HTTPClient calls the fraud webhook; nil means a client with the
 	// webhook's timeout.
 	HTTPClient *http.Client
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// Metrics, if set, receives the engine's Prometheus metrics.
+	Metrics prometheus.Registerer
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Engine is the push approval engine. It is safe for concurrent use.
@@ -91,6 +94,7 @@ type Engine struct {
 	httpc   *http.Client
 	now     func() time.Time
 	log     *slog.Logger
+	m       *metrics
 
 	signer      atomic.Pointer[pushSigner]
 	ipLimit     *windowLimiter
@@ -148,6 +152,10 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		enrollLimit: newWindowLimiter(cfg.EnrollPerIP, time.Minute),
 		jobs:        make(chan func(), 4*cfg.DeliveryWorkers),
 		closing:     make(chan struct{}),
+		m:           newMetrics(),
+	}
+	if err := e.m.register(d.Metrics); err != nil {
+		return nil, fmt.Errorf("pushauth: metrics: %w", err)
 	}
 	if _, err := e.pushKey(); err != nil {
 		return nil, err
@@ -256,6 +264,7 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 	}
 	now := e.now()
 	if req.ClientIP != "" && !e.ipLimit.allow(req.ClientIP, now) {
+		e.m.started.WithLabelValues("refused").Inc()
 		e.auditLog(ctx, store.AuditEvent{Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultDenied, Reason: "per-IP push rate exceeded", Details: map[string]string{"app": req.AppID}})
 		return Handle{}, &RateLimitError{Err: ErrRateLimited, Reason: "too many push requests from this address", RetryAfter: now.Add(time.Minute)}
 	}
@@ -264,9 +273,11 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 		return Handle{}, err
 	}
 	if len(devs) == 0 {
+		e.m.started.WithLabelValues("refused").Inc()
 		return Handle{}, ErrNoDevice
 	}
 	if err := e.checkLimits(ctx, req, now); err != nil {
+		e.m.started.WithLabelValues("refused").Inc()
 		return Handle{}, err
 	}
 
@@ -286,8 +297,10 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 	}
 	h := Handle{ID: got.ID, User: got.User, Number: got.Number, ExpiresAt: got.ExpiresAt, Joined: joined}
 	if joined {
+		e.m.started.WithLabelValues("joined").Inc()
 		return h, nil
 	}
+	e.m.started.WithLabelValues("sent").Inc()
 	e.auditLog(ctx, store.AuditEvent{
 		Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultSuccess,
 		Details: map[string]string{"challenge": got.ID, "app": req.AppID, "devices": fmt.Sprint(len(devs)), "number_matching": fmt.Sprint(req.NumberMatching)},
@@ -486,6 +499,7 @@ func (e *Engine) closed(ctx context.Context, c store.Challenge, answeredBy *stor
 		ev.Actor = "device:" + answeredBy.ID
 		ev.Details["device"] = answeredBy.ID
 	}
+	e.m.closed.WithLabelValues(string(c.State)).Inc()
 	e.auditLog(ctx, ev)
 	e.updateLimit(ctx, c)
 	e.publish(ctx, challengeTopic(c.ID))

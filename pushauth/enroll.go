@@ -92,6 +92,7 @@ func (e *Engine) Enroll(ctx context.Context, signed, clientIP string) (store.Dev
 		}
 		return store.Device{}, err
 	}
+	e.m.enrolled.Inc()
 	e.auditLog(ctx, store.AuditEvent{
 		Actor: "device:" + d.ID, Action: "device.enroll", Subject: d.User, Channel: "device", ClientIP: clientIP, Result: store.ResultSuccess,
 		Details: map[string]string{"device": d.ID, "platform": d.Platform, "alg": d.KeyAlg, "push": d.PushProvider, "activation": act.ID, "app_version": d.AppVersion},

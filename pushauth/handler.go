@@ -98,7 +98,7 @@ func (h *handler) enroll(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, protocol.EnrollResponse{DeviceID: d.ID, User: d.User, PushKeys: h.e.PushKeys()})
+	writeJSON(w, http.StatusCreated, protocol.EnrollResponse{DeviceID: d.ID, User: d.User, PushKeys: h.e.PushKeys(), Endorsements: h.e.Endorsements()})
 }
 
 func (h *handler) pending(w http.ResponseWriter, r *http.Request, dev store.Device, _ []byte) {
@@ -170,7 +170,7 @@ func (h *handler) update(w http.ResponseWriter, r *http.Request, dev store.Devic
 }
 
 func (h *handler) pushKeys(w http.ResponseWriter, _ *http.Request, _ store.Device, _ []byte) {
-	writeJSON(w, http.StatusOK, protocol.PushKeysResponse{PushKeys: h.e.PushKeys()})
+	writeJSON(w, http.StatusOK, protocol.PushKeysResponse{PushKeys: h.e.PushKeys(), Endorsements: h.e.Endorsements()})
 }
 
 // maxKnown bounds the ids a long-poll may name as known.
@@ -261,7 +261,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // fail logs an internal error and answers it.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var de *DeviceError
-	if !errors.As(err, &de) {
+	if errors.As(err, &de) {
+		h.e.m.refusals.WithLabelValues(de.Code).Inc()
+	} else {
 		h.e.log.Error("device request failed", "path", r.URL.Path, "err", err)
 	}
 	writeError(w, err)

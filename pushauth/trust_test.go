@@ -313,13 +313,16 @@ func TestForgedServerKey(t *testing.T) {
 	if !errors.Is(err, authenticator.ErrPushKeyPin) {
 		t.Fatalf("enroll with a wrong pin: %v", err)
 	}
-	if _, err := e.keys.Rotate(e.ctx, store.PurposePush); err != nil {
-		t.Fatal(err)
-	}
+	// Rotations are endorsed (rotation_test.go), so the server signs with a
+	// push key that no key endorsed.
+	unendorsed := e.rotateUnendorsed()
 	h := e.start(login("alice"))
 	_, err = dev.Fetch(e.ctx, h.ID)
-	if !errors.Is(err, authenticator.ErrInvalidChallenge) {
-		t.Fatalf("challenge signed by an unpinned key: %v, want refused", err)
+	if !errors.Is(err, authenticator.ErrInvalidChallenge) || !errors.Is(err, authenticator.ErrUntrustedKey) {
+		t.Fatalf("challenge signed by an unpinned, unendorsed key: %v, want refused as untrusted", err)
+	}
+	if trusts(dev, unendorsed) {
+		t.Fatalf("the device trusts the unendorsed key %s", unendorsed)
 	}
 }
 

@@ -75,7 +75,8 @@ type SigningKeys interface {
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	// RotateSigningKey, in one transaction, retires the active key of
 	// next's purpose and algorithm (valid for verification until
-	// verifyUntil) and makes next the active one.
+	// verifyUntil) and makes next the active one, storing
+	// next.Endorsement with it. A retired key keeps its own endorsement.
 	RotateSigningKey(ctx context.Context, next SigningKey, verifyUntil time.Time) (retired []SigningKey, err error)
 	// ListSigningKeys lists all keys, newest first.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)

@@ -121,6 +121,11 @@ type SigningKey struct {
 	CreatedAt   time.Time
 	RetiredAt   time.Time // zero while active
 	VerifyUntil time.Time // zero while active
+	// Endorsement is a compact JWS by the key this one replaced, naming
+	// this key as its successor, so devices that pinned the old key can
+	// trust this one; empty for a key that replaced none, or one whose
+	// purpose is not endorsed.
+	Endorsement string
 }
 
 // AuditResult is the outcome recorded in an audit event.

@@ -204,12 +204,14 @@ keys.refresh_interval.`,
 			if err != nil {
 				return err
 			}
+			retiredBy := map[string]string{} // purpose/alg -> the key this run retired
 			for _, p := range purposes {
 				retired, err := km.Rotate(cmd.Context(), p)
 				if err != nil {
 					return fmt.Errorf("rotating %s keys: %w", p, err)
 				}
 				for _, k := range retired {
+					retiredBy[string(p)+"/"+k.Algorithm] = k.ID
 					fmt.Fprintf(c.stdout, "%s %s: retired %s (verifies until %s)\n", p, k.Algorithm, k.ID, timeText(k.VerifyUntil))
 					if err := ad.audit(cmd.Context(), "key.rotate", k.ID, store.ResultSuccess, "",
 						map[string]string{"purpose": string(p), "algorithm": k.Algorithm}); err != nil {
@@ -224,6 +226,9 @@ keys.refresh_interval.`,
 			for _, k := range active {
 				if k.Status == store.KeyActive {
 					fmt.Fprintf(c.stdout, "%s %s: active %s\n", k.Purpose, k.Algorithm, k.ID)
+					if old := retiredBy[string(k.Purpose)+"/"+k.Algorithm]; old != "" && k.Endorsement != "" {
+						fmt.Fprintf(c.stdout, "%s %s: %s endorsed %s: enrolled devices follow the rotation through this endorsement, no re-enrollment needed\n", k.Purpose, k.Algorithm, old, k.ID)
+					}
 				}
 			}
 			return nil

@@ -373,7 +373,7 @@ func TestKeysListAndRotate(t *testing.T) {
 	if ks := list(); len(ks) != 0 {
 		t.Fatalf("keys before first rotation/serve: %v", ks)
 	}
-	e.ok("", "keys", "rotate", "--purpose", "push") // first call generates all, then rotates push
+	out := e.ok("", "keys", "rotate", "--purpose", "push") // first call generates all, then rotates push
 	ks := list()
 	active, retired, retiredKey := map[string]string{}, 0, ""
 	for _, k := range ks {
@@ -389,6 +389,10 @@ func TestKeysListAndRotate(t *testing.T) {
 	}
 	if len(active) != 4 || retired != 1 {
 		t.Fatalf("after rotating push: %d active (%v), %d retired", len(active), active, retired)
+	}
+	// The push rotation is endorsed, and the output says devices follow it.
+	if want := "push EdDSA: " + retiredKey + " endorsed " + active["push/EdDSA"] + ": enrolled devices follow the rotation through this endorsement"; !strings.Contains(out, want) || strings.Count(out, " endorsed ") != 1 {
+		t.Fatalf("rotate output does not say (once) %q:\n%s", want, out)
 	}
 	// Four keys generated (no active key yet), then the push key rotated.
 	got := strings.Join(auditActions(t, e.store()), " ")

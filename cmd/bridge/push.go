@@ -14,6 +14,7 @@ import (
 	"github.com/bridge-idp/bridge/pushauth/memstate"
 	"github.com/bridge-idp/bridge/pushauth/pgbus"
 	"github.com/bridge-idp/bridge/store"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // pushEngine is the push engine with what it runs on.
@@ -34,7 +35,7 @@ func (p *pushEngine) Close() {
 // openPush builds the push engine from the config: where challenges live
 // (this node's memory with SQLite, the shared store with PostgreSQL), how
 // nodes wake each other, and the push providers that are configured.
-func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys.Sealer, logger *slog.Logger) (_ *pushEngine, err error) {
+func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys.Sealer, reg prometheus.Registerer, logger *slog.Logger) (_ *pushEngine, err error) {
 	p := &pushEngine{}
 	defer func() {
 		if err != nil {
@@ -47,6 +48,7 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		Keys:          km,
 		ActivationKey: sealer.DeriveKey(pushauth.ActivationKeyLabel),
 		Senders:       map[string]pushauth.Sender{},
+		Metrics:       reg,
 		Logger:        logger,
 	}
 	switch cfg.PushState() {

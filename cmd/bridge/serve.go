@@ -77,7 +77,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 
-	push, err := openPush(ctx, cfg, st, km, sealer, logger)
+	push, err := openPush(ctx, cfg, st, km, sealer, srv.Registry(), logger)
 	if err != nil {
 		return err
 	}

@@ -191,6 +191,9 @@ func TestServeExampleConfig(t *testing.T) {
 	if cs, err := dev.Pending(context.Background(), 0); err != nil || len(cs) != 0 {
 		t.Fatalf("pending on a fresh bridge: %v, %v", cs, err)
 	}
+	if _, body := get(adm, "/metrics"); !strings.Contains(body, "bridge_push_devices_enrolled_total 1") {
+		t.Fatal("the enrollment is not counted in the admin /metrics")
+	}
 	if out := cli("devices", "list", "alice"); !strings.Contains(out, dev.ID()) {
 		t.Fatalf("devices list does not show the enrolled device:\n%s", out)
 	}

@@ -9,16 +9,17 @@ import (
 	"github.com/bridge-idp/bridge/store"
 )
 
-var keyColumns = columns("id", "purpose", "algorithm", "public_der", "sealed_priv", "status", "created_at", "retired_at", "verify_until")
+var keyColumns = columns("id", "purpose", "algorithm", "public_der", "sealed_priv", "status", "created_at", "retired_at", "verify_until", "endorsement")
 
 func scanKey(sc scanner) (store.SigningKey, error) {
 	var (
 		k                             store.SigningKey
 		purpose, status               string
 		created, retired, verifyUntil int64
+		endorsement                   sql.NullString
 	)
-	err := sc.Scan(&k.ID, &purpose, &k.Algorithm, &k.PublicDER, &k.SealedPriv, &status, &created, &retired, &verifyUntil)
-	k.Purpose, k.Status = store.KeyPurpose(purpose), store.KeyStatus(status)
+	err := sc.Scan(&k.ID, &purpose, &k.Algorithm, &k.PublicDER, &k.SealedPriv, &status, &created, &retired, &verifyUntil, &endorsement)
+	k.Purpose, k.Status, k.Endorsement = store.KeyPurpose(purpose), store.KeyStatus(status), endorsement.String
 	k.CreatedAt, k.RetiredAt, k.VerifyUntil = fromMicro(created), fromMicro(retired), fromMicro(verifyUntil)
 	return k, err
 }
@@ -37,8 +38,10 @@ func (s *DB) insertKey(ctx context.Context, ex execer, k store.SigningKey) error
 	if err := checkKey(k); err != nil {
 		return err
 	}
-	_, err := ex.ExecContext(ctx, "INSERT INTO signing_keys ("+keyColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-		k.ID, string(k.Purpose), k.Algorithm, k.PublicDER, k.SealedPriv, string(k.Status), micro(k.CreatedAt), micro(k.RetiredAt), micro(k.VerifyUntil))
+	// No endorsement is NULL, not "".
+	endorsement := sql.NullString{String: k.Endorsement, Valid: k.Endorsement != ""}
+	_, err := ex.ExecContext(ctx, "INSERT INTO signing_keys ("+keyColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+		k.ID, string(k.Purpose), k.Algorithm, k.PublicDER, k.SealedPriv, string(k.Status), micro(k.CreatedAt), micro(k.RetiredAt), micro(k.VerifyUntil), endorsement)
 	return s.wrap(fmt.Sprintf("creating %s %s key %q", k.Purpose, k.Algorithm, k.ID), err)
 }
 

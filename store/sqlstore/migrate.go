@@ -158,6 +158,11 @@ CREATE TABLE device_activations (
 CREATE INDEX device_activations_by_user ON device_activations (user_name);
 CREATE INDEX device_activations_by_expiry ON device_activations (expires_at);
 `,
+	// 3: push-key endorsements: the JWS by the retired key that names this
+	// row's key as its successor (NULL when there is none).
+	`
+ALTER TABLE signing_keys ADD COLUMN endorsement TEXT;
+`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.

@@ -58,6 +58,44 @@ func testKeysRotate(t *testing.T, newDB NewDB) {
 	}
 }
 
+// testKeysEndorsement: a rotation stores the new key's endorsement with
+// it; listing returns it; a key retired later keeps its own; keys without
+// one list none.
+func testKeysEndorsement(t *testing.T, newDB NewDB) {
+	s := open(t, newDB)
+	must(t, s.CreateSigningKey(ctx(), key("k1", store.PurposePush, "EdDSA")), "create")
+	must(t, s.CreateSigningKey(ctx(), key("o1", store.PurposeOIDC, "ES256")), "create other purpose")
+	k2 := key("k2", store.PurposePush, "EdDSA")
+	k2.CreatedAt, k2.Endorsement = ts.Add(time.Hour), "k1-endorses-k2.payload.sig"
+	retired, err := s.RotateSigningKey(ctx(), k2, ts.Add(48*time.Hour))
+	must(t, err, "rotate to k2")
+	if len(retired) != 1 || retired[0].ID != "k1" || retired[0].Endorsement != "" {
+		t.Fatalf("retired by the first rotation = %+v, want k1 without an endorsement", retired)
+	}
+	k3 := key("k3", store.PurposePush, "EdDSA")
+	k3.CreatedAt, k3.Endorsement = ts.Add(2*time.Hour), "k2-endorses-k3.payload.sig"
+	retired, err = s.RotateSigningKey(ctx(), k3, ts.Add(49*time.Hour))
+	must(t, err, "rotate to k3")
+	if len(retired) != 1 || retired[0].ID != "k2" || retired[0].Endorsement != k2.Endorsement {
+		t.Fatalf("retired by the second rotation = %+v, want k2 with its endorsement", retired)
+	}
+	keys, err := s.ListSigningKeys(ctx())
+	must(t, err, "list")
+	got := map[string]string{}
+	for _, k := range keys {
+		got[k.ID] = k.Endorsement
+	}
+	want := map[string]string{"k1": "", "k2": k2.Endorsement, "k3": k3.Endorsement, "o1": ""}
+	if len(got) != len(want) {
+		t.Fatalf("listed %v, want %v", got, want)
+	}
+	for id, e := range want {
+		if g, ok := got[id]; !ok || g != e {
+			t.Errorf("key %s lists endorsement %q, want %q", id, g, e)
+		}
+	}
+}
+
 func testKeysConcurrentCreate(t *testing.T, newDB NewDB) {
 	o := newDB(t)
 	a, b := openWith(t, o), openWith(t, o)

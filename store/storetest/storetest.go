@@ -40,6 +40,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Devices/NoLostUpdates", testDevicesNoLostUpdates},
 		{"Keys/OneActivePerPurpose", testKeysOneActive},
 		{"Keys/Rotate", testKeysRotate},
+		{"Keys/RotateStoresEndorsement", testKeysEndorsement},
 		{"Keys/ConcurrentFirstStart", testKeysConcurrentCreate},
 		{"Audit/Chain", testAuditChain},
 		{"Audit/ConcurrentAppends", testAuditConcurrent},
