@@ -19,6 +19,7 @@ type DeviceError struct {
 	Status int
 	Code   string
 	Reason string
+	late   bool // a fraud report on a closed challenge (not an error)
 }
 
 func (e *DeviceError) Error() string { return "pushauth: " + e.Code + ": " + e.Reason }
@@ -30,13 +31,27 @@ func deviceErr(status int, code, format string, args ...any) *DeviceError {
 // answerSkew is how far an answer's iat may be ahead of the server's clock.
 const answerSkew = 30 * time.Second
 
+// Answered is what an accepted answer did.
+type Answered struct {
+	store.Challenge
+	// FraudReported is set when the answer reported fraud on a challenge
+	// that had already closed (superseded by the attacker's next push, or
+	// expired while the user read it): the report still locks pushes,
+	// is audited and reaches the webhook; the challenge keeps its state.
+	FraudReported bool
+}
+
 // Answer verifies a device's signed answer to challenge id and closes the
 // challenge with it. dev is the device that made the request (its proof was
 // verified); the answer must be signed by that device's enrolled key, name
 // the challenge's id and hash, and come from a device of the challenge's
 // user enrolled before the challenge. Every refusal is audited.
-func (e *Engine) Answer(ctx context.Context, dev store.Device, id, signed, clientIP string) (store.Challenge, error) {
-	c, err := e.answer(ctx, dev, id, signed)
+func (e *Engine) Answer(ctx context.Context, dev store.Device, id, signed, clientIP string) (Answered, error) {
+	c, late, err := e.answer(ctx, dev, id, signed)
+	if late {
+		e.lateFraudReport(ctx, c, dev, clientIP)
+		return Answered{Challenge: c, FraudReported: true}, nil
+	}
 	if err != nil {
 		var de *DeviceError
 		if errors.As(err, &de) {
@@ -45,13 +60,27 @@ func (e *Engine) Answer(ctx context.Context, dev store.Device, id, signed, clien
 				Result: store.ResultFailure, Reason: de.Reason, Details: map[string]string{"challenge": clip(id, 64), "device": dev.ID},
 			})
 		}
-		return store.Challenge{}, err
+		return Answered{}, err
 	}
 	e.closed(ctx, c, &dev)
-	return c, nil
+	return Answered{Challenge: c}, nil
 }
 
-func (e *Engine) answer(ctx context.Context, dev store.Device, id, signed string) (store.Challenge, error) {
+// answer verifies and closes. late reports a valid fraud report on a
+// challenge that was already closed.
+func (e *Engine) answer(ctx context.Context, dev store.Device, id, signed string) (_ store.Challenge, late bool, _ error) {
+	c, err := e.answerOnce(ctx, dev, id, signed)
+	var de *DeviceError
+	if errors.As(err, &de) && de.late {
+		return c, true, nil
+	}
+	return c, false, err
+}
+
+func (e *Engine) answerOnce(ctx context.Context, dev store.Device, id, signed string) (store.Challenge, error) {
+	if !validID(id) {
+		return store.Challenge{}, deviceErr(404, protocol.ErrNotFound, "answer to a malformed challenge id")
+	}
 	c, err := e.state.GetChallenge(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return c, deviceErr(404, protocol.ErrNotFound, "answer to an unknown challenge")
@@ -104,7 +133,19 @@ func (e *Engine) answer(ctx context.Context, dev store.Device, id, signed string
 	default:
 		return c, deviceErr(400, protocol.ErrInvalidAnswer, "unknown decision %q", clip(a.Decision, 32))
 	}
+	lateFraud := func(cur store.Challenge) *DeviceError {
+		if a.Decision != protocol.Fraud {
+			return nil
+		}
+		return &DeviceError{late: true}
+	}
 	if c.State.Closed() {
+		if de := lateFraud(c); de != nil {
+			return c, de
+		}
+		if c.State == store.ChallengeExpired {
+			return c, deviceErr(409, protocol.ErrExpired, "answer after the challenge expired")
+		}
 		return c, deviceErr(409, protocol.ErrAlreadyAnswered, "answer to a challenge already %s", c.State)
 	}
 	closed, err := e.state.CloseChallenge(ctx, c.ID, how, now)
@@ -112,15 +153,63 @@ func (e *Engine) answer(ctx context.Context, dev store.Device, id, signed string
 	case err == nil:
 		return closed, nil
 	case errors.Is(err, store.ErrUsed):
+		if cur, gerr := e.state.GetChallenge(ctx, c.ID); gerr == nil {
+			if de := lateFraud(cur); de != nil {
+				return cur, de
+			}
+		}
 		return c, deviceErr(409, protocol.ErrAlreadyAnswered, "second answer to a closed challenge")
 	case errors.Is(err, store.ErrExpired):
-		if cur, gerr := e.state.GetChallenge(ctx, c.ID); gerr == nil && cur.State == store.ChallengeExpired {
+		cur, gerr := e.state.GetChallenge(ctx, c.ID)
+		if gerr == nil && cur.State == store.ChallengeExpired {
 			e.closed(ctx, cur, nil)
+		}
+		if de := lateFraud(cur); gerr == nil && de != nil {
+			return cur, de
 		}
 		return c, deviceErr(409, protocol.ErrExpired, "answer after the challenge expired")
 	default:
 		return c, fmt.Errorf("pushauth: answer: %w", err)
 	}
+}
+
+// lateFraudReport acts on "this wasn't me" for a challenge that had closed
+// before the user answered: lock pushes, audit, webhook.
+func (e *Engine) lateFraudReport(ctx context.Context, c store.Challenge, dev store.Device, clientIP string) {
+	now := e.now()
+	if _, err := e.st.UpdatePushLimit(ctx, c.User, func(l store.PushLimit) (store.PushLimit, error) {
+		l.UpdatedAt = now
+		l.Failures++
+		l.NextAt = now.Add(backoff(e.cfg.BackoffBase, e.cfg.BackoffMax, l.Failures))
+		l.LockedUntil = now.Add(e.cfg.FraudLock)
+		l.LockReason = "the user reported a push as fraud (challenge " + c.ID + ")"
+		return l, nil
+	}); err != nil {
+		e.log.Error("fraud lock failed", "user", c.User, "err", err)
+	}
+	e.m.closed.WithLabelValues("fraud_reported_late").Inc()
+	e.auditLog(ctx, store.AuditEvent{
+		Actor: "device:" + dev.ID, Action: "push.fraud", Subject: c.User, Channel: c.Channel, ClientIP: c.ClientIP, Result: store.ResultDenied,
+		Reason:  "reported as fraud on device after the challenge was " + string(c.State),
+		Details: map[string]string{"challenge": c.ID, "app": c.AppID, "device": dev.ID, "device_ip": clientIP},
+	})
+	e.fraudWebhook(c, &dev)
+}
+
+// validID reports whether s can be an id the bridge issued: 1 to 64
+// base64url characters. Anything else is refused before it reaches the
+// store (PostgreSQL rejects NUL bytes in text, for one).
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // deviceKey parses a device's enrolled public key.

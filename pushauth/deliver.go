@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -32,18 +33,28 @@ func (e *Engine) wake(devs []store.Device, w Wake) {
 			continue
 		}
 		d := d
-		job := func() { e.send(s, d, w) }
-		select {
-		case <-e.closing:
-			return
-		default:
-		}
-		select {
-		case e.jobs <- job:
-		default:
+		if !e.enqueue(func() { e.send(s, d, w) }) {
 			e.m.deliveries.WithLabelValues(d.PushProvider, "dropped").Inc()
 			e.log.Warn("push queue full; the device will find the challenge by long-poll", "device", d.ID, "challenge", w.ChallengeID)
 		}
+	}
+}
+
+// enqueue hands job to the delivery workers without waiting. It reports
+// false when the queue is full or the engine is closing.
+func (e *Engine) enqueue(job func()) bool {
+	e.jobsMu.RLock()
+	defer e.jobsMu.RUnlock()
+	select {
+	case <-e.closing:
+		return false
+	default:
+	}
+	select {
+	case e.jobs <- job:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -107,7 +118,9 @@ func (e *Engine) fraudWebhook(c store.Challenge, dev *store.Device) {
 		e.log.Error("fraud webhook: encoding failed", "err", err)
 		return
 	}
+	e.hooks.Add(1)
 	go func() {
+		defer e.hooks.Done()
 		for attempt := range 3 {
 			if attempt > 0 {
 				select {
@@ -154,6 +167,48 @@ func (e *Engine) postWebhook(hook Webhook, body []byte, now time.Time) error {
 	return nil
 }
 
+// pollLimiter caps the long-polls a device holds open at once, so one
+// device cannot tie up the node's goroutines and timers.
+type pollLimiter struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+// maxPollsPerDevice is how many long-polls one device may hold at once.
+const maxPollsPerDevice = 4
+
+func (p *pollLimiter) acquire(device string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open == nil {
+		p.open = map[string]int{}
+	}
+	if p.open[device] >= maxPollsPerDevice {
+		return false
+	}
+	p.open[device]++
+	return true
+}
+
+func (p *pollLimiter) release(device string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open[device]--; p.open[device] <= 0 {
+		delete(p.open, device)
+	}
+}
+
+// ipKey is the key an address is limited under: IPv6 addresses by their
+// /64, which one subscriber usually holds whole.
+func ipKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || !a.Is6() || a.Is4In6() {
+		return ip
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
 // windowLimiter counts events per key in fixed windows, in memory (per
 // node). It forgets keys whose window has passed.
 type windowLimiter struct {
@@ -175,6 +230,7 @@ func newWindowLimiter(max int, window time.Duration) *windowLimiter {
 
 // allow counts one event for key and reports whether it is within the cap.
 func (l *windowLimiter) allow(key string, now time.Time) bool {
+	key = ipKey(key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.sweep(now)
@@ -189,6 +245,7 @@ func (l *windowLimiter) allow(key string, now time.Time) bool {
 
 // check reports whether key is under the cap, without counting.
 func (l *windowLimiter) check(key string, now time.Time) bool {
+	key = ipKey(key)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c := l.counts[key]

@@ -138,7 +138,7 @@ func TestLongPollOnly(t *testing.T) {
 // TestSlowProviderDoesNotBlock: FCM holds every request; Start returns at
 // once and the device still answers by long-poll.
 func TestSlowProviderDoesNotBlock(t *testing.T) {
-	e := newEnv(t, func(c *pushauth.Config, _ *pushauth.Deps) { c.DeliveryTimeout = 20 * time.Second })
+	e := newEnv(t, func(c *pushauth.Config, _ *pushauth.Deps) { c.DeliveryTimeout = 2 * time.Second })
 	e.fcm.SetDelay(time.Minute)
 	dev := e.enroll("alice", authenticator.EnrollOptions{PushProvider: "fcm", PushToken: "slow-" + randomToken()})
 	started := make(chan pushauth.Handle, 1)
@@ -373,12 +373,16 @@ func TestFraudReport(t *testing.T) {
 
 // TestHourlyCap: a user gets at most MaxPerHour challenges an hour.
 func TestHourlyCap(t *testing.T) {
-	e := newEnv(t, func(c *pushauth.Config, _ *pushauth.Deps) { c.MaxPerHour = 3 })
+	e := newEnv(t, func(c *pushauth.Config, _ *pushauth.Deps) {
+		c.MaxPerHour = 3
+		c.BackoffBase, c.BackoffMax = time.Second, time.Second
+	})
 	e.enroll("alice", authenticator.EnrollOptions{})
 	for i := range 3 {
 		req := login("alice")
-		req.AppID = string(rune('a' + i)) // each supersedes the last
+		req.AppID = string(rune('a' + i)) // each supersedes the last...
 		e.start(req)
+		e.clock.Add(time.Second) // ...which counts as unanswered: back-off
 	}
 	if _, err := e.eng.Start(e.ctx, login("alice")); !errors.Is(err, pushauth.ErrRateLimited) {
 		t.Fatalf("fourth push in an hour: %v, want rate limited", err)

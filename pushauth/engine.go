@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,9 +102,12 @@ type Engine struct {
 	enrollLimit *windowLimiter
 
 	jobs     chan func()
+	jobsMu   sync.RWMutex // held to send on jobs; Close takes it to close jobs
 	workers  sync.WaitGroup
+	hooks    sync.WaitGroup // fraud webhook calls in flight
 	closing  chan struct{}
 	closeOne sync.Once
+	polls    pollLimiter
 }
 
 // pushSigner caches a go-jose signer for the active push key.
@@ -176,9 +180,12 @@ func New(cfg Config, d Deps) (*Engine, error) {
 func (e *Engine) Close() {
 	e.closeOne.Do(func() {
 		close(e.closing)
+		e.jobsMu.Lock()
 		close(e.jobs)
+		e.jobsMu.Unlock()
 	})
 	e.workers.Wait()
+	e.hooks.Wait()
 }
 
 // Config returns the engine's configuration, defaults applied.
@@ -276,7 +283,8 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 		e.m.started.WithLabelValues("refused").Inc()
 		return Handle{}, ErrNoDevice
 	}
-	if err := e.checkLimits(ctx, req, now); err != nil {
+	join := func(p store.Challenge) bool { return joinable(p, req) }
+	if err := e.checkLimits(ctx, req, now, join); err != nil {
 		e.m.started.WithLabelValues("refused").Inc()
 		return Handle{}, err
 	}
@@ -285,29 +293,50 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 	if err != nil {
 		return Handle{}, err
 	}
-	join := func(p store.Challenge) bool {
-		return p.AppID == req.AppID && p.Channel == req.Channel && p.ClientIP == req.ClientIP && (p.Number != "") == req.NumberMatching
-	}
 	got, joined, closed, err := e.state.CreateChallenge(ctx, c, now, join)
 	if err != nil {
 		return Handle{}, fmt.Errorf("pushauth: start: %w", err)
 	}
+	h := Handle{ID: got.ID, User: got.User, Number: got.Number, ExpiresAt: got.ExpiresAt, Joined: joined}
+	details := map[string]string{"challenge": got.ID, "app": req.AppID, "devices": fmt.Sprint(len(devs)), "number_matching": fmt.Sprint(req.NumberMatching)}
+	if joined {
+		// The one approval will authorise this login too: audit it.
+		e.m.started.WithLabelValues("joined").Inc()
+		details["joined"] = "true"
+		for _, old := range closed {
+			e.closed(ctx, old, nil)
+		}
+		e.auditLog(ctx, store.AuditEvent{Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultSuccess, Reason: "joined the pending challenge", Details: details})
+		return h, nil
+	}
+	// The limits were read before the challenge existed; concurrent logins
+	// (on this node or another) may all have passed. Checked again now
+	// that this one is stored, so at most the allowed number get pushed.
+	err = e.checkLimits(ctx, req, now, nil)
+	// What this login superseded is handled after the check, which must not
+	// see the back-off that superseding it adds.
 	for _, old := range closed {
 		e.closed(ctx, old, nil)
 	}
-	h := Handle{ID: got.ID, User: got.User, Number: got.Number, ExpiresAt: got.ExpiresAt, Joined: joined}
-	if joined {
-		e.m.started.WithLabelValues("joined").Inc()
-		return h, nil
+	if err != nil {
+		if cerr := e.Cancel(ctx, got.ID, limitReason+err.Error()); cerr != nil && !errors.Is(cerr, store.ErrUsed) {
+			e.log.Error("cancelling a challenge over the limits failed", "challenge", got.ID, "err", cerr)
+		}
+		e.m.started.WithLabelValues("refused").Inc()
+		return Handle{}, err
 	}
 	e.m.started.WithLabelValues("sent").Inc()
-	e.auditLog(ctx, store.AuditEvent{
-		Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultSuccess,
-		Details: map[string]string{"challenge": got.ID, "app": req.AppID, "devices": fmt.Sprint(len(devs)), "number_matching": fmt.Sprint(req.NumberMatching)},
-	})
+	e.auditLog(ctx, store.AuditEvent{Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultSuccess, Details: details})
 	e.publish(ctx, userTopic(req.User))
 	e.wake(devs, Wake{ChallengeID: got.ID, Kind: WakeChallenge, Expires: got.ExpiresAt})
 	return h, nil
+}
+
+// joinable reports whether a login for req may join the pending challenge
+// p instead of starting its own: same application, channel, client and
+// number matching.
+func joinable(p store.Challenge, req Request) bool {
+	return p.AppID == req.AppID && p.Channel == req.Channel && p.ClientIP == req.ClientIP && (p.Number != "") == req.NumberMatching
 }
 
 func (e *Engine) activeDevices(ctx context.Context, user string) ([]store.Device, error) {
@@ -325,37 +354,43 @@ func (e *Engine) activeDevices(ctx context.Context, user string) ([]store.Device
 }
 
 // checkLimits applies the fraud lock, the back-off and the hourly cap.
-func (e *Engine) checkLimits(ctx context.Context, req Request, now time.Time) error {
+// Before a challenge is created (join set), a login that would join the
+// pending challenge passes the back-off and the cap: it sends no push. After
+// creation (join nil) the count includes the new challenge itself.
+func (e *Engine) checkLimits(ctx context.Context, req Request, now time.Time, join func(store.Challenge) bool) error {
 	lim, err := e.st.GetPushLimit(ctx, req.User)
 	if err != nil {
 		return fmt.Errorf("pushauth: reading push limit: %w", err)
 	}
-	var rl *RateLimitError
-	switch {
-	case now.Before(lim.LockedUntil):
-		rl = &RateLimitError{Err: ErrLocked, Reason: lim.LockReason, RetryAfter: lim.LockedUntil}
-	case now.Before(lim.NextAt):
-		rl = &RateLimitError{Err: ErrRateLimited, Reason: fmt.Sprintf("back-off after %d denied or unanswered pushes", lim.Failures), RetryAfter: lim.NextAt}
-	default:
-		n, err := e.state.CountChallenges(ctx, req.User, now.Add(-time.Hour))
-		if err != nil {
-			return fmt.Errorf("pushauth: counting challenges: %w", err)
-		}
-		if n >= e.cfg.MaxPerHour {
-			rl = &RateLimitError{Err: ErrRateLimited, Reason: fmt.Sprintf("%d pushes in the last hour", n), RetryAfter: now.Add(10 * time.Minute)}
-		}
+	if now.Before(lim.LockedUntil) {
+		return e.refuse(ctx, req, &RateLimitError{Err: ErrLocked, Reason: lim.LockReason, RetryAfter: lim.LockedUntil})
 	}
-	if rl == nil {
-		return nil
-	}
-	// A login that would join the pending challenge is not a new push.
-	if pending, err := e.state.PendingChallenges(ctx, req.User, now); err == nil {
-		for _, p := range pending {
-			if p.AppID == req.AppID && p.Channel == req.Channel && p.ClientIP == req.ClientIP && rl.Err != ErrLocked {
-				return nil
+	if join != nil {
+		if pending, err := e.state.PendingChallenges(ctx, req.User, now); err == nil {
+			for _, p := range pending {
+				if join(p) {
+					return nil
+				}
 			}
 		}
 	}
+	if now.Before(lim.NextAt) {
+		return e.refuse(ctx, req, &RateLimitError{Err: ErrRateLimited, Reason: fmt.Sprintf("back-off after %d denied or unanswered pushes", lim.Failures), RetryAfter: lim.NextAt})
+	}
+	n, err := e.state.CountChallenges(ctx, req.User, now.Add(-time.Hour))
+	if err != nil {
+		return fmt.Errorf("pushauth: counting challenges: %w", err)
+	}
+	if join == nil {
+		n-- // this login's own challenge
+	}
+	if n >= e.cfg.MaxPerHour {
+		return e.refuse(ctx, req, &RateLimitError{Err: ErrRateLimited, Reason: fmt.Sprintf("%d pushes in the last hour", n), RetryAfter: now.Add(10 * time.Minute)})
+	}
+	return nil
+}
+
+func (e *Engine) refuse(ctx context.Context, req Request, rl *RateLimitError) error {
 	e.auditLog(ctx, store.AuditEvent{Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultDenied, Reason: rl.Reason, Details: map[string]string{"app": req.AppID}})
 	return rl
 }
@@ -528,7 +563,14 @@ func (e *Engine) updateLimit(ctx context.Context, c store.Challenge) {
 		if err != nil || (lim.Failures == 0 && lim.NextAt.IsZero()) {
 			return
 		}
-	case store.ChallengeDenied, store.ChallengeExpired, store.ChallengeFraud:
+	case store.ChallengeDenied, store.ChallengeExpired, store.ChallengeFraud, store.ChallengeSuperseded:
+		// Superseded pushes count like unanswered ones: otherwise an
+		// attacker who supersedes every push before it times out would
+		// never meet the back-off.
+	case store.ChallengeCancelled:
+		if strings.HasPrefix(c.Reason, limitReason) {
+			return // refused by the limits: no push was sent
+		}
 	default:
 		return
 	}
@@ -625,6 +667,9 @@ func (e *Engine) auditLog(ctx context.Context, ev store.AuditEvent) {
 		e.log.Error("audit append failed", "action", ev.Action, "subject", ev.Subject, "err", err)
 	}
 }
+
+// limitReason starts the reason of a challenge cancelled by the limits.
+const limitReason = "refused by the push limits: "
 
 func challengeTopic(id string) string { return "challenge:" + id }
 func userTopic(user string) string    { return "user:" + user }

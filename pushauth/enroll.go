@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -108,7 +109,7 @@ func (e *Engine) enroll(ctx context.Context, signed string, now time.Time) (stor
 	}
 	actID, secret, ok := strings.Cut(claims.Activation, ".")
 	act := store.Activation{ID: actID}
-	if !ok || actID == "" || secret == "" || len(claims.Activation) > 128 {
+	if !ok || !validID(actID) || !validID(secret) || len(claims.Activation) > 128 {
 		return store.Device{}, act, deviceErr(400, protocol.ErrInvalidCode, "malformed activation code")
 	}
 	if claims.URL != e.cfg.BaseURL+protocol.PathEnroll {
@@ -262,8 +263,15 @@ func (e *Engine) UpdateDevice(ctx context.Context, dev store.Device, u protocol.
 	}
 	var posture []byte
 	if u.Posture != nil {
+		// hardware_key describes the key made at enrollment; a later
+		// report cannot change it (it would upgrade a software key).
+		p := maps.Clone(u.Posture)
+		delete(p, "hardware_key")
+		if postureFlag(dev.Posture, "hardware_key") {
+			p["hardware_key"] = true
+		}
 		var err error
-		if posture, err = encodePosture(u.Posture); err != nil {
+		if posture, err = encodePosture(p); err != nil {
 			return dev, err
 		}
 	}
@@ -289,7 +297,7 @@ func (e *Engine) UpdateDevice(ctx context.Context, dev store.Device, u protocol.
 	}
 	e.auditLog(ctx, store.AuditEvent{
 		Actor: "device:" + dev.ID, Action: "device.update", Subject: dev.User, Channel: "device", ClientIP: clientIP, Result: store.ResultSuccess,
-		Details: map[string]string{"device": dev.ID, "push": out.PushProvider, "app_version": out.AppVersion},
+		Details: map[string]string{"device": dev.ID, "push": out.PushProvider, "app_version": out.AppVersion, "posture": string(out.Posture), "posture_before": string(dev.Posture)},
 	})
 	return out, nil
 }

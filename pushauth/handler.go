@@ -109,7 +109,9 @@ func (h *handler) pending(w http.ResponseWriter, r *http.Request, dev store.Devi
 			writeError(w, &DeviceError{Status: http.StatusBadRequest, Code: protocol.ErrInvalidRequest, Reason: "wait must be a number of seconds"})
 			return
 		}
-		wait = min(time.Duration(n)*time.Second, h.e.cfg.LongPoll)
+		// Clamp before multiplying: a huge n would overflow to a negative
+		// duration (and a write deadline in the past).
+		wait = time.Duration(min(n, int(h.e.cfg.LongPoll/time.Second))) * time.Second
 	}
 	var known []string
 	if s := r.URL.Query().Get("known"); s != "" {
@@ -118,6 +120,13 @@ func (h *handler) pending(w http.ResponseWriter, r *http.Request, dev store.Devi
 			h.fail(w, r, &DeviceError{Status: http.StatusBadRequest, Code: protocol.ErrInvalidRequest, Reason: "known lists too many challenges"})
 			return
 		}
+	}
+	if wait > 0 {
+		if !h.e.polls.acquire(dev.ID) {
+			h.fail(w, r, &DeviceError{Status: http.StatusTooManyRequests, Code: protocol.ErrRateLimited, Reason: "too many long-polls open for this device"})
+			return
+		}
+		defer h.e.polls.release(dev.ID)
 	}
 	// The long-poll may outlast the server's write timeout.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 10*time.Second))
@@ -130,8 +139,15 @@ func (h *handler) pending(w http.ResponseWriter, r *http.Request, dev store.Devi
 }
 
 func (h *handler) challenge(w http.ResponseWriter, r *http.Request, dev store.Device, _ []byte) {
-	c, err := h.e.state.GetChallenge(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) || (err == nil && c.User != dev.User) {
+	id := r.PathValue("id")
+	if !validID(id) {
+		h.fail(w, r, &DeviceError{Status: http.StatusNotFound, Code: protocol.ErrNotFound, Reason: "no such challenge"})
+		return
+	}
+	c, err := h.e.state.GetChallenge(r.Context(), id)
+	// A device sees only its user's challenges, and only those sent after
+	// it enrolled (as in the pending list).
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (c.User != dev.User || dev.CreatedAt.After(c.CreatedAt))) {
 		writeError(w, &DeviceError{Status: http.StatusNotFound, Code: protocol.ErrNotFound, Reason: "no such challenge"})
 		return
 	}
@@ -153,7 +169,7 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, dev store.Devic
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, protocol.AnswerResponse{State: string(c.State)})
+	writeJSON(w, http.StatusOK, protocol.AnswerResponse{State: string(c.State), FraudReported: c.FraudReported})
 }
 
 func (h *handler) update(w http.ResponseWriter, r *http.Request, dev store.Device, body []byte) {

@@ -29,7 +29,7 @@ func (e *Engine) Authenticate(ctx context.Context, r *http.Request, body []byte)
 		return store.Device{}, deviceErr(401, protocol.ErrInvalidProof, "%v", err)
 	}
 	kid := p.Header.KeyID
-	if kid == "" || len(kid) > 64 {
+	if !validID(kid) {
 		return store.Device{}, deviceErr(401, protocol.ErrInvalidProof, "device proof without a device id")
 	}
 	dev, err := e.st.GetDevice(ctx, kid)

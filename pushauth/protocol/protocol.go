@@ -177,9 +177,13 @@ type AnswerRequest struct {
 	Answer string `json:"answer"`
 }
 
-// AnswerResponse says how the challenge closed.
+// AnswerResponse says how the challenge closed. FraudReported is set when
+// a fraud report arrived after the challenge had closed otherwise
+// (superseded, expired): the report was still taken (pushes locked, the
+// operator alerted) and State says how the challenge had closed.
 type AnswerResponse struct {
-	State string `json:"state"`
+	State         string `json:"state"`
+	FraudReported bool   `json:"fraud_reported,omitempty"`
 }
 
 // DeviceUpdate is the body of PUT PathDevice. Absent fields are unchanged;
