@@ -221,8 +221,8 @@ func encodePosture(p map[string]bool) ([]byte, error) {
 		return nil, deviceErr(400, protocol.ErrInvalidRequest, "more than %d posture signals", protocol.MaxPosture)
 	}
 	for k := range p {
-		if k == "" || len(k) > 64 {
-			return nil, deviceErr(400, protocol.ErrInvalidRequest, "posture signal names must be 1 to 64 bytes")
+		if k == "" || len(k) > protocol.MaxPostureName {
+			return nil, deviceErr(400, protocol.ErrInvalidRequest, "posture signal names must be 1 to %d bytes", protocol.MaxPostureName)
 		}
 		if err := checkText("posture signal", k); err != nil {
 			return nil, err

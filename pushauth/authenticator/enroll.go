@@ -187,8 +187,8 @@ func checkPosture(p map[string]bool) error {
 		return fmt.Errorf("at most %d posture signals", protocol.MaxPosture)
 	}
 	for k := range p {
-		if k == "" || len(k) > protocol.MaxString {
-			return fmt.Errorf("posture signal names must be 1-%d bytes", protocol.MaxString)
+		if k == "" || len(k) > protocol.MaxPostureName {
+			return fmt.Errorf("posture signal names must be 1-%d bytes", protocol.MaxPostureName)
 		}
 	}
 	return nil

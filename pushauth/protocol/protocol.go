@@ -54,11 +54,12 @@ func DeviceAlgorithms() []jose.SignatureAlgorithm {
 
 // Limits on device input, enforced before any parsing.
 const (
-	MaxJWS       = 8 << 10  // bytes of one compact JWS
-	MaxBody      = 16 << 10 // bytes of a request body
-	MaxPushToken = 4096
-	MaxString    = 256 // app version, device name, posture keys
-	MaxPosture   = 16  // posture signals
+	MaxJWS         = 8 << 10  // bytes of one compact JWS
+	MaxBody        = 16 << 10 // bytes of a request body
+	MaxPushToken   = 4096
+	MaxString      = 256 // app version, device name
+	MaxPosture     = 16  // posture signals
+	MaxPostureName = 64  // bytes of a posture signal's name
 )
 
 // Decisions a device can send.
@@ -407,6 +408,6 @@ func ParseActivation(s string) (Activation, error) {
 	case a.PushKey == "":
 		return Activation{}, errors.New("protocol: activation URL has no push key fingerprint (pk)")
 	}
-	a.BaseURL = strings.TrimSuffix(a.BaseURL, "/")
+	a.BaseURL = strings.TrimRight(a.BaseURL, "/")
 	return a, nil
 }
