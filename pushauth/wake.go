@@ -3,6 +3,8 @@ package pushauth
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -36,3 +38,24 @@ type Sender interface {
 
 // ErrTokenInvalid: the provider no longer accepts this device's push token.
 var ErrTokenInvalid = errors.New("pushauth: push token no longer valid")
+
+// MaxChallengeID bounds a challenge id on the wire (APNs' collapse-id
+// limit; FCM's collapse key is kept alike).
+const MaxChallengeID = 64
+
+// Validate refuses a wake a sender cannot put on the wire: an unknown kind,
+// or a challenge id that is empty, too long or not printable ASCII.
+func (w Wake) Validate() error {
+	switch w.Kind {
+	case WakeChallenge, WakeDismiss:
+	default:
+		return fmt.Errorf("unknown wake kind %q", w.Kind)
+	}
+	if w.ChallengeID == "" || len(w.ChallengeID) > MaxChallengeID {
+		return fmt.Errorf("challenge id must be 1 to %d bytes, got %d", MaxChallengeID, len(w.ChallengeID))
+	}
+	if strings.ContainsFunc(w.ChallengeID, func(r rune) bool { return r <= ' ' || r > '~' }) {
+		return errors.New("challenge id must be printable ASCII without spaces")
+	}
+	return nil
+}

@@ -45,7 +45,6 @@ const tokenRefresh = 40 * time.Minute
 const (
 	maxKeyFile     = 16 << 10
 	maxDeviceToken = 200  // hex digits; today's tokens have 64
-	maxChallengeID = 64   // apns-collapse-id limit
 	maxErrorBody   = 4096 // APNs' error bodies are ~60 bytes
 	maxReason      = 64
 )
@@ -470,16 +469,8 @@ func validToken(token string) bool {
 
 // checkWake refuses a wake the sender cannot put on the wire.
 func checkWake(w pushauth.Wake) error {
-	switch w.Kind {
-	case pushauth.WakeChallenge, pushauth.WakeDismiss:
-	default:
-		return fmt.Errorf("apns: unknown wake kind %q", w.Kind)
-	}
-	if w.ChallengeID == "" || len(w.ChallengeID) > maxChallengeID {
-		return fmt.Errorf("apns: challenge id must be 1 to %d bytes, got %d", maxChallengeID, len(w.ChallengeID))
-	}
-	if strings.ContainsFunc(w.ChallengeID, func(r rune) bool { return r <= ' ' || r > '~' }) {
-		return errors.New("apns: challenge id must be printable ASCII without spaces")
+	if err := w.Validate(); err != nil {
+		return fmt.Errorf("apns: %w", err)
 	}
 	return nil
 }

@@ -43,7 +43,6 @@ const Scope = "https://www.googleapis.com/auth/firebase.messaging"
 const (
 	maxCredentialsFile = 64 << 10
 	maxToken           = 4096                // FCM tokens are ~160-250 bytes
-	maxChallengeID     = 64                  // APNs' collapse id limit, kept alike
 	maxTTL             = 28 * 24 * time.Hour // FCM's maximum
 	maxErrorBody       = 64 << 10
 )
@@ -391,16 +390,8 @@ func validToken(token string) bool {
 
 // checkWake refuses a wake the sender cannot put on the wire.
 func checkWake(w pushauth.Wake) error {
-	switch w.Kind {
-	case pushauth.WakeChallenge, pushauth.WakeDismiss:
-	default:
-		return fmt.Errorf("fcm: unknown wake kind %q", w.Kind)
-	}
-	if w.ChallengeID == "" || len(w.ChallengeID) > maxChallengeID {
-		return fmt.Errorf("fcm: challenge id must be 1 to %d bytes, got %d", maxChallengeID, len(w.ChallengeID))
-	}
-	if !validToken(w.ChallengeID) {
-		return errors.New("fcm: challenge id must be printable ASCII without spaces")
+	if err := w.Validate(); err != nil {
+		return fmt.Errorf("fcm: %w", err)
 	}
 	return nil
 }
