@@ -8,7 +8,6 @@ import (
 	"io"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -377,20 +376,7 @@ func clean(s string, n int) string {
 	if s == "" {
 		return "-"
 	}
-	var b strings.Builder
-	count := 0
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if count == n {
-			b.WriteString("...")
-			break
-		}
-		count++
-		if !unicode.IsPrint(r) && r != ' ' {
-			r = '\uFFFD'
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
+	return authenticator.Printable(s, n)
 }
 
 // watch reports, once, that the challenge on screen expired or is no

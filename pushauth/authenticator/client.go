@@ -186,7 +186,13 @@ func serverError(status int, body []byte) *ServerError {
 
 // printable makes text from the network safe to show on a terminal:
 // control characters become U+FFFD, and it is cut to n runes.
-func printable(s string, n int) string {
+func printable(s string, n int) string { return Printable(s, n) }
+
+// Printable makes text from the bridge (a challenge's application name,
+// user agent, location) safe to show on a terminal or screen: invalid
+// UTF-8 and non-printing characters (escape sequences) become U+FFFD, and
+// it is cut to n runes followed by "...".
+func Printable(s string, n int) string {
 	var b strings.Builder
 	count := 0
 	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
