@@ -112,14 +112,15 @@ func (w *waiter) loop(ctx context.Context) error {
 	fmt.Fprintf(c.stdout, "Waiting for login requests for %s at %s (Ctrl-C to stop).\n", w.dev.User(), w.dev.BaseURL())
 	failures := 0
 	for {
-		// The long-poll answers at once while anything is pending, so it
-		// cannot wait for a change: while requests seen already are
-		// pending, poll every pollInterval instead, to see them close.
-		wait := longPoll
-		if len(w.seen) > 0 {
-			wait = 0
+		// Naming the requests already seen makes the bridge wait for a
+		// change (a new request, or one of them closed) instead of
+		// answering at once while they are pending. A bridge that answers
+		// at once anyway is polled every pollInterval (below).
+		known := make([]string, 0, len(w.seen))
+		for id := range w.seen {
+			known = append(known, id)
 		}
-		list, err := w.dev.Pending(ctx, wait)
+		list, err := w.dev.Pending(ctx, longPoll, known...)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

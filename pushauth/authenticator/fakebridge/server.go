@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -512,6 +513,24 @@ func (s *Server) pending(w http.ResponseWriter, r *http.Request, dev *Device, _ 
 		writeError(w, http.StatusBadRequest, protocol.ErrInvalidRequest, "wait must be 0 to 30")
 		return
 	}
+	known := map[string]bool{}
+	if k := r.URL.Query().Get("known"); k != "" {
+		for _, id := range strings.Split(k, ",") {
+			known[id] = true
+		}
+	}
+	// The long-poll answers when the pending set differs from known.
+	differs := func(items []protocol.ChallengeItem) bool {
+		if len(items) != len(known) {
+			return true
+		}
+		for _, it := range items {
+			if !known[it.ID] {
+				return true
+			}
+		}
+		return false
+	}
 	timer := time.NewTimer(time.Duration(wait) * time.Second)
 	defer timer.Stop()
 	parked := false
@@ -519,7 +538,7 @@ func (s *Server) pending(w http.ResponseWriter, r *http.Request, dev *Device, _ 
 		s.mu.Lock()
 		items := s.pendingLocked(dev.User)
 		changed := s.changed
-		if len(items) > 0 || wait == 0 {
+		if differs(items) || wait == 0 {
 			if !parked {
 				s.pendingGets++
 				s.changedLocked()
