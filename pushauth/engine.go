@@ -365,6 +365,24 @@ func (e *Engine) checkLimits(ctx context.Context, req Request, now time.Time, jo
 	if now.Before(lim.LockedUntil) {
 		return e.refuse(ctx, req, &RateLimitError{Err: ErrLocked, Reason: lim.LockReason, RetryAfter: lim.LockedUntil})
 	}
+	var rl *RateLimitError
+	if now.Before(lim.NextAt) {
+		rl = &RateLimitError{Err: ErrRateLimited, Reason: fmt.Sprintf("back-off after %d denied or unanswered pushes", lim.Failures), RetryAfter: lim.NextAt}
+	} else {
+		n, err := e.state.CountChallenges(ctx, req.User, now.Add(-time.Hour))
+		if err != nil {
+			return fmt.Errorf("pushauth: counting challenges: %w", err)
+		}
+		if join == nil {
+			n-- // this login's own challenge
+		}
+		if n >= e.cfg.MaxPerHour {
+			rl = &RateLimitError{Err: ErrRateLimited, Reason: fmt.Sprintf("%d pushes in the last hour", n), RetryAfter: now.Add(10 * time.Minute)}
+		}
+	}
+	if rl == nil {
+		return nil
+	}
 	if join != nil {
 		if pending, err := e.state.PendingChallenges(ctx, req.User, now); err == nil {
 			for _, p := range pending {
@@ -374,20 +392,7 @@ func (e *Engine) checkLimits(ctx context.Context, req Request, now time.Time, jo
 			}
 		}
 	}
-	if now.Before(lim.NextAt) {
-		return e.refuse(ctx, req, &RateLimitError{Err: ErrRateLimited, Reason: fmt.Sprintf("back-off after %d denied or unanswered pushes", lim.Failures), RetryAfter: lim.NextAt})
-	}
-	n, err := e.state.CountChallenges(ctx, req.User, now.Add(-time.Hour))
-	if err != nil {
-		return fmt.Errorf("pushauth: counting challenges: %w", err)
-	}
-	if join == nil {
-		n-- // this login's own challenge
-	}
-	if n >= e.cfg.MaxPerHour {
-		return e.refuse(ctx, req, &RateLimitError{Err: ErrRateLimited, Reason: fmt.Sprintf("%d pushes in the last hour", n), RetryAfter: now.Add(10 * time.Minute)})
-	}
-	return nil
+	return e.refuse(ctx, req, rl)
 }
 
 func (e *Engine) refuse(ctx context.Context, req Request, rl *RateLimitError) error {
