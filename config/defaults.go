@@ -167,6 +167,7 @@ func (c *Config) makeAbsolute(base string) {
 	abs(&f.Storage.SQLite.Path)
 	abs(&f.Storage.Postgres.DSNFile)
 	abs(&f.Keys.KEKFile)
+	abs(&f.HTTP.AdminAPI.TokenFile)
 	for _, l := range []*Listener{&f.HTTP.Public, &f.HTTP.Admin} {
 		abs(&l.TLS.CertFile)
 		abs(&l.TLS.KeyFile)

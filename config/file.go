@@ -98,6 +98,9 @@ type HTTP struct {
 	// Admin serves health, metrics and (later) the admin API; optional,
 	// so that admin traffic can stay on an internal address.
 	Admin Listener `yaml:"admin"`
+	// AdminAPI is the HTTP admin API on the admin listener (enrollment
+	// activations as JSON, PNG or SVG). Off unless a token is set.
+	AdminAPI AdminAPI `yaml:"admin_api"`
 	// ShutdownTimeout bounds the graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// DrainDelay is how long, on shutdown, the listeners keep serving after
@@ -111,6 +114,16 @@ type HTTP struct {
 	ReadTimeout       time.Duration `yaml:"read_timeout"`
 	WriteTimeout      time.Duration `yaml:"write_timeout"`
 	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+}
+
+// AdminAPI authenticates callers of the admin API with a bearer token.
+type AdminAPI struct {
+	// Token is the bearer token (at least 32 bytes; make one with
+	// `openssl rand -hex 32`); write ${ENV} or use token_file, not both.
+	// Setting it turns the API on; it needs http.admin.listen. After Load
+	// it holds the token read from token_file too.
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
 }
 
 // Listener is one HTTP(S) listener.

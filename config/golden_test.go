@@ -93,7 +93,7 @@ func TestFullConfig(t *testing.T) {
 	// The secret files, private as they should be (git keeps them 0644,
 	// which would be warned about).
 	good := t.TempDir()
-	for _, name := range []string{"kek", "ldap-password", "webhook-secret", "fcm-credentials.json"} {
+	for _, name := range []string{"kek", "ldap-password", "webhook-secret", "fcm-credentials.json", "admin-api-token"} {
 		b, err := os.ReadFile(filepath.Join("testdata/good", name))
 		if err != nil {
 			t.Fatal(err)
@@ -125,6 +125,7 @@ func TestFullConfig(t *testing.T) {
 		"storage.postgres.dsn_file": true, // dsn is used
 		"http.admin.base_url":       true, // public only
 		"push.fraud_webhook.secret": true, // secret_file is used
+		"http.admin_api.token":      true, // token_file is used
 	}
 	written := map[string]bool{}
 	for p := range c.lines {
@@ -168,6 +169,7 @@ func fullConfigWant(dir, certFile, keyFile string) File {
 		HTTP: HTTP{
 			Public:            Listener{Listen: "0.0.0.0:8443", BaseURL: "https://mfa.example.com", TLS: tls},
 			Admin:             Listener{Listen: "127.0.0.1:9443", TLS: tls},
+			AdminAPI:          AdminAPI{Token: "c0ffee0123456789abcdef0123456789abcdef0123456789", TokenFile: filepath.Join(dir, "admin-api-token")},
 			ShutdownTimeout:   20 * time.Second,
 			DrainDelay:        5 * time.Second,
 			ReadHeaderTimeout: 3 * time.Second,

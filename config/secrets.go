@@ -25,6 +25,7 @@ func (r *resolver) secrets() {
 	f := &r.c.File
 	r.secret("keys.kek", &f.Keys.KEK, "keys.kek_file", f.Keys.KEKFile)
 	r.secret("storage.postgres.dsn", &f.Storage.Postgres.DSN, "storage.postgres.dsn_file", f.Storage.Postgres.DSNFile)
+	r.secret("http.admin_api.token", &f.HTTP.AdminAPI.Token, "http.admin_api.token_file", f.HTTP.AdminAPI.TokenFile)
 	w := &f.Push.FraudWebhook
 	r.secret("push.fraud_webhook.secret", &w.Secret, "push.fraud_webhook.secret_file", w.SecretFile)
 	for i, d := range f.Directory {

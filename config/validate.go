@@ -147,6 +147,9 @@ func (v *validator) keys() {
 	}
 }
 
+// minAPIToken is the shortest admin API token accepted.
+const minAPIToken = 32
+
 func (v *validator) http() {
 	h := &v.c.HTTP
 	pubHost, pubPort, pubOK := v.listener("http.public", &h.Public, true)
@@ -159,6 +162,19 @@ func (v *validator) http() {
 		}
 	} else if v.c.has("http.admin") && h.Admin != (Listener{}) {
 		v.errorf("http.admin.listen", "is empty, which disables the admin listener: set it, or remove the other http.admin keys")
+	}
+	if api := h.AdminAPI; api.Token != "" {
+		both := v.c.has("http.admin_api.token") && v.c.has("http.admin_api.token_file")
+		key := "http.admin_api.token"
+		if api.TokenFile != "" {
+			key = "http.admin_api.token_file"
+		}
+		if len(api.Token) < minAPIToken && !both {
+			v.errorf(key, "the token must be at least %d bytes: make one with `openssl rand -hex 32`", minAPIToken)
+		}
+		if h.Admin.Listen == "" {
+			v.errorf(key, "the admin API is served on the admin listener: set http.admin.listen")
+		}
 	}
 	v.positive("http.shutdown_timeout", h.ShutdownTimeout)
 	switch {

@@ -90,6 +90,9 @@ func (c *Config) warnings(files []secretFile, mode func(string) (fs.FileMode, er
 		// The host only: a webhook URL may hold a token.
 		warn("push.fraud_webhook.url", "plain HTTP to %s: fraud reports (user names, addresses) and their signatures go unencrypted; use https://", u.Host)
 	}
+	if c.has("http.admin_api.token") && !fromEnv("http.admin_api.token") {
+		warn("http.admin_api.token", "the admin API token is written in the config file; use token_file or ${ENV}")
+	}
 	if c.has("push.fraud_webhook.secret") && !fromEnv("push.fraud_webhook.secret") {
 		warn("push.fraud_webhook.secret", "the webhook secret is written in the config file; use secret_file or ${ENV}")
 	}

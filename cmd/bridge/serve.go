@@ -16,6 +16,7 @@ import (
 	"github.com/bridge-idp/bridge/directory/local"
 	"github.com/bridge-idp/bridge/directory/none"
 	"github.com/bridge-idp/bridge/keys"
+	"github.com/bridge-idp/bridge/pushauth"
 	"github.com/bridge-idp/bridge/server"
 	"github.com/bridge-idp/bridge/store"
 )
@@ -83,6 +84,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	defer push.Close()
 	srv.PublicMux().Handle("/device/", push.Handler(nil))
+	if cfg.HTTP.AdminAPI.Token != "" {
+		newAdminAPI(cfg, st, pushauth.Activator{
+			Store: st, Keys: km, HMACKey: sealer.DeriveKey(pushauth.ActivationKeyLabel),
+			BaseURL: cfg.HTTP.Public.BaseURL, TTL: cfg.Push.ActivationTTL,
+		}, dirs, logger).routes(srv.AdminMux())
+		logger.Info("admin API enabled on the admin listener")
+	}
 
 	// Background work stops, and is waited for, before the deferred closes
 	// of the directories and the store run.
