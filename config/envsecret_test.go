@@ -68,6 +68,7 @@ func TestEnvSecretsNotInErrors(t *testing.T) {
 		"push.state":           "push:\n  state: $V\n",
 		"webhook.url":          "push:\n  fraud_webhook:\n    url: $V\n",
 		"webhook.secret":       "push:\n  fraud_webhook:\n    url: https://siem.example.com/\n    secret: $V\n",
+		"admin_api.token":      "http:\n  admin_api:\n    token: $V\n",
 		"webhook.secret_file":  "push:\n  fraud_webhook:\n    url: https://siem.example.com/\n    secret_file: $V\n",
 		"fcm.credentials_file": "push:\n  fcm:\n    credentials_file: $V\n",
 		"fcm.project_id":       "push:\n  fcm:\n    credentials_file: /nonexistent/fcm.json\n    project_id: $V\n",
@@ -81,7 +82,7 @@ func TestEnvSecretsNotInErrors(t *testing.T) {
 		"apns.ca_file":         "push:\n  apns:\n    ca_file: $V\n",
 	}
 	// Messages that do not show the value at all, so need not name it.
-	unquoted := map[string]bool{"kek": true, "webhook.secret": true}
+	unquoted := map[string]bool{"kek": true, "webhook.secret": true, "admin_api.token": true}
 	forms := map[string]string{
 		"whole":  "${%s}",
 		"inside": `"x-${%s}-y"`,
