@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bridge-idp/bridge/keys"
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/store/sqlstore"
 )
@@ -197,10 +196,7 @@ keys.refresh_interval.`,
 			default:
 				return usagef("--purpose must be push, oidc, saml or all, not %q", purpose)
 			}
-			km, err := keys.Open(cmd.Context(), ad.store, ad.sealer, keys.Options{
-				RotationOverlap: ad.cfg.Keys.RotationOverlap, RSABits: ad.cfg.Keys.RSABits, Now: c.now,
-				Created: auditKeyCreated(ad.store, actor(), "cli", c.now, ad.logger),
-			}, ad.logger)
+			km, err := ad.openKeys(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bridge-idp/bridge/internal/qrcode"
-	"github.com/bridge-idp/bridge/keys"
 	"github.com/bridge-idp/bridge/pushauth"
 	"github.com/bridge-idp/bridge/pushauth/protocol"
 	"github.com/bridge-idp/bridge/store"
@@ -47,10 +46,7 @@ is used or expires: hand it to the user only.`,
 			if ttl < time.Minute || ttl > 7*24*time.Hour {
 				return usagef("--ttl must be between 1m and 168h, not %v", ttl)
 			}
-			km, err := keys.Open(cmd.Context(), ad.store, ad.sealer, keys.Options{
-				RotationOverlap: ad.cfg.Keys.RotationOverlap, RSABits: ad.cfg.Keys.RSABits, Now: c.now,
-				Created: auditKeyCreated(ad.store, actor(), "cli", c.now, ad.logger),
-			}, ad.logger)
+			km, err := ad.openKeys(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -328,3 +328,13 @@ func (c *cli) withAdmin(fn func(cmd *cobra.Command, ad *admin, args []string) er
 		return fn(cmd, ad, args)
 	}
 }
+
+// openKeys opens the key manager as admin commands need it: a key that is
+// missing is generated and its creation audited as done from the CLI.
+func (ad *admin) openKeys(ctx context.Context) (*keys.Manager, error) {
+	c := ad.cli
+	return keys.Open(ctx, ad.store, ad.sealer, keys.Options{
+		RotationOverlap: ad.cfg.Keys.RotationOverlap, RSABits: ad.cfg.Keys.RSABits, Now: c.now,
+		Created: auditKeyCreated(ad.store, actor(), "cli", c.now, ad.logger),
+	}, ad.logger)
+}
