@@ -472,6 +472,14 @@ func TestLongPollKnown(t *testing.T) {
 	phone := e.enroll("alice", authenticator.EnrollOptions{})
 	tablet := e.enroll("alice", authenticator.EnrollOptions{})
 	h := e.start(login("alice"))
+	// Nothing changed since the tablet got h: the poll waits instead of
+	// answering at once (it is still waiting when its context ends).
+	short, cancel := context.WithTimeout(e.ctx, 500*time.Millisecond)
+	cs, err := tablet.Pending(short, 25*time.Second, h.ID)
+	cancel()
+	if err == nil {
+		t.Fatalf("a long-poll naming the only pending challenge answered at once: %v", cs)
+	}
 	polled := make(chan []authenticator.Challenge, 1)
 	go func() {
 		cs, err := tablet.Pending(e.ctx, 25*time.Second, h.ID)
