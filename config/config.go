@@ -20,9 +20,11 @@ import (
 //
 // Resolved in place in File: Storage.Postgres.DSN holds the DSN read from
 // dsn_file, and each LDAP directory's BindPassword the password read from
-// bind_password_file; Keys.KEK holds the KEK text read from kek_file, and
-// Push.FraudWebhook.Secret the secret read from secret_file. PushState
-// resolves push.state auto.
+// bind_password_file; Keys.KEK holds the KEK text read from kek_file,
+// HTTP.AdminAPI.Token the token read from token_file,
+// Push.FraudWebhook.Secret the secret read from secret_file, and each
+// RADIUS client's Secret the shared secret read from its secret_file.
+// PushState resolves push.state auto.
 type Config struct {
 	File
 
@@ -110,6 +112,9 @@ func parse(data []byte, source, baseDir string, env func(string) (string, bool),
 	if u, ok := c.fromEnv["http.public.listen"]; ok && !d.set["http.public.base_url"] {
 		// Derived from listen: as secret as listen.
 		c.fromEnv["http.public.base_url"] = envUse{raw: u.raw, value: c.HTTP.Public.BaseURL}
+	}
+	if u, ok := c.fromEnv["radius.listen"]; ok && !d.set["radius.accounting_listen"] {
+		c.fromEnv["radius.accounting_listen"] = envUse{raw: u.raw, value: c.Radius.AccountingListen}
 	}
 	c.makeAbsolute(base)
 	r := resolver{c: c, read: read}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 const (
 	defaultPublicListen = "127.0.0.1:8080"
 	defaultDirectory    = "local"
+	defaultRadiusListen = "127.0.0.1:1812"
+	defaultHoldTimeout  = 25 * time.Second
 )
 
 // defaults fills every key that the file leaves out (set reports whether a
@@ -31,6 +34,11 @@ func defaults(f *File, set func(path string) bool) {
 		}
 	}
 	num := func(path string, p *int, v int) {
+		if !set(path) {
+			*p = v
+		}
+	}
+	flag := func(path string, p *bool, v bool) {
 		if !set(path) {
 			*p = v
 		}
@@ -109,6 +117,31 @@ func defaults(f *File, set func(path string) bool) {
 			applyLDAPDefaults(l)
 		}
 	}
+
+	r := &f.Radius
+	str("radius.listen", &r.Listen, defaultRadiusListen)
+	str("radius.accounting_listen", &r.AccountingListen, defaultAccountingListen(r.Listen))
+	num("radius.read_buffer", &r.ReadBuffer, 4<<20)
+	dur("radius.answer_cache", &r.AnswerCache, 30*time.Second)
+	num("radius.max_pending", &r.MaxPending, 10000)
+	// After push and directories: a held request cannot outlast its push,
+	// and a client's directory is the first one.
+	hold := defaultHoldTimeout
+	if ttl := p.ChallengeTTL; ttl > 0 && ttl < hold {
+		hold = ttl
+	}
+	for i := range r.Clients {
+		c := &r.Clients[i]
+		cp := fmt.Sprintf("radius.clients[%d].", i)
+		str(cp+"directory", &c.Directory, f.Directory[0].Name)
+		str(cp+"message_authenticator", &c.MessageAuthenticator, "always")
+		str(cp+"wait", &c.Wait, "hold")
+		dur(cp+"hold_timeout", &c.HoldTimeout, hold)
+		str(cp+"second_factor", &c.SecondFactor, "push")
+		flag(cp+"number_matching", &c.NumberMatching, c.Wait == "challenge" && c.SecondFactor == "push")
+		flag(cp+"password_suffix", &c.PasswordSuffix, true)
+		str(cp+"failmode", &c.Failmode, "secure")
+	}
 }
 
 // derivedBaseURL is the public base URL implied by the listener: its scheme
@@ -127,6 +160,19 @@ func derivedBaseURL(l Listener) string {
 		scheme = "https"
 	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// defaultAccountingListen is listen's host with port 1813, or port 0 when
+// listen's port is 0; empty if listen does not parse (Validate reports it).
+func defaultAccountingListen(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	if port != "0" {
+		port = "1813"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // unspecifiedHost reports whether a listen host means all interfaces.
@@ -176,6 +222,9 @@ func (c *Config) makeAbsolute(base string) {
 	abs(&f.Push.FCM.CredentialsFile)
 	abs(&f.Push.APNs.KeyFile)
 	abs(&f.Push.APNs.CAFile)
+	for i := range f.Radius.Clients {
+		abs(&f.Radius.Clients[i].SecretFile)
+	}
 	for _, d := range f.Directory {
 		if d.LDAP != nil {
 			abs(&d.LDAP.CAFile)

@@ -58,6 +58,13 @@ func TestDefaults(t *testing.T) {
 			FraudWebhook:      FraudWebhook{Timeout: 5 * time.Second},
 			APNs:              APNs{Environment: "production"},
 		},
+		Radius: Radius{
+			Listen:           "127.0.0.1:1812",
+			AccountingListen: "127.0.0.1:1813",
+			ReadBuffer:       4 << 20,
+			AnswerCache:      30 * time.Second,
+			MaxPending:       10000,
+		},
 		Directory: []Directory{{Name: "local", Type: "local"}},
 	}
 	if !reflect.DeepEqual(c.File, want) {

@@ -11,11 +11,13 @@
 //     place (defaults); keys written with a value keep it, even zero;
 //  3. paths: relative paths are made absolute against the config file's
 //     directory;
-//  4. secrets: kek_file, dsn_file, bind_password_file and
-//     push.fraud_webhook.secret_file are read into their value keys;
+//  4. secrets: kek_file, dsn_file, http.admin_api.token_file,
+//     bind_password_file, push.fraud_webhook.secret_file and the RADIUS
+//     clients' secret_file are read into their value keys;
 //  5. Validate: every other problem is found (key files such as TLS
 //     certificates and the push section's FCM and APNs keys are read and
-//     checked), and reported together with those of step 1 (leaving out
+//     checked, and RADIUS reply attributes are encoded with package
+//     radius/dict), and reported together with those of step 1 (leaving out
 //     what a value that did not decode would cause);
 //  6. the KEK is decoded, and Warnings lists every setting weaker than the
 //     default (including a secret file that other users can read), for

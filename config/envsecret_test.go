@@ -32,6 +32,19 @@ func TestEnvSecretsNotInErrors(t *testing.T) {
 		}
 		return s + "      " + key + ": $V\n"
 	}
+	radius := func(extra string) string {
+		s := "radius:\n  clients:\n    - name: vpn\n" + extra
+		for _, kv := range []string{"address: 192.0.2.10", "secret: 0123456789abcdef"} {
+			key, _, _ := strings.Cut(kv, ":")
+			if !strings.Contains(extra, "      "+key+":") {
+				s += "      " + kv + "\n"
+			}
+		}
+		return s
+	}
+	attr := func(kv string) string {
+		return radius("      reply:\n        attributes:\n          - " + strings.ReplaceAll(kv, "; ", "\n            ") + "\n")
+	}
 	// $V stands for the variable (written ${NAME}, or inside other text).
 	placements := map[string]string{
 		"max_conns":            "storage:\n  postgres:\n    max_conns: $V\n",
@@ -80,9 +93,33 @@ func TestEnvSecretsNotInErrors(t *testing.T) {
 		"apns.environment":     "push:\n  apns:\n    environment: $V\n",
 		"apns.endpoint":        "push:\n  apns:\n    endpoint: $V\n",
 		"apns.ca_file":         "push:\n  apns:\n    ca_file: $V\n",
+		"radius.listen":        "radius:\n  listen: $V\n" + radius("")[len("radius:\n"):],
+		"radius.accounting":    "radius:\n  accounting_listen: $V\n" + radius("")[len("radius:\n"):],
+		"radius.read_buffer":   "radius:\n  read_buffer: $V\n" + radius("")[len("radius:\n"):],
+		"radius.answer_cache":  "radius:\n  answer_cache: $V\n" + radius("")[len("radius:\n"):],
+		"radius.name":          "radius:\n  clients:\n    - name: $V\n      address: 192.0.2.10\n      secret: 0123456789abcdef\n",
+		"radius.address":       radius("      address: $V\n"),
+		"radius.secret":        radius("      secret: $V\n      secret_file: /nonexistent/secret\n"),
+		"radius.secret_file":   "radius:\n  clients:\n    - name: vpn\n      address: 192.0.2.10\n      secret_file: $V\n",
+		"radius.directory":     radius("      directory: $V\n"),
+		"radius.message_auth":  radius("      message_authenticator: $V\n"),
+		"radius.wait":          radius("      wait: $V\n"),
+		"radius.hold_timeout":  radius("      hold_timeout: $V\n"),
+		"radius.number_match":  radius("      number_matching: $V\n"),
+		"radius.second_factor": radius("      second_factor: $V\n"),
+		"radius.failmode":      radius("      failmode: $V\n"),
+		"radius.session":       radius("      reply:\n        session_timeout: $V\n"),
+		"radius.attr.name":     attr("name: $V; value: x"),
+		"radius.attr.integer":  attr("name: Session-Timeout; value: $V"),
+		"radius.attr.ipaddr":   attr("name: Framed-IP-Address; value: $V"),
+		"radius.attr.octets":   attr("vendor: 9; type: 1; format: octets; value: $V"),
+		"radius.attr.vendor":   attr("vendor: $V; type: 1; format: string; value: x"),
+		"radius.attr.format":   attr("vendor: 9; type: 1; format: $V; value: x"),
+		"radius.attr.vsa":      attr("vendor: 9; type: 1; format: integer; value: $V"),
+		"radius.group":         radius("      reply:\n        groups:\n          - group: $V\n"),
 	}
 	// Messages that do not show the value at all, so need not name it.
-	unquoted := map[string]bool{"kek": true, "webhook.secret": true, "admin_api.token": true}
+	unquoted := map[string]bool{"kek": true, "webhook.secret": true, "admin_api.token": true, "radius.secret": true, "radius.group": true}
 	forms := map[string]string{
 		"whole":  "${%s}",
 		"inside": `"x-${%s}-y"`,

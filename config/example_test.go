@@ -119,3 +119,45 @@ func TestExamplePush(t *testing.T) {
 		t.Errorf("warnings %q, want just dev_mode", c.Warnings)
 	}
 }
+
+// TestExampleRADIUS uncomments the RADIUS example in examples/bridge.yaml
+// and checks that it is valid, with its secret file moved to a test file
+// and its ${BRIDGE_RADIUS_SECRET} set.
+func TestExampleRADIUS(t *testing.T) {
+	const secretFile = "/etc/bridge/radius/vpn.secret"
+	data := uncommentExample(t, "RADIUS")
+	if !strings.Contains(string(data), "\nradius:\n") || !strings.Contains(string(data), secretFile) {
+		t.Fatalf("no radius section with secret_file %s in the uncommented example:\n%s", secretFile, data)
+	}
+	tmp := t.TempDir()
+	file := writeFile(t, tmp, "vpn.secret", "0123456789abcdef0123456789abcdef\n")
+	data = []byte(strings.ReplaceAll(string(data), secretFile, file))
+	abs, _ := filepath.Abs("../examples")
+	env := map[string]string{"BRIDGE_RADIUS_SECRET": "fedcba9876543210fedcba9876543210"}
+	c, err := Parse(data, "bridge.yaml", abs, envOf(env))
+	if err != nil {
+		t.Fatalf("the RADIUS example does not load:\n%v\n%s", err, data)
+	}
+	r := c.Radius
+	if !r.Enabled() || len(r.Clients) != 2 || r.Listen != "0.0.0.0:1812" || r.AccountingListen != "0.0.0.0:1813" {
+		t.Fatalf("radius %+v", r)
+	}
+	vpn, fw := r.Clients[0], r.Clients[1]
+	if vpn.Wait != "hold" || vpn.NumberMatching || vpn.Secret != "0123456789abcdef0123456789abcdef" ||
+		fw.Wait != "challenge" || !fw.NumberMatching || fw.Secret != env["BRIDGE_RADIUS_SECRET"] {
+		t.Errorf("clients %+v", r.Clients)
+	}
+	for _, rc := range r.Clients {
+		if _, err := rc.Reply.Values(); err != nil {
+			t.Errorf("%s: %v", rc.Name, err)
+		}
+		for _, g := range rc.Reply.Groups {
+			if _, err := g.Values(); err != nil {
+				t.Errorf("%s: %s: %v", rc.Name, g.Group, err)
+			}
+		}
+	}
+	if len(c.Warnings) != 1 {
+		t.Errorf("warnings %q, want just dev_mode", c.Warnings)
+	}
+}

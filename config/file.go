@@ -32,6 +32,7 @@ type File struct {
 	TOTP      TOTP        `yaml:"totp"`
 	Bypass    Bypass      `yaml:"bypass_codes"`
 	Push      Push        `yaml:"push"`
+	Radius    Radius      `yaml:"radius"`
 	Directory []Directory `yaml:"directories"`
 }
 

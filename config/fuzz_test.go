@@ -31,7 +31,8 @@ func FuzzParse(f *testing.F) {
 
 	apns := testenv.SelfSigned(f, 1)
 	files := map[string]string{"kek": testKEK + "\n", "password": "pw\n", "empty": "",
-		"fcm.json": fcmCredentials, "apns.p8": string(apns.KeyPEM), "ca.pem": string(apns.CertPEM)}
+		"fcm.json": fcmCredentials, "apns.p8": string(apns.KeyPEM), "ca.pem": string(apns.CertPEM),
+		"radius-secret": radiusSecret + "\n"}
 	read := func(path string) ([]byte, error) {
 		if s, ok := files[filepath.Base(path)]; ok {
 			return []byte(s), nil

@@ -26,6 +26,7 @@ var goldenEnv = map[string]string{
 	"BRIDGE_TEST_KEY":            "",
 	"BRIDGE_TEST_NOTHING":        "",
 	"BRIDGE_TEST_WEBHOOK_SECRET": "webhook-env-secret-0123456789",
+	"BRIDGE_TEST_RADIUS_SECRET":  "radius-env-secret-0123456789",
 }
 
 // wants returns the expected error substrings of a golden bad file: one
@@ -93,7 +94,7 @@ func TestFullConfig(t *testing.T) {
 	// The secret files, private as they should be (git keeps them 0644,
 	// which would be warned about).
 	good := t.TempDir()
-	for _, name := range []string{"kek", "ldap-password", "webhook-secret", "fcm-credentials.json", "admin-api-token"} {
+	for _, name := range []string{"kek", "ldap-password", "webhook-secret", "fcm-credentials.json", "admin-api-token", "radius-secret"} {
 		b, err := os.ReadFile(filepath.Join("testdata/good", name))
 		if err != nil {
 			t.Fatal(err)
@@ -216,6 +217,53 @@ func fullConfigWant(dir, certFile, keyFile string) File {
 				Environment: "sandbox",
 				Endpoint:    "https://apns-relay.example.com",
 				CAFile:      filepath.Join(dir, "apns-ca.pem"),
+			},
+		},
+		Radius: Radius{
+			Listen:           "0.0.0.0:1812",
+			AccountingListen: "0.0.0.0:1814",
+			ReadBuffer:       8 << 20,
+			AnswerCache:      time.Minute,
+			MaxPending:       5000,
+			Clients: []RadiusClient{
+				{
+					Name:                 "vpn",
+					Address:              "192.0.2.0/24",
+					Secret:               "radius-file-secret-0123456789",
+					SecretFile:           filepath.Join(dir, "radius-secret"),
+					Directory:            "corp",
+					MessageAuthenticator: "auto",
+					Wait:                 "hold",
+					HoldTimeout:          40 * time.Second,
+					NumberMatching:       false,
+					SecondFactor:         "push",
+					PasswordSuffix:       false,
+					Failmode:             "secure",
+					Reply: RadiusReply{
+						SessionTimeout: 8 * time.Hour,
+						Attributes: []RadiusAttribute{
+							{Name: "Class", Value: "staff"},
+							{Vendor: 3076, Type: 25, Format: "string", Value: "vpn-users"},
+						},
+						Groups: []RadiusGroupReply{{Group: "vpn-admins", Attributes: []RadiusAttribute{
+							{Name: "fortinet-group-name", Value: "admins"},
+							{Vendor: 311, Type: 7, Format: "octets", Value: "0x0a0b"},
+						}}},
+					},
+				},
+				{
+					Name:                 "wifi",
+					Address:              "2001:db8::10",
+					Secret:               "radius-env-secret-0123456789",
+					Directory:            "local",
+					MessageAuthenticator: "always",
+					Wait:                 "challenge",
+					HoldTimeout:          25 * time.Second,
+					NumberMatching:       true,
+					SecondFactor:         "push",
+					PasswordSuffix:       true,
+					Failmode:             "secure",
+				},
 			},
 		},
 		Directory: []Directory{

@@ -6,8 +6,8 @@ import (
 )
 
 // resolver reads the secrets that the file names by *_file (kek_file,
-// dsn_file, bind_password_file, fraud_webhook.secret_file) into their
-// value keys.
+// dsn_file, token_file, bind_password_file, fraud_webhook.secret_file and
+// the RADIUS clients' secret_file) into their value keys.
 type resolver struct {
 	c    *Config
 	read func(string) ([]byte, error)
@@ -28,6 +28,11 @@ func (r *resolver) secrets() {
 	r.secret("http.admin_api.token", &f.HTTP.AdminAPI.Token, "http.admin_api.token_file", f.HTTP.AdminAPI.TokenFile)
 	w := &f.Push.FraudWebhook
 	r.secret("push.fraud_webhook.secret", &w.Secret, "push.fraud_webhook.secret_file", w.SecretFile)
+	for i := range f.Radius.Clients {
+		c := &f.Radius.Clients[i]
+		p := fmt.Sprintf("radius.clients[%d].", i)
+		r.secret(p+"secret", &c.Secret, p+"secret_file", c.SecretFile)
+	}
 	for i, d := range f.Directory {
 		if d.LDAP == nil {
 			continue

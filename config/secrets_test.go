@@ -22,9 +22,14 @@ func TestSecretFiles(t *testing.T) {
 	writeFile(t, dir, "password", "  pass word \n")
 	writeFile(t, dir, "webhook", "0123456789abcdef0123\n")
 	writeFile(t, dir, "webhook-short", "0123456789\n")
-	env := map[string]string{"EMPTY": "", "PW": "from-env", "HOOK": "env-webhook-secret-0123"}
+	writeFile(t, dir, "radius", "radius-file-secret-01\n")
+	writeFile(t, dir, "radius-short", "0123456789abcde\n")
+	env := map[string]string{"EMPTY": "", "PW": "from-env", "HOOK": "env-webhook-secret-0123", "RADIUS": "radius-env-secret-012"}
 	webhook := func(extra string) string {
 		return "push:\n  fraud_webhook:\n    url: https://siem.example.com/hook\n" + extra
+	}
+	radius := func(extra string) string {
+		return "radius:\n  clients:\n    - name: vpn\n      address: 192.0.2.10\n" + extra
 	}
 
 	ldap := func(extra string) string {
@@ -91,6 +96,31 @@ func TestSecretFiles(t *testing.T) {
 			want: []string{"bridge.yaml:9: push.fraud_webhook.secret_file: set either secret or secret_file, not both"}},
 		{name: "fraud webhook secret empty variable", src: webhook("    secret: ${EMPTY}\n"),
 			want: []string{"bridge.yaml:8: push.fraud_webhook.secret: is empty"}},
+		{name: "radius secret_file", src: radius("      secret_file: radius\n"),
+			check: func(t *testing.T, c *Config) {
+				rc := c.Radius.Clients[0]
+				if rc.Secret != "radius-file-secret-01" || rc.SecretFile != filepath.Join(dir, "radius") {
+					t.Errorf("secret %q, secret_file %q", rc.Secret, rc.SecretFile)
+				}
+			}},
+		{name: "radius secret from env", src: radius("      secret: ${RADIUS}\n"),
+			check: func(t *testing.T, c *Config) {
+				if c.Radius.Clients[0].Secret != "radius-env-secret-012" {
+					t.Errorf("secret %q", c.Radius.Clients[0].Secret)
+				}
+			}},
+		{name: "radius secret_file missing", src: radius("      secret_file: nope\n"),
+			want: []string{`bridge.yaml:9: radius.clients[0].secret_file: cannot read "` + filepath.Join(dir, "nope") + `"`}},
+		{name: "radius secret_file empty", src: radius("      secret_file: empty\n"),
+			want: []string{`bridge.yaml:9: radius.clients[0].secret_file: file "` + filepath.Join(dir, "empty") + `" is empty`}},
+		{name: "radius secret_file too short", src: radius("      secret_file: radius-short\n"),
+			want: []string{"bridge.yaml:9: radius.clients[0].secret_file: the shared secret must be at least 16 bytes"}},
+		{name: "radius secret and secret_file", src: radius("      secret: ${RADIUS}\n      secret_file: radius\n"),
+			want: []string{"bridge.yaml:10: radius.clients[0].secret_file: set either secret or secret_file, not both"}},
+		{name: "radius secret empty variable", src: radius("      secret: ${EMPTY}\n"),
+			want: []string{"bridge.yaml:9: radius.clients[0].secret: is empty"}},
+		{name: "radius secret_file key without a value", src: radius("      secret_file:\n"),
+			want: []string{"bridge.yaml:9: radius.clients[0].secret_file: is empty"}},
 		{name: "bind_password_file", src: ldap("      bind_password_file: password\n"),
 			check: func(t *testing.T, c *Config) {
 				l := c.Directory[0].LDAP
@@ -141,22 +171,23 @@ func TestSecretsNotInErrors(t *testing.T) {
 	}
 }
 
-// TestSecretFileMode warns (without failing) about a kek_file, dsn_file or
-// bind_password_file that other users can read.
+// TestSecretFileMode warns (without failing) about a kek_file, dsn_file,
+// bind_password_file or RADIUS secret_file that other users can read.
 func TestSecretFileMode(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no Unix permission bits")
 	}
 	src := trial("keys:\n  kek_file: kek\nstorage:\n  driver: postgres\n  postgres:\n    dsn_file: dsn\n" +
 		"directories:\n  - name: corp\n    type: ldap\n    ldap:\n      url: ldaps://dc.example.com\n" +
-		"      user_base_dn: dc=example,dc=com\n      bind_dn: cn=svc,dc=example,dc=com\n      bind_password_file: password\n")
+		"      user_base_dn: dc=example,dc=com\n      bind_dn: cn=svc,dc=example,dc=com\n      bind_password_file: password\n" +
+		"radius:\n  clients:\n    - name: vpn\n      address: 192.0.2.10\n      secret_file: radius\n")
 	for _, tt := range []struct {
 		mode fs.FileMode
 		warn bool
 	}{{0o600, false}, {0o400, false}, {0o644, true}, {0o640, true}, {0o604, true}} {
 		t.Run(tt.mode.String(), func(t *testing.T) {
 			dir := t.TempDir()
-			files := map[string]string{"kek": testKEK + "\n", "dsn": "host=db password=pw\n", "password": "pw\n"}
+			files := map[string]string{"kek": testKEK + "\n", "dsn": "host=db password=pw\n", "password": "pw\n", "radius": radiusSecret + "\n"}
 			for name, content := range files {
 				p := writeFile(t, dir, name, content)
 				if err := os.Chmod(p, tt.mode); err != nil {
@@ -171,6 +202,7 @@ func TestSecretFileMode(t *testing.T) {
 				"keys.kek_file":                          fmt.Sprintf("bridge.yaml:6: keys.kek_file: %s is readable by other users (mode %04o); chmod 600 it", filepath.Join(dir, "kek"), tt.mode),
 				"storage.postgres.dsn_file":              fmt.Sprintf("bridge.yaml:10: storage.postgres.dsn_file: %s is readable by other users (mode %04o); chmod 600 it", filepath.Join(dir, "dsn"), tt.mode),
 				"directories[0].ldap.bind_password_file": fmt.Sprintf("bridge.yaml:18: directories[0].ldap.bind_password_file: %s is readable by other users (mode %04o); chmod 600 it", filepath.Join(dir, "password"), tt.mode),
+				"radius.clients[0].secret_file":          fmt.Sprintf("bridge.yaml:23: radius.clients[0].secret_file: %s is readable by other users (mode %04o); chmod 600 it", filepath.Join(dir, "radius"), tt.mode),
 			}
 			for key, w := range want {
 				found := slices.Contains(c.Warnings, w)

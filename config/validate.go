@@ -96,6 +96,7 @@ func (c *Config) validate(read func(string) ([]byte, error)) []*Error {
 	}
 
 	v.push()
+	v.radius()
 	v.directories()
 	return v.errs
 }

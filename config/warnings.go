@@ -97,6 +97,34 @@ func (c *Config) warnings(files []secretFile, mode func(string) (fs.FileMode, er
 		warn("push.fraud_webhook.secret", "the webhook secret is written in the config file; use secret_file or ${ENV}")
 	}
 
+	if r := &f.Radius; r.Enabled() {
+		if host, _, err := net.SplitHostPort(r.Listen); err == nil && loopbackHost(host) {
+			for _, rc := range r.Clients {
+				if pfx, err := rc.Prefix(); err == nil && !pfx.Addr().IsLoopback() {
+					warn("radius.listen", "%s is a loopback address, which client %q (%s) cannot reach; listen on a NAS-facing address such as 0.0.0.0:1812",
+						c.plain("radius.listen", r.Listen), rc.Name, pfx)
+					break
+				}
+			}
+		}
+	}
+	for i, rc := range f.Radius.Clients {
+		p := fmt.Sprintf("radius.clients[%d]", i)
+		if c.has(p+".secret") && !fromEnv(p+".secret") {
+			warn(p+".secret", "client %q: the shared secret is written in the config file; use secret_file or ${ENV}", rc.Name)
+		}
+		if rc.MessageAuthenticator == "never" {
+			warn(p+".message_authenticator", "client %q: never: requests without Message-Authenticator are answered, "+
+				"so an attacker on the path can forge an Access-Accept (BlastRADIUS, CVE-2024-3596); update the NAS and use always (or auto meanwhile)", rc.Name)
+		}
+		if rc.Failmode == "safe" {
+			warn(p+".failmode", "client %q: safe: when the push engine or the store fails, users get in on their password alone; use secure", rc.Name)
+		}
+		if pfx, err := rc.Prefix(); err == nil && pfx.Bits() == 0 {
+			warn(p+".address", "client %q: %s is every address: anyone who learns the shared secret can send requests", rc.Name, pfx)
+		}
+	}
+
 	for i, d := range f.Directory {
 		l := d.LDAP
 		if l == nil {
