@@ -1,0 +1,478 @@
+package radius
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"layeh.com/radius"
+	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2869"
+
+	"github.com/bridge-idp/bridge/directory"
+	"github.com/bridge-idp/bridge/otp"
+	"github.com/bridge-idp/bridge/pushauth"
+	"github.com/bridge-idp/bridge/store"
+)
+
+// challengeWait is how long the answer to an Access-Challenge waits for the
+// phone before asking the user again: well under the shortest NAS timeout,
+// which is why the client chose challenge mode.
+const challengeWait = 3 * time.Second
+
+// maxCodeAttempts is how many wrong codes one challenge session takes
+// before it ends in a reject.
+const maxCodeAttempts = 3
+
+// login is one Access-Request on its way to a decision, with what the audit
+// event needs.
+type login struct {
+	c       *Client
+	req     *radius.Packet
+	src     netip.AddrPort
+	user    string // as sent, then normalised by the directory
+	ident   directory.Identity
+	factor  string // push, totp, bypass, failmode
+	chal    string // push challenge id
+	nas     string // NAS-Identifier
+	nasIP   string
+	calling string // Calling-Station-Id
+	ip      string // the end user's address, when Calling-Station-Id is one
+}
+
+// access decides an Access-Request: a response packet, or nil to drop it.
+func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, src netip.AddrPort) *radius.Packet {
+	l := &login{c: c, req: p, src: src}
+	l.user = rfc2865.UserName_GetString(p)
+	l.nas = rfc2865.NASIdentifier_GetString(p)
+	if ip, err := rfc2865.NASIPAddress_Lookup(p); err == nil {
+		l.nasIP = ip.String()
+	}
+	l.calling = rfc2865.CallingStationID_GetString(p)
+	if a, err := netip.ParseAddr(strings.TrimSpace(l.calling)); err == nil {
+		l.ip = a.Unmap().String()
+	}
+
+	if l.user == "" {
+		return s.reject(ctx, l, "no User-Name", "")
+	}
+	if _, ok := p.Lookup(rfc2865.CHAPPassword_Type); ok {
+		return s.reject(ctx, l, "CHAP is not supported: configure the NAS for PAP", "")
+	}
+	if _, ok := p.Lookup(rfc2869.EAPMessage_Type); ok {
+		return s.reject(ctx, l, "EAP is not supported: configure the NAS for PAP", "")
+	}
+	raw, hasPassword := p.Lookup(rfc2865.UserPassword_Type)
+	var pw []byte
+	if hasPassword {
+		var err error
+		if pw, err = radius.UserPassword(raw, c.Secret, p.Authenticator[:]); err != nil {
+			return s.reject(ctx, l, "User-Password does not decode: "+err.Error(), "")
+		}
+	}
+	if state, ok := p.Lookup(rfc2865.State_Type); ok {
+		// The answer to a challenge: what the user typed, possibly nothing
+		// (some NASes then leave User-Password out).
+		return s.resume(ctx, l, string(state), string(pw))
+	}
+	if !hasPassword {
+		return s.reject(ctx, l, "no User-Password (only PAP is supported)", "")
+	}
+
+	password, factor, code := string(pw), "", ""
+	if c.PasswordSuffix {
+		password, factor, code = splitSuffix(password)
+	}
+	ident, err := c.Directory.Authenticate(ctx, l.user, password)
+	if err != nil {
+		reason := err.Error()
+		if errors.Is(err, directory.ErrUnavailable) {
+			s.log.Error("RADIUS first factor: directory unavailable", "client", c.Name, "directory", c.Directory.Name(), "err", err)
+		}
+		return s.reject(ctx, l, reason, "")
+	}
+	l.ident, l.user = ident, ident.Username
+
+	switch {
+	case code != "":
+		return s.finishCode(ctx, l, code)
+	case c.SecondFactor == FactorOTP && factor == FactorPush:
+		return s.reject(ctx, l, "push asked for, but this client takes one-time codes only", msgOTPOnly)
+	case c.SecondFactor == FactorOTP && c.Wait == Challenge:
+		return s.challenge(ctx, l, &session{kind: FactorOTP, expires: s.now().Add(5 * time.Minute)}, msgEnterCode)
+	case c.SecondFactor == FactorOTP:
+		return s.reject(ctx, l, "one-time code required: append it to the password as password,CODE", msgAppendCode)
+	}
+	return s.push(ctx, l)
+}
+
+// splitSuffix separates "password,push" and "password,CODE" (6 to 20
+// digits). Anything else after the last comma is part of the password.
+func splitSuffix(pw string) (password, factor, code string) {
+	i := strings.LastIndexByte(pw, ',')
+	if i < 0 {
+		return pw, "", ""
+	}
+	suffix := pw[i+1:]
+	if strings.EqualFold(suffix, "push") {
+		return pw[:i], FactorPush, ""
+	}
+	if looksLikeCode(suffix) {
+		return pw[:i], "code", suffix
+	}
+	return pw, "", ""
+}
+
+// looksLikeCode reports whether s is 6 to 20 ASCII digits: a TOTP code (6
+// or 8) or a bypass code (8 to 20).
+func looksLikeCode(s string) bool {
+	if len(s) < 6 || len(s) > 20 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// push starts the approval and, for a held request, waits for it.
+func (s *Server) push(ctx context.Context, l *login) *radius.Packet {
+	c := l.c
+	h, err := s.deps.Push.Start(ctx, pushauth.Request{
+		User: l.user, AppID: c.Name, AppName: c.Name, Channel: "radius",
+		ClientIP: l.ip, UserAgent: l.nas, NumberMatching: c.NumberMatching,
+	})
+	l.factor = FactorPush
+	if err != nil {
+		return s.pushRefused(ctx, l, err)
+	}
+	l.chal = h.ID
+	if c.Wait == Challenge {
+		msg := msgApprove
+		if h.Number != "" {
+			msg = fmt.Sprintf(msgApproveNumber, h.Number)
+		}
+		return s.challenge(ctx, l, &session{kind: FactorPush, challenge: h.ID, number: h.Number, expires: h.ExpiresAt}, msg)
+	}
+
+	release := s.holds.add(h.ID)
+	wctx, cancel := context.WithTimeout(ctx, c.HoldTimeout)
+	o, err := s.deps.Push.Wait(wctx, h.ID)
+	cancel()
+	last := release()
+	switch {
+	case err == nil:
+		return s.outcome(ctx, l, o)
+	case ctx.Err() != nil: // shutting down: no answer; the NAS retries elsewhere
+		if last {
+			s.cancelPush(h.ID, "the bridge is shutting down")
+		}
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		// Another request of the same login (a NAS that gave up and
+		// started over) may still be waiting on this challenge.
+		if last {
+			s.cancelPush(h.ID, "no answer within the RADIUS hold timeout")
+		}
+		return s.reject(ctx, l, fmt.Sprintf("no answer from the phone within %s (hold_timeout)", c.HoldTimeout), msgNoAnswer)
+	default:
+		return s.failed(ctx, l, err)
+	}
+}
+
+// cancelPush closes a challenge nobody waits for any more.
+func (s *Server) cancelPush(id, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.deps.Push.Cancel(ctx, id, reason); err != nil {
+		s.log.Debug("cancelling a push challenge failed", "challenge", id, "err", err)
+	}
+}
+
+// pushRefused answers a push the engine would not start.
+func (s *Server) pushRefused(ctx context.Context, l *login, err error) *radius.Packet {
+	var rl *pushauth.RateLimitError
+	switch {
+	case errors.Is(err, pushauth.ErrNoDevice):
+		return s.reject(ctx, l, "no enrolled device", msgNoDevice)
+	case errors.Is(err, pushauth.ErrLocked):
+		return s.deny(ctx, l, err.Error(), msgLocked)
+	case errors.As(err, &rl), errors.Is(err, pushauth.ErrRateLimited):
+		return s.deny(ctx, l, err.Error(), msgTooMany)
+	case ctx.Err() != nil:
+		return nil
+	}
+	return s.failed(ctx, l, err)
+}
+
+// outcome answers with how the approval ended.
+func (s *Server) outcome(ctx context.Context, l *login, o pushauth.Outcome) *radius.Packet {
+	switch o.State {
+	case store.ChallengeApproved:
+		return s.accept(ctx, l, "approved on the phone")
+	case store.ChallengeDenied:
+		return s.deny(ctx, l, "denied on the phone: "+o.Reason, msgDenied)
+	case store.ChallengeFraud:
+		return s.deny(ctx, l, "reported as fraud on the phone", msgDenied)
+	case store.ChallengeExpired:
+		return s.reject(ctx, l, "the push challenge expired", msgNoAnswer)
+	}
+	return s.reject(ctx, l, fmt.Sprintf("the push challenge was %s: %s", o.State, o.Reason), msgNoAnswer)
+}
+
+// failed applies the client's failmode when the push engine or the store
+// could not do its part.
+func (s *Server) failed(ctx context.Context, l *login, err error) *radius.Packet {
+	if l.c.Failmode == FailSafe {
+		s.log.Error("RADIUS second factor unavailable: FAILING OPEN (failmode safe), accepting on the first factor alone",
+			"client", l.c.Name, "user", l.user, "err", err)
+		l.factor = "failmode"
+		return s.accept(ctx, l, "second factor unavailable, failmode safe: "+err.Error())
+	}
+	s.log.Error("RADIUS second factor unavailable: rejecting (failmode secure)", "client", l.c.Name, "user", l.user, "err", err)
+	s.metrics.failmode.WithLabelValues(l.c.Name, l.c.Failmode).Inc()
+	return s.reject(ctx, l, "second factor unavailable: "+err.Error(), msgUnavailable)
+}
+
+// finishCode decides with a one-time code, given with the password or in
+// answer to a challenge.
+func (s *Server) finishCode(ctx context.Context, l *login, code string) *radius.Packet {
+	factor, err := s.verifyCode(ctx, l.user, code)
+	l.factor = factor
+	switch {
+	case err == nil:
+		return s.accept(ctx, l, "one-time code")
+	case errors.Is(err, errCodeLimit):
+		return s.deny(ctx, l, err.Error(), msgTooMany)
+	case isCodeRefusal(err):
+		return s.deny(ctx, l, err.Error(), "")
+	}
+	return s.failed(ctx, l, err)
+}
+
+var errCodeLimit = errors.New("too many wrong one-time codes")
+
+// verifyCode checks code as the user's TOTP code and, failing that, as a
+// bypass code. It returns the factor that matched (or was tried last).
+func (s *Server) verifyCode(ctx context.Context, user, code string) (string, error) {
+	now := s.now()
+	if !s.codes.allow(user, now) {
+		return "totp", errCodeLimit
+	}
+	factor, err := "totp", error(otp.ErrNoToken)
+	if s.deps.TOTP != nil && (len(code) == 6 || len(code) == 8) {
+		err = s.deps.TOTP.Verify(ctx, user, code)
+	}
+	if s.deps.Bypass != nil && len(code) >= 8 && (errors.Is(err, otp.ErrNoToken) || errors.Is(err, otp.ErrInvalidCode)) {
+		factor, err = "bypass", s.deps.Bypass.Verify(ctx, user, code)
+	}
+	switch {
+	case err == nil:
+		s.codes.reset(user)
+	case isCodeRefusal(err):
+		s.codes.fail(user, now)
+	}
+	return factor, err
+}
+
+// isCodeRefusal reports whether err is the user's fault (a wrong, reused or
+// missing code) rather than the store's.
+func isCodeRefusal(err error) bool {
+	return errors.Is(err, otp.ErrInvalidCode) || errors.Is(err, otp.ErrReplay) || errors.Is(err, otp.ErrNoToken) || errors.Is(err, errCodeLimit)
+}
+
+// challenge answers with an Access-Challenge and keeps the session for the
+// NAS to come back to with the State.
+func (s *Server) challenge(ctx context.Context, l *login, sess *session, msg string) *radius.Packet {
+	if sess.id == "" {
+		var b [18]byte
+		_, _ = rand.Read(b[:])
+		sess.id = base64.RawURLEncoding.EncodeToString(b[:])
+		sess.client, sess.user, sess.ident, sess.typed = l.c, l.user, l.ident, strings.ToLower(rfc2865.UserName_GetString(l.req))
+		s.sessions.put(sess)
+	}
+	resp := l.req.Response(radius.CodeAccessChallenge)
+	rfc2865.State_Set(resp, []byte(sess.id))
+	addReplyMessage(resp, msg)
+	// Echo what the user types: a code or nothing, never a password.
+	rfc2869.Prompt_Set(resp, rfc2869.Prompt_Value_Echo)
+	if left := time.Until(sess.expires); left > 0 {
+		rfc2865.SessionTimeout_Set(resp, rfc2865.SessionTimeout(left/time.Second+1))
+	}
+	s.metrics.decisions.WithLabelValues(l.c.Name, "challenge").Inc()
+	return resp
+}
+
+// resume handles the NAS coming back with a State: the user pressed Enter
+// (push) or typed a code.
+func (s *Server) resume(ctx context.Context, l *login, state, response string) *radius.Packet {
+	sess, unlock := s.sessions.take(state, s.now())
+	if sess == nil {
+		return s.reject(ctx, l, "unknown or expired State", msgExpired)
+	}
+	defer unlock()
+	l.factor = sess.kind
+	l.chal = sess.challenge
+	if sess.client != l.c || !strings.EqualFold(sess.typed, l.user) {
+		return s.reject(ctx, l, "State sent by another client or for another user", "")
+	}
+	l.user, l.ident = sess.user, sess.ident
+	if sess.done {
+		return s.reject(ctx, l, "State already used", msgExpired)
+	}
+	response = strings.TrimSpace(response)
+	end := func(resp *radius.Packet) *radius.Packet {
+		if resp != nil && resp.Code != radius.CodeAccessChallenge {
+			sess.done = true
+			s.sessions.remove(sess.id)
+		}
+		return resp
+	}
+
+	if code := strings.Map(dropSpaces, response); looksLikeCode(code) || sess.kind == FactorOTP {
+		factor, err := s.verifyCode(ctx, l.user, code)
+		l.factor = factor
+		switch {
+		case err == nil:
+			if sess.challenge != "" {
+				s.cancelPush(sess.challenge, "answered with a one-time code")
+			}
+			return end(s.accept(ctx, l, "one-time code"))
+		case errors.Is(err, errCodeLimit):
+			return end(s.deny(ctx, l, err.Error(), msgTooMany))
+		case !isCodeRefusal(err):
+			return end(s.failed(ctx, l, err))
+		}
+		sess.attempts++
+		if sess.attempts >= maxCodeAttempts {
+			if sess.challenge != "" {
+				s.cancelPush(sess.challenge, "too many wrong one-time codes")
+			}
+			return end(s.deny(ctx, l, err.Error(), msgTooMany))
+		}
+		s.auditChallenge(ctx, l, "wrong one-time code: "+err.Error())
+		msg := msgCodeAgain
+		if sess.kind == FactorPush {
+			msg = msgCodeAgainOrApprove
+		}
+		return s.challenge(ctx, l, sess, msg)
+	}
+
+	wctx, cancel := context.WithTimeout(ctx, challengeWait)
+	o, err := s.deps.Push.Wait(wctx, sess.challenge)
+	cancel()
+	switch {
+	case err == nil:
+		return end(s.outcome(ctx, l, o))
+	case ctx.Err() != nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		msg := msgStillWaiting
+		if sess.number != "" {
+			msg = fmt.Sprintf(msgStillWaitingNumber, sess.number)
+		}
+		return s.challenge(ctx, l, sess, msg)
+	}
+	return end(s.failed(ctx, l, err))
+}
+
+func dropSpaces(r rune) rune {
+	if r == ' ' || r == '-' || r == '\t' {
+		return -1
+	}
+	return r
+}
+
+// accept builds an Access-Accept with the client's reply attributes and
+// those of the user's groups.
+func (s *Server) accept(ctx context.Context, l *login, reason string) *radius.Packet {
+	c := l.c
+	resp := l.req.Response(radius.CodeAccessAccept)
+	// Class ties the NAS's accounting records to this login (RFC 2865
+	// §5.25: the NAS sends it back unchanged in Accounting-Requests).
+	class := "bridge:" + l.chal
+	if l.chal == "" {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		class = "bridge:" + base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	resp.Add(rfc2865.Class_Type, radius.Attribute(class))
+	if c.SessionTimeout > 0 {
+		rfc2865.SessionTimeout_Set(resp, rfc2865.SessionTimeout(c.SessionTimeout/time.Second))
+	}
+	for _, v := range c.Attributes {
+		resp.Attributes = append(resp.Attributes, v.AVP())
+	}
+	for _, g := range c.Groups {
+		if inGroup(l.ident, g.Group) {
+			for _, v := range g.Attributes {
+				resp.Attributes = append(resp.Attributes, v.AVP())
+			}
+		}
+	}
+	s.audit(ctx, l, store.ResultSuccess, reason, class)
+	s.metrics.decisions.WithLabelValues(c.Name, "accept").Inc()
+	return resp
+}
+
+// reject answers Access-Reject for a failure (wrong password, no device,
+// timeout); msg, if set, is shown to the user.
+func (s *Server) reject(ctx context.Context, l *login, reason, msg string) *radius.Packet {
+	return s.refuse(ctx, l, store.ResultFailure, reason, msg)
+}
+
+// deny answers Access-Reject for a refusal (denied on the phone, locked,
+// rate limited).
+func (s *Server) deny(ctx context.Context, l *login, reason, msg string) *radius.Packet {
+	return s.refuse(ctx, l, store.ResultDenied, reason, msg)
+}
+
+func (s *Server) refuse(ctx context.Context, l *login, result store.AuditResult, reason, msg string) *radius.Packet {
+	resp := l.req.Response(radius.CodeAccessReject)
+	addReplyMessage(resp, msg)
+	s.audit(ctx, l, result, reason, "")
+	s.metrics.decisions.WithLabelValues(l.c.Name, "reject").Inc()
+	return resp
+}
+
+// addReplyMessage adds msg, if any, as Reply-Message.
+func addReplyMessage(p *radius.Packet, msg string) {
+	if msg != "" {
+		_ = rfc2865.ReplyMessage_SetString(p, msg)
+	}
+}
+
+// auditChallenge records a step of a challenge session that did not end it.
+func (s *Server) auditChallenge(ctx context.Context, l *login, reason string) {
+	s.audit(ctx, l, store.ResultFailure, reason, "")
+}
+
+// audit records a decision: who, from which NAS and end-user address, what
+// was decided and why.
+func (s *Server) audit(ctx context.Context, l *login, result store.AuditResult, reason, class string) {
+	d := map[string]string{"client": l.c.Name, "nas_addr": l.src.Addr().String(), "wait": string(l.c.Wait)}
+	for k, v := range map[string]string{"nas_identifier": l.nas, "nas_ip": l.nasIP, "calling_station_id": l.calling,
+		"factor": l.factor, "challenge": l.chal, "class": class, "directory": l.c.Directory.Name()} {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	user := l.user
+	if len(user) > 256 {
+		user = user[:256]
+	}
+	_, err := s.deps.Audit.Append(context.WithoutCancel(ctx), store.AuditEvent{
+		Time: s.now(), Actor: "radius:" + l.c.Name, Action: "login", Subject: user, Channel: "radius",
+		ClientIP: l.ip, Result: result, Reason: reason, Details: d,
+	})
+	if err != nil {
+		s.log.Error("recording a RADIUS decision in the audit log failed", "client", l.c.Name, "user", user, "result", result, "err", err)
+	}
+}
