@@ -22,7 +22,10 @@ type pushEngine struct {
 	*pushauth.Engine
 	state  store.PushState
 	memory bool // state is this node's memory (swept here)
-	close  []func()
+	// audit is the group-commit audit writer the engine uses; the front
+	// ends share it.
+	audit *store.AuditBatcher
+	close []func()
 }
 
 // Close stops the engine and releases what openPush opened, in reverse.
@@ -84,6 +87,7 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 	audit := store.NewAuditBatcher(st, logger)
 	p.close = append(p.close, audit.Close)
 	deps.Audit = audit
+	p.audit = audit
 	eng, err := pushauth.New(pushauth.Config{
 		BaseURL:         cfg.HTTP.Public.BaseURL,
 		ChallengeTTL:    pc.ChallengeTTL,

@@ -92,6 +92,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		logger.Info("admin API enabled on the admin listener")
 	}
 
+	rad, err := openRadius(cfg, dirs, push, st, sealer, srv.Registry(), logger)
+	if err != nil {
+		return err
+	}
+
 	// Background work stops, and is waited for, before the deferred closes
 	// of the directories and the store run.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -102,6 +107,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	wg.Go(func() { push.Run(bg) })
 	if push.memory {
 		wg.Go(func() { sweep(bg, push.state, cfg.Storage.SweepInterval, logger) })
+	}
+	if rad != nil {
+		// RADIUS keeps answering while the HTTP listeners drain, and stops
+		// with the rest of the background work.
+		wg.Go(func() { rad.Serve(bg) })
 	}
 
 	err = srv.Run(ctx)
