@@ -10,6 +10,7 @@ type metrics struct {
 	retransmits *prometheus.CounterVec // absorbed (while pending) or resent
 	failmode    *prometheus.CounterVec // by client and failmode
 	accounting  *prometheus.CounterVec // by client and status type
+	duration    *prometheus.HistogramVec // request in to answer out, by client and code
 	inProgress  prometheus.Gauge
 	cached      prometheus.Gauge
 	rcvbuf      *prometheus.GaugeVec
@@ -31,6 +32,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Logins decided by the client's failmode because the push engine or the store failed."}, []string{"client", "failmode"}),
 		accounting: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_radius_accounting_total",
 			Help: "Accounting-Requests acknowledged, by client and Acct-Status-Type."}, []string{"client", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bridge_radius_request_duration_seconds",
+			Help:    "Time from a request's arrival to its answer (held requests included), by client and response code.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 18)}, []string{"client", "code"}),
 		inProgress: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_radius_requests_in_progress",
 			Help: "RADIUS requests being handled, held ones included."}),
 		cached: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bridge_radius_answer_cache_entries",
@@ -39,7 +43,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "The receive buffer the kernel gave each RADIUS socket."}, []string{"socket"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.responses, m.decisions, m.dropped, m.retransmits, m.failmode, m.accounting, m.inProgress, m.cached, m.rcvbuf)
+		reg.MustRegister(m.requests, m.responses, m.decisions, m.dropped, m.retransmits, m.failmode, m.accounting, m.duration, m.inProgress, m.cached, m.rcvbuf)
 	}
 	return m
 }

@@ -306,13 +306,14 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 		return
 	}
 	pkt := append([]byte(nil), b...)
+	arrived := time.Now()
 	s.metrics.inProgress.Inc()
 	s.wg.Go(func() {
 		defer func() {
 			<-s.sem
 			s.metrics.inProgress.Dec()
 		}()
-		s.handle(ctx, conn, c, key, pkt)
+		s.handle(ctx, conn, c, key, pkt, arrived)
 	})
 }
 
@@ -387,7 +388,7 @@ func (s *Server) write(conn *net.UDPConn, b []byte, dst netip.AddrPort) {
 }
 
 // handle answers one authentic, new request.
-func (s *Server) handle(ctx context.Context, conn *net.UDPConn, c *Client, key reqKey, b []byte) {
+func (s *Server) handle(ctx context.Context, conn *net.UDPConn, c *Client, key reqKey, b []byte, arrived time.Time) {
 	answered := false
 	defer func() {
 		if !answered {
@@ -431,4 +432,5 @@ func (s *Server) handle(ctx context.Context, conn *net.UDPConn, c *Client, key r
 	s.cache.finish(key, out)
 	answered = true
 	s.write(conn, out, key.src)
+	s.metrics.duration.WithLabelValues(c.Name, resp.Code.String()).Observe(time.Since(arrived).Seconds())
 }
