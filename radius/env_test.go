@@ -367,7 +367,8 @@ func (e *env) nasTo(from netip.Addr, secret string, dst netip.AddrPort) *nas {
 	e.t.Helper()
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(from, 0)))
 	if err != nil {
-		e.t.Fatal(err)
+		// Linux routes all of 127.0.0.0/8 to lo; other systems may not.
+		e.t.Skipf("cannot send from %s (this test plays several NAS clients from loopback addresses 127.0.0.2-99): %v", from, err)
 	}
 	e.t.Cleanup(func() { conn.Close() })
 	return &nas{t: e.t, conn: conn, secret: []byte(secret), dst: dst}

@@ -294,6 +294,20 @@ func TestRADIUSHoldWithRadclient(t *testing.T) {
 			}
 		}
 	})
+	t.Run("radtest", func(t *testing.T) {
+		// radtest, as an administrator would try it: PAP with a
+		// Message-Authenticator it adds by itself.
+		phone := b.answer(alice, "--auto-approve")
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, "radtest", "-t", "pap", "alice", password, fmt.Sprintf("127.0.0.1:%d", b.auth), "0", radiusSecret).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "Received Access-Accept") {
+			t.Fatalf("radtest: %v\n%s", err, out)
+		}
+		if err := <-phone; err != nil {
+			t.Fatalf("phone: %v", err)
+		}
+	})
 	t.Run("no group attributes for non-members", func(t *testing.T) {
 		phone := b.answer(bob, "--auto-approve")
 		out, _ := b.radclient(b.auth, "auth", radiusSecret, login("bob", password))
