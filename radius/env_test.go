@@ -97,6 +97,7 @@ var (
 	neverAddr     = netip.MustParseAddr("127.0.0.5")
 	otpAddr       = netip.MustParseAddr("127.0.0.6")
 	safeAddr      = netip.MustParseAddr("127.0.0.7")
+	pushOnlyAddr  = netip.MustParseAddr("127.0.0.8")
 	unknownAddr   = netip.MustParseAddr("127.0.0.99")
 )
 
@@ -188,6 +189,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			client("ocserv", neverAddr, func(c *bradius.Client) { c.MessageAuthenticator = bradius.MANever }),
 			client("ssh-otp", otpAddr, func(c *bradius.Client) { c.Wait, c.SecondFactor = bradius.Challenge, bradius.FactorOTP }),
 			client("legacy-safe", safeAddr, func(c *bradius.Client) { c.Failmode = bradius.FailSafe }),
+			client("push-only", pushOnlyAddr, func(c *bradius.Client) { c.Directory = e.noneDir() }),
 		},
 	}
 	deps := bradius.Deps{Push: e.eng, TOTP: e.totp, Bypass: e.bypass, Audit: audit, Metrics: e.reg,

@@ -643,3 +643,22 @@ func TestFailmode(t *testing.T) {
 		t.Fatalf("audit: %+v", evs)
 	}
 }
+
+// A passwordless client: the password is not checked, the phone is the
+// only factor, and an unknown user is rejected without a push.
+func TestPasswordlessClient(t *testing.T) {
+	e := newEnv(t)
+	phone := e.enroll("dave")
+	n := e.nas(pushOnlyAddr, secret)
+	e.answerAsync(phone, "approve", "")
+	if r := n.exchange(n.accessRequest("dave", "anything"), wait); r == nil || r.Code != radius.CodeAccessAccept {
+		t.Fatalf("passwordless login: %v, want accept after approval", r)
+	}
+	if r := n.exchange(n.accessRequest("nobody", "anything"), wait); r == nil || r.Code != radius.CodeAccessReject {
+		t.Fatalf("unknown user: %v, want reject", r)
+	}
+	e.answerAsync(phone, "deny", "")
+	if r := n.exchange(n.accessRequest("dave", "anything"), wait); r == nil || r.Code != radius.CodeAccessReject {
+		t.Fatalf("denied: %v, want reject", r)
+	}
+}

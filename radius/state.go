@@ -69,12 +69,6 @@ func (s *sessions) expire(now time.Time) {
 	}
 }
 
-func (s *sessions) len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
-
 // holds counts the held requests waiting on each push challenge, so that
 // the one that gives up last cancels it: a NAS that starts over with a new
 // request joins the pending challenge, and the first request's timeout must

@@ -36,7 +36,6 @@ var (
 	buildErr             error
 	radiusNumberRE       = regexp.MustCompile(`Type (\d+) on your phone`)
 	radiusStateRE        = regexp.MustCompile(`State = (0x[0-9a-f]+)`)
-	radiusReplyMessageRE = regexp.MustCompile(`Reply-Message = "([^"]*)"`)
 )
 
 // binaries builds the bridge and the reference authenticator once.
