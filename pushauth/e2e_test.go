@@ -500,3 +500,27 @@ func TestLongPollKnown(t *testing.T) {
 		t.Fatal("the long-poll with a known challenge was not woken when it was answered")
 	}
 }
+
+// TestJoinIsPerStation: a login from another station (another RADIUS
+// Calling-Station-Id, another browser session) to the same application does
+// not join the pending challenge, so one approval can never let in a login
+// the user did not see; it supersedes it.
+func TestJoinIsPerStation(t *testing.T) {
+	e := newEnv(t)
+	e.enroll("alice", authenticator.EnrollOptions{})
+	mine := login("alice")
+	mine.Station = "AA-BB-CC-00-00-01"
+	h1 := e.start(mine)
+	if h := e.start(mine); !h.Joined || h.ID != h1.ID {
+		t.Fatalf("the same station: %+v, want it to join %s", h, h1.ID)
+	}
+	theirs := mine
+	theirs.Station = "DE-AD-BE-EF-00-02"
+	h2 := e.start(theirs)
+	if h2.Joined || h2.ID == h1.ID {
+		t.Fatalf("another station joined: %+v", h2)
+	}
+	if o := e.wait(h1.ID); o.State != store.ChallengeSuperseded {
+		t.Fatalf("first challenge: %+v, want superseded", o)
+	}
+}

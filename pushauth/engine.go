@@ -223,6 +223,11 @@ type Request struct {
 	ClientIP  string
 	UserAgent string // browser user agent, or NAS identifier
 	Location  string // optional, shown on the phone
+	// Station identifies where the login comes from, as the front end
+	// knows it (a RADIUS Calling-Station-Id, a browser session); it is not
+	// shown. Logins join a pending challenge only from the same station:
+	// a front end that cannot tell stations apart gives each login its own.
+	Station string
 	// NumberMatching makes the user type Handle.Number on the phone.
 	NumberMatching bool
 }
@@ -264,7 +269,7 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 	if req.User == "" || req.AppID == "" || req.Channel == "" {
 		return Handle{}, errors.New("pushauth: start: user, application and channel are required")
 	}
-	for _, f := range []string{req.User, req.AppID, req.AppName, req.Channel, req.ClientIP, req.UserAgent, req.Location} {
+	for _, f := range []string{req.User, req.AppID, req.AppName, req.Channel, req.ClientIP, req.UserAgent, req.Location, req.Station} {
 		if len(f) > maxField {
 			return Handle{}, fmt.Errorf("pushauth: start: a request field is longer than %d bytes", maxField)
 		}
@@ -333,10 +338,11 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 }
 
 // joinable reports whether a login for req may join the pending challenge
-// p instead of starting its own: same application, channel, client and
-// number matching.
+// p instead of starting its own: same application, channel, client
+// address, station and number matching.
 func joinable(p store.Challenge, req Request) bool {
-	return p.AppID == req.AppID && p.Channel == req.Channel && p.ClientIP == req.ClientIP && (p.Number != "") == req.NumberMatching
+	return p.AppID == req.AppID && p.Channel == req.Channel && p.ClientIP == req.ClientIP && p.Station == req.Station &&
+		(p.Number != "") == req.NumberMatching
 }
 
 func (e *Engine) activeDevices(ctx context.Context, user string) ([]store.Device, error) {
@@ -407,7 +413,7 @@ func (e *Engine) newChallenge(req Request, now time.Time) (store.Challenge, erro
 	}
 	c := store.Challenge{
 		ID: id, User: req.User, AppID: req.AppID, AppName: req.AppName, Channel: req.Channel,
-		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Location: req.Location,
+		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Location: req.Location, Station: req.Station,
 		State: store.ChallengePending, CreatedAt: now, ExpiresAt: now.Add(e.cfg.ChallengeTTL),
 	}
 	c.PurgeAt = c.ExpiresAt.Add(e.cfg.Retention)

@@ -34,6 +34,11 @@ type Challenge struct {
 	ClientIP  string
 	UserAgent string // browser user agent or NAS identifier
 	Location  string
+	// Station is where the login comes from as its front end identifies
+	// it (a RADIUS Calling-Station-Id, a browser session); not shown to
+	// the user. A login joins a pending challenge only from the same
+	// station.
+	Station string
 	// Number is what the login side shows and the user must type on the
 	// phone; empty when number matching is off.
 	Number string

@@ -163,6 +163,11 @@ CREATE INDEX device_activations_by_expiry ON device_activations (expires_at);
 	`
 ALTER TABLE signing_keys ADD COLUMN endorsement TEXT;
 `,
+	// 4: the station a push challenge's login comes from (joins are per
+	// station).
+	`
+ALTER TABLE push_challenges ADD COLUMN station TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.

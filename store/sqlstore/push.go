@@ -13,7 +13,7 @@ import (
 )
 
 var challengeColumns = columns("id", "user_name", "app_id", "app_name", "channel", "client_ip", "user_agent", "location",
-	"number", "signed", "hash", "state", "created_at", "expires_at", "purge_at", "closed_at", "device_id", "reason")
+	"number", "signed", "hash", "state", "created_at", "expires_at", "purge_at", "closed_at", "device_id", "reason", "station")
 
 func scanChallenge(sc scanner) (store.Challenge, error) {
 	var (
@@ -22,7 +22,7 @@ func scanChallenge(sc scanner) (store.Challenge, error) {
 		created, expires, purge, closedAt int64
 	)
 	err := sc.Scan(&c.ID, &c.User, &c.AppID, &c.AppName, &c.Channel, &c.ClientIP, &c.UserAgent, &c.Location,
-		&c.Number, &c.Signed, &c.Hash, &state, &created, &expires, &purge, &closedAt, &c.DeviceID, &c.Reason)
+		&c.Number, &c.Signed, &c.Hash, &state, &created, &expires, &purge, &closedAt, &c.DeviceID, &c.Reason, &c.Station)
 	c.State = store.ChallengeState(state)
 	c.CreatedAt, c.ExpiresAt, c.PurgeAt, c.ClosedAt = fromMicro(created), fromMicro(expires), fromMicro(purge), fromMicro(closedAt)
 	return c, err
@@ -146,9 +146,9 @@ func (s *DB) closePending(ctx context.Context, tx *sql.Tx, user, cond string, no
 // duplicate id can be told from a lost race.
 func (s *DB) insertChallenge(ctx context.Context, tx *sql.Tx, c store.Challenge) error {
 	res, err := tx.ExecContext(ctx, "INSERT INTO push_challenges ("+challengeColumns+`)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) ON CONFLICT DO NOTHING`,
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING`,
 		c.ID, c.User, c.AppID, c.AppName, c.Channel, c.ClientIP, c.UserAgent, c.Location, c.Number, c.Signed, c.Hash,
-		string(c.State), micro(c.CreatedAt), micro(c.ExpiresAt), micro(c.PurgeAt), micro(c.ClosedAt), c.DeviceID, c.Reason)
+		string(c.State), micro(c.CreatedAt), micro(c.ExpiresAt), micro(c.PurgeAt), micro(c.ClosedAt), c.DeviceID, c.Reason, c.Station)
 	if err != nil {
 		return s.wrap(fmt.Sprintf("creating challenge %q", c.ID), err)
 	}

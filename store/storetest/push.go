@@ -64,7 +64,7 @@ func twoNodes(newDB NewDB) openPush {
 // later, purged an hour later.
 func challenge(id, userName string, created time.Time) store.Challenge {
 	return store.Challenge{ID: id, User: userName, AppID: "app-vpn", AppName: "VPN", Channel: "radius",
-		ClientIP: "192.0.2.7", UserAgent: "nas-1", Location: "Berlin, DE", Number: "42", Signed: "jws." + id,
+		ClientIP: "192.0.2.7", UserAgent: "nas-1", Location: "Berlin, DE", Station: "station-1", Number: "42", Signed: "jws." + id,
 		Hash: []byte("sha256-" + id), State: store.ChallengePending,
 		CreatedAt: created, ExpiresAt: created.Add(time.Minute), PurgeAt: created.Add(time.Hour)}
 }
@@ -96,7 +96,7 @@ func getChallenge(t *testing.T, s store.PushState, id string) store.Challenge {
 
 func sameChallenge(a, b store.Challenge) bool {
 	return a.ID == b.ID && a.User == b.User && a.AppID == b.AppID && a.AppName == b.AppName && a.Channel == b.Channel &&
-		a.ClientIP == b.ClientIP && a.UserAgent == b.UserAgent && a.Location == b.Location && a.Number == b.Number &&
+		a.ClientIP == b.ClientIP && a.UserAgent == b.UserAgent && a.Location == b.Location && a.Station == b.Station && a.Number == b.Number &&
 		a.Signed == b.Signed && bytes.Equal(a.Hash, b.Hash) && a.State == b.State && a.CreatedAt.Equal(b.CreatedAt) &&
 		a.ExpiresAt.Equal(b.ExpiresAt) && a.PurgeAt.Equal(b.PurgeAt) && a.ClosedAt.Equal(b.ClosedAt) &&
 		a.DeviceID == b.DeviceID && a.Reason == b.Reason
