@@ -27,7 +27,9 @@ type Radius struct {
 	ReadBuffer int `yaml:"read_buffer"`
 	// AnswerCache is how long an answer is kept to be sent again when the
 	// NAS retransmits its request (same client, identifier and
-	// authenticator): from 1s to 5m. Default 30s.
+	// authenticator): from 10s (NASes retry every few seconds; a retry
+	// after a lost answer must not start the login again) to 5m. Default
+	// 30s.
 	AnswerCache time.Duration `yaml:"answer_cache"`
 	// MaxPending bounds the requests being worked on at once, held
 	// requests included; more are dropped (the NAS retransmits): from 1 to
@@ -220,7 +222,7 @@ func (v *validator) radius() {
 		}
 	}
 	v.intIn("radius.read_buffer", r.ReadBuffer, 64<<10, 64<<20)
-	v.durationIn("radius.answer_cache", r.AnswerCache, time.Second, 5*time.Minute)
+	v.durationIn("radius.answer_cache", r.AnswerCache, 10*time.Second, 5*time.Minute)
 	v.intIn("radius.max_pending", r.MaxPending, 1, 1000000)
 
 	names := map[string]int{}
@@ -304,6 +306,10 @@ func (v *validator) radiusClient(i int, c *RadiusClient, names map[string]int, p
 	v.oneOf(p+".wait", c.Wait, "hold", "challenge")
 	v.oneOf(p+".second_factor", c.SecondFactor, "push", "otp")
 	v.oneOf(p+".failmode", c.Failmode, "secure", "safe")
+	if c.Failmode == "safe" && v.c.directoryType(c.Directory) == "none" {
+		v.errorf(p+".failmode", "safe with the passwordless directory %s would let anyone in by user name alone when the push engine fails; use secure",
+			v.c.show(dp, c.Directory))
+	}
 	switch c.Wait {
 	case "hold":
 		hp := p + ".hold_timeout"
@@ -330,6 +336,16 @@ func (v *validator) radiusClient(i int, c *RadiusClient, names map[string]int, p
 		}
 	}
 	v.radiusReply(p+".reply", &c.Reply)
+}
+
+// directoryType is the type of the directory called name, or "".
+func (f *File) directoryType(name string) string {
+	for _, d := range f.Directory {
+		if d.Name == name {
+			return d.Type
+		}
+	}
+	return ""
 }
 
 // hasDirectory reports whether a directory is named name.

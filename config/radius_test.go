@@ -107,7 +107,7 @@ func TestRadiusValidate(t *testing.T) {
 		{"read_buffer low", "radius:\n  read_buffer: 65535\n" + radiusClient("")[len("radius:\n"):],
 			"bridge.yaml:6: radius.read_buffer: must be from 65536 to 67108864, got 65535"},
 		{"read_buffer high", "radius:\n  read_buffer: 67108865\n" + radiusClient("")[len("radius:\n"):], "radius.read_buffer: must be from 65536 to 67108864"},
-		{"answer_cache", "radius:\n  answer_cache: 500ms\n" + radiusClient("")[len("radius:\n"):], "radius.answer_cache: must be from 1s to 5m, got 500ms"},
+		{"answer_cache", "radius:\n  answer_cache: 500ms\n" + radiusClient("")[len("radius:\n"):], "radius.answer_cache: must be from 10s to 5m, got 500ms"},
 		{"max_pending", "radius:\n  max_pending: 0\n" + radiusClient("")[len("radius:\n"):], "radius.max_pending: must be from 1 to 1000000, got 0"},
 		{"keys without clients", "radius:\n  listen: 0.0.0.0:1812\n",
 			"bridge.yaml:5: radius.clients: no clients, which leaves the RADIUS front end off: add clients, or remove the other radius keys"},
@@ -398,4 +398,25 @@ func TestRadiusLoopbackWarning(t *testing.T) {
 			t.Errorf("warned %v, want %v:\n%s\nconfig:\n%s", warned, tt.warn, strings.Join(c.Warnings, "\n"), tt.src)
 		}
 	}
+}
+
+// TestRadiusPasswordless: a passwordless directory may not fail open (it
+// would let anyone in by user name), and without Message-Authenticator it
+// is warned about (anyone spoofing the NAS can push to any user).
+func TestRadiusPasswordless(t *testing.T) {
+	dirs := "directories:\n  - name: local\n    type: local\n  - name: push-only\n    type: none\n"
+	_, err := parseString(t, trial(dirs+radiusClient("      directory: push-only\n      failmode: safe\n")), "", nil)
+	wantErr(t, err, `radius.clients[0].failmode: safe with the passwordless directory "push-only" would let anyone in`)
+
+	c := mustParse(t, trial(dirs+radiusClient("      directory: push-only\n      message_authenticator: never\n")))
+	found := false
+	for _, w := range c.Warnings {
+		found = found || strings.Contains(w, `never with the passwordless directory "push-only"`)
+	}
+	if !found {
+		t.Errorf("no warning for never with a passwordless directory:\n%s", strings.Join(c.Warnings, "\n"))
+	}
+	// The same settings with a password directory are allowed (warned
+	// about as every safe and never are).
+	mustParse(t, trial(dirs+radiusClient("      directory: local\n      failmode: safe\n")))
 }

@@ -117,6 +117,10 @@ func (c *Config) warnings(files []secretFile, mode func(string) (fs.FileMode, er
 			warn(p+".message_authenticator", "client %q: never: requests without Message-Authenticator are answered, "+
 				"so an attacker on the path can forge an Access-Accept (BlastRADIUS, CVE-2024-3596); update the NAS and use always (or auto meanwhile)", rc.Name)
 		}
+		if rc.MessageAuthenticator == "never" && f.directoryType(rc.Directory) == "none" {
+			warn(p+".message_authenticator", "client %q: never with the passwordless directory %q: anyone who can send packets from the NAS's address "+
+				"can push login requests to any user's phone without knowing the shared secret", rc.Name, rc.Directory)
+		}
 		if rc.Failmode == "safe" {
 			warn(p+".failmode", "client %q: safe: when the push engine or the store fails, users get in on their password alone; use secure", rc.Name)
 		}

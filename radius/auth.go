@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
@@ -43,23 +45,29 @@ type login struct {
 	nasIP   string
 	calling string // Calling-Station-Id
 	ip      string // the end user's address, when Calling-Station-Id is one
+	station string // where the login comes from, for joining a pending push
 }
 
 // access decides an Access-Request: a response packet, or nil to drop it.
 func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, src netip.AddrPort) *radius.Packet {
 	l := &login{c: c, req: p, src: src}
 	l.user = rfc2865.UserName_GetString(p)
-	l.nas = rfc2865.NASIdentifier_GetString(p)
+	l.nas = clean(rfc2865.NASIdentifier_GetString(p))
 	if ip, err := rfc2865.NASIPAddress_Lookup(p); err == nil {
 		l.nasIP = ip.String()
 	}
-	l.calling = rfc2865.CallingStationID_GetString(p)
-	if a, err := netip.ParseAddr(strings.TrimSpace(l.calling)); err == nil {
+	l.calling = clean(rfc2865.CallingStationID_GetString(p))
+	if a, err := netip.ParseAddr(l.calling); err == nil {
 		l.ip = a.Unmap().String()
 	}
+	l.station = station(p, src, l.calling)
 
 	if l.user == "" {
 		return s.reject(ctx, l, "no User-Name", "")
+	}
+	if clean(l.user) != strings.TrimSpace(l.user) {
+		l.user = clean(l.user)
+		return s.reject(ctx, l, "User-Name with control characters or invalid UTF-8", "")
 	}
 	if _, ok := p.Lookup(rfc2865.CHAPPassword_Type); ok {
 		return s.reject(ctx, l, "CHAP is not supported: configure the NAS for PAP", "")
@@ -91,7 +99,7 @@ func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, src ne
 	ident, err := c.Directory.Authenticate(ctx, l.user, password)
 	if err != nil {
 		reason := err.Error()
-		if errors.Is(err, directory.ErrUnavailable) {
+		if errors.Is(err, directory.ErrUnavailable) && s.warned.allow("directory/"+c.Name, s.now()) {
 			s.log.Error("RADIUS first factor: directory unavailable", "client", c.Name, "directory", c.Directory.Name(), "err", err)
 		}
 		return s.reject(ctx, l, reason, "")
@@ -109,6 +117,53 @@ func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, src ne
 		return s.reject(ctx, l, "one-time code required: append it to the password as password,CODE", msgAppendCode)
 	}
 	return s.push(ctx, l)
+}
+
+// station names where a login comes from, so that a new request joins a
+// pending push only from the same place: the NAS and the Calling-Station-Id
+// (the user's address or MAC), or else the NAS port. A request with
+// neither gets a station of its own: it never joins (a second login of the
+// user through the same NAS supersedes the first instead of being let in by
+// its approval).
+func station(p *radius.Packet, src netip.AddrPort, calling string) string {
+	nas := src.Addr().String()
+	if calling != "" {
+		return nas + "|cs|" + calling
+	}
+	if id := clean(rfc2869.NASPortID_GetString(p)); id != "" {
+		return nas + "|port|" + id
+	}
+	if port, err := rfc2865.NASPort_Lookup(p); err == nil {
+		return fmt.Sprintf("%s|port|%d", nas, port)
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return nas + "|once|" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// clean makes text from a packet fit for logs and the audit log: valid
+// UTF-8, no control characters, at most 253 bytes (an attribute's most).
+func clean(s string) string {
+	s = strings.TrimSpace(s)
+	ok := utf8.ValidString(s)
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			ok = false
+			break
+		}
+	}
+	if !ok {
+		s = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) {
+				return -1
+			}
+			return r
+		}, strings.ToValidUTF8(s, "\uFFFD"))
+	}
+	if len(s) > 253 {
+		s = strings.ToValidUTF8(s[:253], "")
+	}
+	return s
 }
 
 // splitSuffix separates "password,push" and "password,CODE" (6 to 20
@@ -147,7 +202,7 @@ func (s *Server) push(ctx context.Context, l *login) *radius.Packet {
 	c := l.c
 	h, err := s.deps.Push.Start(ctx, pushauth.Request{
 		User: l.user, AppID: c.Name, AppName: c.Name, Channel: "radius",
-		ClientIP: l.ip, UserAgent: l.nas, NumberMatching: c.NumberMatching,
+		ClientIP: l.ip, UserAgent: l.nas, Station: l.station, NumberMatching: c.NumberMatching,
 	})
 	l.factor = FactorPush
 	if err != nil {
@@ -230,14 +285,18 @@ func (s *Server) outcome(ctx context.Context, l *login, o pushauth.Outcome) *rad
 // failed applies the client's failmode when the push engine or the store
 // could not do its part.
 func (s *Server) failed(ctx context.Context, l *login, err error) *radius.Packet {
+	s.metrics.failmode.WithLabelValues(l.c.Name, l.c.Failmode).Inc()
 	if l.c.Failmode == FailSafe {
-		s.log.Error("RADIUS second factor unavailable: FAILING OPEN (failmode safe), accepting on the first factor alone",
-			"client", l.c.Name, "user", l.user, "err", err)
+		if s.warned.allow("failmode/"+l.c.Name, s.now()) {
+			s.log.Error("RADIUS second factor unavailable: FAILING OPEN (failmode safe), accepting on the first factor alone",
+				"client", l.c.Name, "user", l.user, "err", err)
+		}
 		l.factor = "failmode"
 		return s.accept(ctx, l, "second factor unavailable, failmode safe: "+err.Error())
 	}
-	s.log.Error("RADIUS second factor unavailable: rejecting (failmode secure)", "client", l.c.Name, "user", l.user, "err", err)
-	s.metrics.failmode.WithLabelValues(l.c.Name, l.c.Failmode).Inc()
+	if s.warned.allow("failmode/"+l.c.Name, s.now()) {
+		s.log.Error("RADIUS second factor unavailable: rejecting (failmode secure)", "client", l.c.Name, "user", l.user, "err", err)
+	}
 	return s.reject(ctx, l, "second factor unavailable: "+err.Error(), msgUnavailable)
 }
 
@@ -263,7 +322,7 @@ var errCodeLimit = errors.New("too many wrong one-time codes")
 // bypass code. It returns the factor that matched (or was tried last).
 func (s *Server) verifyCode(ctx context.Context, user, code string) (string, error) {
 	now := s.now()
-	if !s.codes.allow(user, now) {
+	if !s.codes.reserve(user, now) {
 		return "totp", errCodeLimit
 	}
 	factor, err := "totp", error(otp.ErrNoToken)
@@ -276,8 +335,8 @@ func (s *Server) verifyCode(ctx context.Context, user, code string) (string, err
 	switch {
 	case err == nil:
 		s.codes.reset(user)
-	case isCodeRefusal(err):
-		s.codes.fail(user, now)
+	case !isCodeRefusal(err): // the store failed, not the user
+		s.codes.refund(user)
 	}
 	return factor, err
 }
@@ -295,15 +354,19 @@ func (s *Server) challenge(ctx context.Context, l *login, sess *session, msg str
 		var b [18]byte
 		_, _ = rand.Read(b[:])
 		sess.id = base64.RawURLEncoding.EncodeToString(b[:])
-		sess.client, sess.user, sess.ident, sess.typed = l.c, l.user, l.ident, strings.ToLower(rfc2865.UserName_GetString(l.req))
-		s.sessions.put(sess)
+		sess.client, sess.user, sess.ident, sess.typed = l.c, l.user, l.ident, strings.ToLower(strings.TrimSpace(rfc2865.UserName_GetString(l.req)))
+		if dropped := s.sessions.put(sess); dropped != nil && dropped.challenge != "" && dropped.challenge != sess.challenge {
+			s.cancelPush(dropped.challenge, "too many challenge sessions for the user")
+		}
+		l.factor = sess.kind
+		s.auditEvent(ctx, l, "login.challenge", store.ResultSuccess, "first factor accepted; Access-Challenge sent for the "+sess.kind, "")
 	}
 	resp := l.req.Response(radius.CodeAccessChallenge)
 	rfc2865.State_Set(resp, []byte(sess.id))
 	addReplyMessage(resp, msg)
 	// Echo what the user types: a code or nothing, never a password.
 	rfc2869.Prompt_Set(resp, rfc2869.Prompt_Value_Echo)
-	if left := time.Until(sess.expires); left > 0 {
+	if left := sess.expires.Sub(s.now()); left > 0 {
 		rfc2865.SessionTimeout_Set(resp, rfc2865.SessionTimeout(left/time.Second+1))
 	}
 	s.metrics.decisions.WithLabelValues(l.c.Name, "challenge").Inc()
@@ -318,12 +381,10 @@ func (s *Server) resume(ctx context.Context, l *login, state, response string) *
 		return s.reject(ctx, l, "unknown or expired State", msgExpired)
 	}
 	defer unlock()
-	l.factor = sess.kind
-	l.chal = sess.challenge
-	if sess.client != l.c || !strings.EqualFold(sess.typed, l.user) {
+	if sess.client != l.c || !strings.EqualFold(sess.typed, strings.TrimSpace(l.user)) {
 		return s.reject(ctx, l, "State sent by another client or for another user", "")
 	}
-	l.user, l.ident = sess.user, sess.ident
+	l.user, l.ident, l.factor, l.chal = sess.user, sess.ident, sess.kind, sess.challenge
 	if sess.done {
 		return s.reject(ctx, l, "State already used", msgExpired)
 	}
@@ -336,7 +397,11 @@ func (s *Server) resume(ctx context.Context, l *login, state, response string) *
 		return resp
 	}
 
-	if code := strings.Map(dropSpaces, response); looksLikeCode(code) || sess.kind == FactorOTP {
+	code := strings.Map(dropSpaces, response)
+	if sess.number != "" && code == sess.number {
+		code = "" // the user typed the number here too: as good as Enter
+	}
+	if looksLikeCode(code) || sess.kind == FactorOTP {
 		factor, err := s.verifyCode(ctx, l.user, code)
 		l.factor = factor
 		switch {
@@ -417,6 +482,11 @@ func (s *Server) accept(ctx context.Context, l *login, reason string) *radius.Pa
 			}
 		}
 	}
+	if n := encodedLen(resp, l.req); n > maxPacket {
+		// Found before the decision is recorded: an accept that cannot be
+		// sent must not be audited as one.
+		return s.reject(ctx, l, fmt.Sprintf("the Access-Accept would be %d bytes, over RADIUS's %d: fewer reply attributes or Proxy-State", n, maxPacket), "")
+	}
 	s.audit(ctx, l, store.ResultSuccess, reason, class)
 	s.metrics.decisions.WithLabelValues(c.Name, "accept").Inc()
 	return resp
@@ -435,6 +505,11 @@ func (s *Server) deny(ctx context.Context, l *login, reason, msg string) *radius
 }
 
 func (s *Server) refuse(ctx context.Context, l *login, result store.AuditResult, reason, msg string) *radius.Packet {
+	if msg != "" && !directory.RequiresPassword(l.c.Directory) {
+		// Passwordless: anyone who knows a user name gets this far, so
+		// say nothing about the account (no device, locked, ...).
+		msg = ""
+	}
 	resp := l.req.Response(radius.CodeAccessReject)
 	addReplyMessage(resp, msg)
 	s.audit(ctx, l, result, reason, "")
@@ -457,6 +532,10 @@ func (s *Server) auditChallenge(ctx context.Context, l *login, reason string) {
 // audit records a decision: who, from which NAS and end-user address, what
 // was decided and why.
 func (s *Server) audit(ctx context.Context, l *login, result store.AuditResult, reason, class string) {
+	s.auditEvent(ctx, l, "login", result, reason, class)
+}
+
+func (s *Server) auditEvent(ctx context.Context, l *login, action string, result store.AuditResult, reason, class string) {
 	d := map[string]string{"client": l.c.Name, "nas_addr": l.src.Addr().String(), "wait": string(l.c.Wait)}
 	for k, v := range map[string]string{"nas_identifier": l.nas, "nas_ip": l.nasIP, "calling_station_id": l.calling,
 		"factor": l.factor, "challenge": l.chal, "class": class, "directory": l.c.Directory.Name()} {
@@ -464,12 +543,9 @@ func (s *Server) audit(ctx context.Context, l *login, result store.AuditResult, 
 			d[k] = v
 		}
 	}
-	user := l.user
-	if len(user) > 256 {
-		user = user[:256]
-	}
+	user := clean(l.user)
 	_, err := s.deps.Audit.Append(context.WithoutCancel(ctx), store.AuditEvent{
-		Time: s.now(), Actor: "radius:" + l.c.Name, Action: "login", Subject: user, Channel: "radius",
+		Time: s.now(), Actor: "radius:" + l.c.Name, Action: action, Subject: user, Channel: "radius",
 		ClientIP: l.ip, Result: result, Reason: reason, Details: d,
 	})
 	if err != nil {

@@ -3,13 +3,13 @@ package radius
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	requests    *prometheus.CounterVec // by port and code
-	responses   *prometheus.CounterVec // by client and code
-	decisions   *prometheus.CounterVec // by client and accept/reject/challenge
-	dropped     *prometheus.CounterVec // by reason
-	retransmits *prometheus.CounterVec // absorbed (while pending) or resent
-	failmode    *prometheus.CounterVec // by client and failmode
-	accounting  *prometheus.CounterVec // by client and status type
+	requests    *prometheus.CounterVec   // by port and code
+	responses   *prometheus.CounterVec   // by client and code
+	decisions   *prometheus.CounterVec   // by client and accept/reject/challenge
+	dropped     *prometheus.CounterVec   // by reason
+	retransmits *prometheus.CounterVec   // absorbed (while pending) or resent
+	failmode    *prometheus.CounterVec   // by client and failmode
+	accounting  *prometheus.CounterVec   // by client and status type
 	duration    *prometheus.HistogramVec // request in to answer out, by client and code
 	inProgress  prometheus.Gauge
 	cached      prometheus.Gauge

@@ -125,6 +125,23 @@ func verifyAccountingAuthenticator(b, secret []byte) bool {
 	return subtle.ConstantTimeCompare(sum[:], b[4:20]) == 1
 }
 
+// encodedLen is the length resp will have on the wire as an answer to req:
+// its attributes, a Message-Authenticator and req's Proxy-State copies.
+func encodedLen(resp, req *radius.Packet) int {
+	n := 20 + 2 + maLen
+	for _, a := range resp.Attributes {
+		if a.Type != rfc2869.MessageAuthenticator_Type {
+			n += 2 + len(a.Attribute)
+		}
+	}
+	for _, a := range req.Attributes {
+		if a.Type == rfc2865.ProxyState_Type {
+			n += 2 + len(a.Attribute)
+		}
+	}
+	return n
+}
+
 // encodeResponse encodes a response to req: a Message-Authenticator first,
 // then the other attributes, then the response authenticator over it all.
 // Any Message-Authenticator in resp.Attributes is dropped. The

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -297,3 +298,54 @@ func FuzzPacket(f *testing.F) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestSessionsPerUserCap(t *testing.T) {
+	s := newSessions()
+	now := time.Now()
+	var first *session
+	for i := range maxSessionsPerUser + 1 {
+		sess := &session{id: fmt.Sprint("s", i), user: "alice", expires: now.Add(time.Minute)}
+		if i == 0 {
+			first = sess
+		}
+		dropped := s.put(sess)
+		if i < maxSessionsPerUser && dropped != nil {
+			t.Fatalf("session %d displaced %s", i, dropped.id)
+		}
+		if i == maxSessionsPerUser && dropped != first {
+			t.Fatalf("the %d-th session displaced %v, want the oldest", i+1, dropped)
+		}
+	}
+	if got, _ := s.take("s0", now); got != nil {
+		t.Fatal("the displaced session can still be used")
+	}
+	s.put(&session{id: "b", user: "bob", expires: now.Add(time.Minute)})
+	s.expire(now.Add(2 * time.Minute))
+	if len(s.m) != 0 || len(s.byUser) != 0 {
+		t.Fatalf("expired sessions left: %d, by user %d", len(s.m), len(s.byUser))
+	}
+}
+
+func TestCodeLimiterReserves(t *testing.T) {
+	l := newCodeLimiter()
+	now := time.Now()
+	for i := range maxCodeFailures {
+		if !l.reserve("alice", now) {
+			t.Fatalf("attempt %d refused", i+1)
+		}
+	}
+	if l.reserve("ALICE", now) {
+		t.Fatal("an attempt beyond the limit was allowed (names compared without case)")
+	}
+	l.refund("alice")
+	if !l.reserve("alice", now) {
+		t.Fatal("a refunded attempt was not given back")
+	}
+	if !l.reserve("alice", now.Add(codeWindow)) {
+		t.Fatal("the window did not end")
+	}
+	l.reset("alice")
+	if !l.reserve("alice", now) {
+		t.Fatal("a right code did not reset the count")
+	}
+}

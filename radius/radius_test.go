@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
@@ -19,6 +22,7 @@ import (
 	"github.com/bridge-idp/bridge/pushauth"
 	bradius "github.com/bridge-idp/bridge/radius"
 	"github.com/bridge-idp/bridge/store"
+	"github.com/bridge-idp/bridge/store/storetest"
 )
 
 const wait = 10 * time.Second
@@ -660,5 +664,165 @@ func TestPasswordlessClient(t *testing.T) {
 	e.answerAsync(phone, "deny", "")
 	if r := n.exchange(n.accessRequest("dave", "anything"), wait); r == nil || r.Code != radius.CodeAccessReject {
 		t.Fatalf("denied: %v, want reject", r)
+	}
+}
+
+// Wrong codes sent at once cannot outrun the limiter: each attempt is
+// counted before its code is checked.
+func TestParallelCodeGuessesAreLimited(t *testing.T) {
+	e := newEnv(t)
+	e.totpCode("alice")
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			n := e.nas(holdAddr, secret)
+			n.exchange(n.accessRequest("alice", fmt.Sprintf("%s,%06d", password, 100000+i)), wait)
+		})
+	}
+	wg.Wait()
+	checked := 0
+	for _, ev := range e.audited("login", "alice") {
+		if strings.Contains(ev.Reason, "invalid code") {
+			checked++
+		}
+	}
+	if checked > 5 {
+		t.Fatalf("%d of 20 parallel wrong codes were checked; the limit is 5", checked)
+	}
+}
+
+// Two logins of one user through the same NAS from different stations
+// (Calling-Station-Id a MAC, so no client address): the second supersedes
+// the first instead of joining it, so the approval the user gives lets in
+// one login only.
+func TestLoginFromAnotherStationDoesNotRideTheApproval(t *testing.T) {
+	e := newEnv(t)
+	phone := e.enroll("alice")
+	victim, attacker := e.nas(holdAddr, secret), e.nas(holdAddr, secret)
+	station := func(mac string) reqOpt {
+		return func(p *radius.Packet) { rfc2865.CallingStationID_SetString(p, mac) }
+	}
+	rv := victim.encode(victim.accessRequest("alice", password, station("AA-BB-CC-00-00-01")), true)
+	victim.send(rv)
+	time.Sleep(300 * time.Millisecond)
+	ra := attacker.encode(attacker.accessRequest("alice", password, station("DE-AD-BE-EF-00-02")), true)
+	attacker.send(ra)
+	if r := victim.recv(rv, wait); r == nil || r.Code != radius.CodeAccessReject {
+		t.Fatalf("first login: %v, want a reject once superseded", r)
+	}
+	e.answer(phone, "approve", "")
+	if r := attacker.recv(ra, wait); r == nil || r.Code != radius.CodeAccessAccept {
+		t.Fatalf("second login: %v", r)
+	}
+	if started, joined := e.pushesStarted("alice"); started != 2 || joined != 0 {
+		t.Fatalf("%d pushes, %d joined; want two pushes and no join", started, joined)
+	}
+}
+
+// An answer that would not fit in a RADIUS packet is a reject, audited as
+// one, and a retransmission gets the same answer, not a second push.
+func TestOversizedAnswerIsARejectNotASecondPush(t *testing.T) {
+	e := newEnv(t)
+	phone := e.enroll("alice")
+	n := e.nas(holdAddr, secret)
+	// Proxy-State up to the largest request (4096 bytes with the
+	// Message-Authenticator encode adds): the answer copies it all and
+	// has attributes of its own.
+	big := func(p *radius.Packet) {
+		for {
+			b, _ := p.MarshalBinary()
+			left := radius.MaxPacketLength - 18 - len(b) - 2
+			if left <= 0 {
+				return
+			}
+			p.Add(rfc2865.ProxyState_Type, bytes.Repeat([]byte{'p'}, min(left, 253)))
+		}
+	}
+	req := n.encode(n.accessRequest("alice", password, big), true)
+	n.send(req)
+	e.answer(phone, "approve", "")
+	r := n.recv(req, wait)
+	if r == nil || r.Code != radius.CodeAccessReject {
+		t.Fatalf("got %v, want Access-Reject", r)
+	}
+	n.send(req)
+	if again := n.recv(req, wait); again == nil || again.Code != radius.CodeAccessReject {
+		t.Fatalf("retransmission: %v", again)
+	}
+	if started, _ := e.pushesStarted("alice"); started != 1 {
+		t.Fatalf("%d pushes, want 1", started)
+	}
+	evs := e.audited("login", "alice")
+	if len(evs) != 1 || evs[0].Result == store.ResultSuccess || !strings.Contains(evs[0].Reason, "over RADIUS") {
+		t.Fatalf("audit: %+v", evs)
+	}
+}
+
+// A Status-Server (which always carries a Message-Authenticator) does not
+// make an auto client require one on its Access-Requests.
+func TestStatusServerDoesNotArmAuto(t *testing.T) {
+	e := newEnv(t)
+	n := e.nas(autoAddr, secret)
+	if r := n.exchange(radius.New(radius.CodeStatusServer, n.secret), wait); r == nil {
+		t.Fatal("Status-Server not answered")
+	}
+	b := n.encode(n.accessRequest("alice", "wrong"), false)
+	n.send(b)
+	if r := n.recv(b, wait); r == nil {
+		t.Fatal("after a Status-Server, an auto client's Access-Request without Message-Authenticator was dropped")
+	}
+}
+
+func TestFailmodeCounted(t *testing.T) {
+	e := newEnv(t, func(_ *bradius.Config, d *bradius.Deps) { d.Push = failingPush{} })
+	for _, addr := range []netip.Addr{holdAddr, safeAddr} {
+		n := e.nas(addr, secret)
+		n.exchange(n.accessRequest("alice", password), wait)
+	}
+	for _, mode := range []string{"secure", "safe"} {
+		if got := e.counter("bridge_radius_second_factor_unavailable_total", "failmode", mode); got != 1 {
+			t.Errorf("failmode %s counted %v times, want 1", mode, got)
+		}
+	}
+}
+
+// A right password that leads to an Access-Challenge is on record even if
+// the login goes no further.
+func TestChallengeAudited(t *testing.T) {
+	e := newEnv(t)
+	e.totpCode("alice")
+	n := e.nas(otpAddr, secret)
+	if r := n.exchange(n.accessRequest("alice", password), wait); r == nil || r.Code != radius.CodeAccessChallenge {
+		t.Fatalf("got %v", r)
+	}
+	evs := e.audited("login.challenge", "alice")
+	if len(evs) != 1 || evs[0].Result != store.ResultSuccess || evs[0].Details["factor"] != "otp" {
+		t.Fatalf("audit: %+v", evs)
+	}
+}
+
+// What a NAS sends goes into the hash-chained audit log cleaned: invalid
+// UTF-8 and control characters must not break the chain or the log.
+func TestHostileAttributesKeepTheAuditChain(t *testing.T) {
+	e := newEnv(t)
+	n := e.nas(holdAddr, secret)
+	r := n.exchange(n.accessRequest("alice", "wrong", func(p *radius.Packet) {
+		p.Set(rfc2865.NASIdentifier_Type, []byte("nas\xff\xfe\x00\nforged=1"))
+		p.Set(rfc2865.CallingStationID_Type, []byte("\x1b[31mred"))
+	}), wait)
+	if r == nil || r.Code != radius.CodeAccessReject {
+		t.Fatalf("got %v", r)
+	}
+	if r := n.exchange(n.accessRequest("al\x00ice", "wrong"), wait); r == nil || r.Code != radius.CodeAccessReject {
+		t.Fatalf("User-Name with NUL: %v", r)
+	}
+	rep, err := store.VerifyChain(e.ctx, e.st, storetest.AuditKey(), 0)
+	if err != nil || !rep.OK() {
+		t.Fatalf("audit chain after hostile attributes: %+v, %v", rep, err)
+	}
+	evs := e.audited("login", "alice")
+	if len(evs) != 2 || strings.ContainsAny(evs[0].Details["nas_identifier"], "\x00\n") || !utf8.ValidString(evs[0].Details["nas_identifier"]) ||
+		!strings.Contains(evs[1].Reason, "control characters") {
+		t.Fatalf("audit: %+v", evs)
 	}
 }

@@ -244,7 +244,10 @@ func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
 			}
-			s.log.Warn("RADIUS read failed", "err", err)
+			if s.warned.allow("read", s.now()) {
+				s.log.Warn("RADIUS read failed", "err", err)
+			}
+			time.Sleep(10 * time.Millisecond) // a persistent error must not spin
 			continue
 		}
 		s.receive(ctx, conn, acct, buf[:n], src)
@@ -347,7 +350,9 @@ func (s *Server) authentic(c *Client, b []byte, w wire) (string, error) {
 		if !verifyMA(b, w.maOffset, c.Secret, false) {
 			return "bad_authenticator", errBadMA
 		}
-		if c.MessageAuthenticator == MAAuto && !c.sawMA.Load() {
+		// Only an Access-Request counts: RFC 5997 makes every Status-Server
+		// carry one, so a health check says nothing about logins.
+		if w.code == radius.CodeAccessRequest && c.MessageAuthenticator == MAAuto && !c.sawMA.Load() {
 			c.sawMA.Store(true)
 			s.log.Info("RADIUS client sent a Message-Authenticator: requiring it from now on", "client", c.Name)
 		}
@@ -422,6 +427,14 @@ func (s *Server) handle(ctx context.Context, conn *net.UDPConn, c *Client, key r
 		}
 	}
 	out, err := encodeResponse(resp, p, c.Secret)
+	if err != nil && resp.Code != radius.CodeAccountingResponse {
+		// accept checks the size before deciding; this is the backstop:
+		// a bare reject, cached like any answer so that a retransmission
+		// does not start the login again.
+		s.log.Error("RADIUS response does not encode; sending a bare Access-Reject", "client", c.Name, "err", err)
+		resp = p.Response(radius.CodeAccessReject)
+		out, err = encodeResponse(resp, p, c.Secret)
+	}
 	if err != nil {
 		s.log.Error("RADIUS response does not encode", "client", c.Name, "err", err)
 		return

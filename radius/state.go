@@ -27,17 +27,63 @@ type session struct {
 	done     bool
 }
 
+// Bounds on challenge sessions: per user (a fourth login replaces the
+// oldest, so that opening sessions cannot multiply code guesses) and in
+// all (a flood of first factors cannot grow memory without bound).
+const (
+	maxSessionsPerUser = 3
+	maxSessions        = 100000
+)
+
 type sessions struct {
-	mu sync.Mutex
-	m  map[string]*session
+	mu     sync.Mutex
+	m      map[string]*session
+	byUser map[string][]*session // oldest first
 }
 
-func newSessions() *sessions { return &sessions{m: map[string]*session{}} }
+func newSessions() *sessions {
+	return &sessions{m: map[string]*session{}, byUser: map[string][]*session{}}
+}
 
-func (s *sessions) put(sess *session) {
+// put adds sess and returns the session it displaced, if any: the user's
+// oldest beyond maxSessionsPerUser, or any one beyond maxSessions.
+func (s *sessions) put(sess *session) (dropped *session) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if mine := s.byUser[sess.user]; len(mine) >= maxSessionsPerUser {
+		dropped = mine[0]
+	} else if len(s.m) >= maxSessions {
+		for _, o := range s.m {
+			dropped = o
+			break
+		}
+	}
+	if dropped != nil {
+		s.removeLocked(dropped.id)
+	}
 	s.m[sess.id] = sess
-	s.mu.Unlock()
+	s.byUser[sess.user] = append(s.byUser[sess.user], sess)
+	return dropped
+}
+
+func (s *sessions) removeLocked(id string) {
+	sess, ok := s.m[id]
+	if !ok {
+		return
+	}
+	delete(s.m, id)
+	mine := s.byUser[sess.user]
+	for i, o := range mine {
+		if o == sess {
+			mine = append(mine[:i:i], mine[i+1:]...)
+			break
+		}
+	}
+	if len(mine) == 0 {
+		delete(s.byUser, sess.user)
+	} else {
+		s.byUser[sess.user] = mine
+	}
 }
 
 // take returns the unexpired session of id, locked (a user pressing Enter
@@ -55,7 +101,7 @@ func (s *sessions) take(id string, now time.Time) (*session, func()) {
 
 func (s *sessions) remove(id string) {
 	s.mu.Lock()
-	delete(s.m, id)
+	s.removeLocked(id)
 	s.mu.Unlock()
 }
 
@@ -64,7 +110,7 @@ func (s *sessions) expire(now time.Time) {
 	defer s.mu.Unlock()
 	for id, sess := range s.m {
 		if !now.Before(sess.expires) {
-			delete(s.m, id)
+			s.removeLocked(id)
 		}
 	}
 }
@@ -119,14 +165,12 @@ type codeFailures struct {
 
 func newCodeLimiter() *codeLimiter { return &codeLimiter{m: map[string]codeFailures{}} }
 
-func (l *codeLimiter) allow(user string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f, ok := l.m[strings.ToLower(user)]
-	return !ok || now.Sub(f.since) >= codeWindow || f.n < maxCodeFailures
-}
-
-func (l *codeLimiter) fail(user string, now time.Time) {
+// reserve counts an attempt before the code is checked, so that attempts
+// sent at once cannot all pass the check while the first is being
+// verified; it reports false when the user has none left. A right code
+// resets the count, an attempt that failed for the store's sake is
+// refunded.
+func (l *codeLimiter) reserve(user string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := strings.ToLower(user)
@@ -134,8 +178,22 @@ func (l *codeLimiter) fail(user string, now time.Time) {
 	if f.n == 0 || now.Sub(f.since) >= codeWindow {
 		f = codeFailures{since: now}
 	}
+	if f.n >= maxCodeFailures {
+		return false
+	}
 	f.n++
 	l.m[k] = f
+	return true
+}
+
+func (l *codeLimiter) refund(user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := strings.ToLower(user)
+	if f, ok := l.m[k]; ok && f.n > 0 {
+		f.n--
+		l.m[k] = f
+	}
 }
 
 func (l *codeLimiter) reset(user string) {

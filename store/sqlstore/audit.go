@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bridge-idp/bridge/store"
 )
@@ -59,11 +60,11 @@ func (s *DB) AppendAuditBatch(ctx context.Context, events []store.AuditEvent) ([
 		if e.Time.IsZero() || e.Action == "" {
 			return nil, fmt.Errorf("%w: audit event %d of %d needs a time and an action", store.ErrInvalid, i+1, len(events))
 		}
-		// Times are kept to the microsecond; hash what is stored.
+		// Times are kept to the microsecond, and text as valid UTF-8
+		// without NUL (what JSON and PostgreSQL can hold): hash what is
+		// stored.
 		e.Time = fromMicro(micro(e.Time))
-		if e.Details == nil {
-			e.Details = map[string]string{}
-		}
+		e = storableText(e)
 		d, err := json.Marshal(e.Details)
 		if err != nil {
 			return nil, fmt.Errorf("%w: audit event %d of %d: details: %v", store.ErrInvalid, i+1, len(events), err)
@@ -145,4 +146,25 @@ func (s *DB) AuditHead(ctx context.Context) (store.AuditHead, error) {
 		h.Hash = []byte{}
 	}
 	return h, s.wrap("reading audit head", err)
+}
+
+// storableText returns e with every string valid UTF-8 and free of NUL
+// bytes, which PostgreSQL's TEXT refuses and JSON would silently rewrite:
+// an event carrying bytes from a packet or a form is then stored exactly as
+// it is hashed.
+func storableText(e store.AuditEvent) store.AuditEvent {
+	fix := func(s string) string {
+		if utf8.ValidString(s) && !strings.ContainsRune(s, 0) {
+			return s
+		}
+		return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+	}
+	e.Actor, e.Action, e.Subject, e.Channel = fix(e.Actor), fix(e.Action), fix(e.Subject), fix(e.Channel)
+	e.ClientIP, e.Reason = fix(e.ClientIP), fix(e.Reason)
+	d := make(map[string]string, len(e.Details))
+	for k, v := range e.Details {
+		d[fix(k)] = fix(v)
+	}
+	e.Details = d
+	return e
 }

@@ -356,3 +356,21 @@ func testJanitor(t *testing.T, newDB NewDB) {
 		t.Fatalf("codes after janitor: %+v", codes)
 	}
 }
+
+// testAuditHostileText: bytes from a packet or a form (invalid UTF-8, NUL)
+// are stored as they are hashed, so the chain still verifies, and
+// PostgreSQL does not refuse the event.
+func testAuditHostileText(t *testing.T, newDB NewDB) {
+	s := open(t, newDB)
+	e := event(1)
+	e.Subject, e.Reason = "al\x00ice", "bad \xff\xfe bytes"
+	e.Details = map[string]string{"nas\xff": "id\x00\xc3"}
+	got, err := s.AppendAudit(ctx(), e)
+	must(t, err, "append hostile text")
+	if got.Subject != "al\uFFFDice" || got.Details["nas\uFFFD"] != "id\uFFFD\uFFFD" {
+		t.Fatalf("stored as %q %q", got.Subject, got.Details)
+	}
+	if rep := verify(t, s); !rep.OK() || rep.Events != 1 {
+		t.Fatalf("chain after hostile text: %+v", rep)
+	}
+}

@@ -43,6 +43,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Keys/RotateStoresEndorsement", testKeysEndorsement},
 		{"Keys/ConcurrentFirstStart", testKeysConcurrentCreate},
 		{"Audit/Chain", testAuditChain},
+		{"Audit/HostileText", testAuditHostileText},
 		{"Audit/ConcurrentAppends", testAuditConcurrent},
 		{"Audit/DetectsModifiedRow", testAuditModified},
 		{"Audit/DetectsDeletedRow", testAuditDeletedMiddle},
