@@ -31,11 +31,11 @@ const (
 )
 
 var (
-	buildOnce            sync.Once
-	bridgeBin, phoneBin  string
-	buildErr             error
-	radiusNumberRE       = regexp.MustCompile(`Type (\d+) on your phone`)
-	radiusStateRE        = regexp.MustCompile(`State = (0x[0-9a-f]+)`)
+	buildOnce           sync.Once
+	bridgeBin, phoneBin string
+	buildErr            error
+	radiusNumberRE      = regexp.MustCompile(`Type (\d+) on your phone`)
+	radiusStateRE       = regexp.MustCompile(`State = (0x[0-9a-f]+)`)
 )
 
 // binaries builds the bridge and the reference authenticator once.
