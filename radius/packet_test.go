@@ -251,8 +251,8 @@ func (nopAudit) Append(_ context.Context, e store.AuditEvent) (store.AuditEvent,
 // FuzzPacket feeds datagrams through the decoding path: scan, the
 // Message-Authenticator check (with a valid one written in when the input
 // has room for it, so that the fuzzer reaches the handler), layeh's parser,
-// which must accept whatever scan accepted, and the Access-Request handler,
-// whose answer must encode.
+// which must accept whatever scan accepted, and the Access-Request and
+// Accounting-Request handlers, whose answers must encode.
 func FuzzPacket(f *testing.F) {
 	f.Add(signedRequest(f, "alice", "pw"), true)
 	f.Add(signedRequest(f, "alice", "pw,123456"), true)
@@ -261,6 +261,7 @@ func FuzzPacket(f *testing.F) {
 	f.Add(signedRequest(f, "", "pw", &radius.AVP{Type: rfc2865.ProxyState_Type, Attribute: []byte("p")}), false)
 	f.Add([]byte{12, 1, 0, 38, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 80, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, true)
 	f.Add([]byte{1, 1, 0, 20}, false)
+	f.Add([]byte{4, 9, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 40, 6, 0, 0, 0, 1, 44, 4, 's', '1'}, true)
 	s := &Server{
 		deps: Deps{Push: nopPush{}, Audit: nopAudit{}}, now: time.Now, log: discardLogger(),
 		sessions: newSessions(), holds: newHolds(), codes: newCodeLimiter(), warned: newLogLimiter(time.Second), metrics: newMetrics(nil),
@@ -273,7 +274,19 @@ func FuzzPacket(f *testing.F) {
 			return
 		}
 		b = b[:w.length]
-		if sign && w.maOffset != 0 && w.code != radius.CodeAccountingRequest {
+		if w.code == radius.CodeAccountingRequest && sign {
+			// Sign as a NAS would: Message-Authenticator over the zeroed
+			// authenticator, then the request authenticator.
+			copy(b[4:20], make([]byte, 16))
+			if w.maOffset != 0 {
+				ma := messageAuthenticator(b, w.maOffset, testSecret, true)
+				copy(b[w.maOffset:], ma[:])
+			}
+			h := md5.New()
+			h.Write(b)
+			h.Write(testSecret)
+			copy(b[4:20], h.Sum(nil))
+		} else if sign && w.maOffset != 0 {
 			ma := messageAuthenticator(b, w.maOffset, testSecret, false)
 			copy(b[w.maOffset:], ma[:])
 		}
@@ -284,10 +297,14 @@ func FuzzPacket(f *testing.F) {
 		if err != nil {
 			t.Fatalf("scan accepted what layeh rejects: %v", err)
 		}
-		if p.Code != radius.CodeAccessRequest {
-			return
+		src := netip.MustParseAddrPort("127.0.0.1:1812")
+		var resp *radius.Packet
+		switch p.Code {
+		case radius.CodeAccessRequest:
+			resp = s.access(context.Background(), c, p, src)
+		case radius.CodeAccountingRequest:
+			resp = s.accounting(context.Background(), c, p, src)
 		}
-		resp := s.access(context.Background(), c, p, netip.MustParseAddrPort("127.0.0.1:1812"))
 		if resp == nil {
 			return
 		}
