@@ -73,7 +73,9 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (store.Store, er
 	// SQLite's lock anyway; a few connections serve concurrent readers.
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
-	s := sqlstore.New(db, dialect(), cfg.AuditKey, logger)
+	d := dialect()
+	d.WriteQueue = cfg.BusyTimeout
+	s := sqlstore.New(db, d, cfg.AuditKey, logger)
 	if err := pingWhileBusy(ctx, s, cfg.BusyTimeout); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", cfg.Path, err)
@@ -114,6 +116,9 @@ func dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
 		Name: "sqlite",
 		Blob: "BLOB",
+		// Writers also take turns in order (Dialect.WriteQueue, set from
+		// busy_timeout in Open).
+		AuditRowsPerInsert: 16,
 		// SQLite's default collation (BINARY) already orders by bytes.
 		IsUnique: func(err error) bool {
 			var e *msqlite.Error

@@ -85,8 +85,12 @@ func (s *DB) AppendAuditBatch(ctx context.Context, events []store.AuditEvent) ([
 			out[i].Hash = store.ChainHash(s.auditKey, prev, out[i])
 			prev = out[i].Hash
 		}
-		for from := 0; from < len(out); from += auditRowsPerInsert {
-			to := min(from+auditRowsPerInsert, len(out))
+		rows := auditRowsPerInsert
+		if s.d.AuditRowsPerInsert > 0 {
+			rows = s.d.AuditRowsPerInsert
+		}
+		for from := 0; from < len(out); from += rows {
+			to := min(from+rows, len(out))
 			var q strings.Builder
 			q.WriteString("INSERT INTO audit_events (" + auditColumns + ") VALUES ")
 			args := make([]any, 0, 12*(to-from))

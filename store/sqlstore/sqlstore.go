@@ -34,11 +34,25 @@ type Dialect struct {
 	Collate string
 	// IsUnique reports whether err is a unique or primary key violation.
 	IsUnique func(error) bool
+	// WriteQueue, if positive, makes this process's writes (transactions
+	// and single write statements) take turns in arrival order, waiting at
+	// most that long for their turn. For SQLite, which allows one writer
+	// at a time: its busy handler sleeps and polls, which is not fair, so
+	// under a steady write load one writer could lose every poll until
+	// busy_timeout and fail (a login rejected for nothing). Other processes
+	// on the same file still meet the busy handler.
+	WriteQueue time.Duration
+	// AuditRowsPerInsert bounds the rows of one audit INSERT; 0 means 200.
+	// SQLite looks each $N parameter up by name with a linear search, so
+	// one statement's cost grows with the square of its rows: it wants
+	// small ones.
+	AuditRowsPerInsert int
 }
 
 // DB implements store.Store on a *sql.DB.
 type DB struct {
 	db       *sql.DB
+	writes   chan struct{} // the write queue (Dialect.WriteQueue); nil without one
 	stmts    sync.Map // query text → *sql.Stmt
 	d        Dialect
 	auditKey []byte
@@ -52,7 +66,39 @@ var _ store.Store = (*DB)(nil)
 // (store.AuditKeySize bytes); without it AppendAudit fails. Call Migrate
 // before use.
 func New(db *sql.DB, d Dialect, auditKey []byte, logger *slog.Logger) *DB {
-	return &DB{db: db, d: d, auditKey: bytes.Clone(auditKey), logger: logger}
+	s := &DB{db: db, d: d, auditKey: bytes.Clone(auditKey), logger: logger}
+	if d.WriteQueue > 0 {
+		s.writes = make(chan struct{}, 1)
+	}
+	return s
+}
+
+// errWriteQueue is returned when a write waited longer than
+// Dialect.WriteQueue for its turn.
+var errWriteQueue = errors.New("timed out waiting for the other writers (the database is busy)")
+
+// writeTurn waits for this write's turn in the write queue and returns the
+// function that ends it. Channel senders are served in order, so writers
+// go first come, first served.
+func (s *DB) writeTurn(ctx context.Context) (func(), error) {
+	if s.writes == nil {
+		return func() {}, nil
+	}
+	select {
+	case s.writes <- struct{}{}:
+		return func() { <-s.writes }, nil
+	default:
+	}
+	t := time.NewTimer(s.d.WriteQueue)
+	defer t.Stop()
+	select {
+	case s.writes <- struct{}{}:
+		return func() { <-s.writes }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, errWriteQueue
+	}
 }
 
 // SQL returns the underlying database, for backend-specific extensions.
@@ -116,6 +162,11 @@ func (s *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 }
 
 func (s *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	done, err := s.writeTurn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.d.Name, err)
+	}
+	defer done()
 	st, err := s.stmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -125,6 +176,11 @@ func (s *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 
 // tx runs fn in one transaction, committing if fn returns nil.
 func (s *DB) tx(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	done, err := s.writeTurn(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: begin: %w", s.d.Name, err)
+	}
+	defer done()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("%s: begin: %w", s.d.Name, err)
