@@ -53,7 +53,7 @@ type Dialect struct {
 type DB struct {
 	db       *sql.DB
 	writes   chan struct{} // the write queue (Dialect.WriteQueue); nil without one
-	stmts    sync.Map // query text → *sql.Stmt
+	stmts    sync.Map      // query text → *sql.Stmt
 	d        Dialect
 	auditKey []byte
 	logger   *slog.Logger
