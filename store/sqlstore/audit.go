@@ -71,7 +71,31 @@ func (s *DB) AppendAuditBatch(ctx context.Context, events []store.AuditEvent) ([
 		}
 		out[i], details[i] = e, string(d)
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	// The INSERTs are prepared before the transaction (once per text and
+	// connection, in the statement cache): preparing inside it would need
+	// a second connection while holding one, which can exhaust a pool.
+	rows := auditRowsPerInsert
+	if s.d.AuditRowsPerInsert > 0 {
+		rows = s.d.AuditRowsPerInsert
+	}
+	type chunk struct {
+		from, to int
+		st       *sql.Stmt
+	}
+	var chunks []chunk
+	for from := 0; from < len(out); from += rows {
+		to := min(from+rows, len(out))
+		st, err := s.stmt(ctx, auditInsert(to-from))
+		if err != nil {
+			return nil, s.wrap("preparing the audit insert", err)
+		}
+		chunks = append(chunks, chunk{from, to, st})
+	}
+	headUpdate, err := s.stmt(ctx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+	if err != nil {
+		return nil, s.wrap("preparing the audit head update", err)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		var head store.AuditHead
 		if err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1"+s.d.ForUpdate).Scan(&head.Seq, &head.Hash); err != nil {
 			return s.wrap("reading audit head", err)
@@ -85,32 +109,18 @@ func (s *DB) AppendAuditBatch(ctx context.Context, events []store.AuditEvent) ([
 			out[i].Hash = store.ChainHash(s.auditKey, prev, out[i])
 			prev = out[i].Hash
 		}
-		rows := auditRowsPerInsert
-		if s.d.AuditRowsPerInsert > 0 {
-			rows = s.d.AuditRowsPerInsert
-		}
-		for from := 0; from < len(out); from += rows {
-			to := min(from+rows, len(out))
-			var q strings.Builder
-			q.WriteString("INSERT INTO audit_events (" + auditColumns + ") VALUES ")
-			args := make([]any, 0, 12*(to-from))
-			for i := from; i < to; i++ {
-				if i > from {
-					q.WriteString(", ")
-				}
-				n := len(args)
-				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
-					n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9, n+10, n+11, n+12)
-				e := out[i]
+		for _, c := range chunks {
+			args := make([]any, 0, 12*(c.to-c.from))
+			for _, e := range out[c.from:c.to] {
 				args = append(args, e.Seq, micro(e.Time), e.Actor, e.Action, e.Subject, e.Channel, e.ClientIP,
-					string(e.Result), e.Reason, details[i], e.PrevHash, e.Hash)
+					string(e.Result), e.Reason, details[e.Seq-head.Seq-1], e.PrevHash, e.Hash)
 			}
-			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			if _, err := tx.StmtContext(ctx, c.st).ExecContext(ctx, args...); err != nil {
 				return s.wrap("appending audit events", err)
 			}
 		}
 		last := out[len(out)-1]
-		if _, err := tx.ExecContext(ctx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", last.Seq, last.Hash); err != nil {
+		if _, err := tx.StmtContext(ctx, headUpdate).ExecContext(ctx, last.Seq, last.Hash); err != nil {
 			return s.wrap("moving audit head", err)
 		}
 		return nil
@@ -171,4 +181,19 @@ func storableText(e store.AuditEvent) store.AuditEvent {
 	}
 	e.Details = d
 	return e
+}
+
+// auditInsert is the INSERT of n audit events.
+func auditInsert(n int) string {
+	var q strings.Builder
+	q.WriteString("INSERT INTO audit_events (" + auditColumns + ") VALUES ")
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		p := 12 * i
+		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)",
+			p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+9, p+10, p+11, p+12)
+	}
+	return q.String()
 }
