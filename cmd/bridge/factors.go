@@ -8,9 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bridge-idp/bridge/config"
 	"github.com/bridge-idp/bridge/directory"
 	"github.com/bridge-idp/bridge/directory/ldap"
 	"github.com/bridge-idp/bridge/internal/qrcode"
+	"github.com/bridge-idp/bridge/keys"
 	"github.com/bridge-idp/bridge/otp"
 	"github.com/bridge-idp/bridge/store"
 )
@@ -23,9 +25,15 @@ func (c *cli) totpCommand() *cobra.Command {
 }
 
 // totpFor builds the TOTP service from the config.
-func totpFor(ad *admin, now func() time.Time) (*otp.TOTP, error) {
-	t := ad.cfg.TOTP
-	return otp.NewTOTP(ad.store, ad.sealer, otp.TOTPConfig{Issuer: t.Issuer, Algorithm: t.Algorithm, Digits: t.Digits, Period: t.Period, Skew: t.Skew}, now)
+func totpFor(cfg *config.Config, st store.OTP, sealer *keys.Sealer, now func() time.Time) (*otp.TOTP, error) {
+	t := cfg.TOTP
+	return otp.NewTOTP(st, sealer, otp.TOTPConfig{Issuer: t.Issuer, Algorithm: t.Algorithm, Digits: t.Digits, Period: t.Period, Skew: t.Skew}, now)
+}
+
+// bypassFor builds the bypass-code service from the config.
+func bypassFor(cfg *config.Config, st store.OTP, sealer *keys.Sealer, now func() time.Time) (*otp.Bypass, error) {
+	b := cfg.Bypass
+	return otp.NewBypass(st, sealer, otp.BypassConfig{TTL: b.TTL, MaxTTL: b.MaxTTL, Digits: b.Digits}, now)
 }
 
 // userMustExist returns the normalised name of a user who is a local user
@@ -84,7 +92,7 @@ token the user had before stops working.`,
 			if err != nil {
 				return err
 			}
-			t, err := totpFor(ad, c.now)
+			t, err := totpFor(ad.cfg, ad.store, ad.sealer, c.now)
 			if err != nil {
 				return err
 			}
@@ -149,8 +157,7 @@ bypass_codes.max_ttl).`,
 			if err != nil {
 				return err
 			}
-			b := ad.cfg.Bypass
-			bp, err := otp.NewBypass(ad.store, ad.sealer, otp.BypassConfig{TTL: b.TTL, MaxTTL: b.MaxTTL, Digits: b.Digits}, c.now)
+			bp, err := bypassFor(ad.cfg, ad.store, ad.sealer, c.now)
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 	"github.com/bridge-idp/bridge/config"
 	"github.com/bridge-idp/bridge/directory"
 	"github.com/bridge-idp/bridge/keys"
-	"github.com/bridge-idp/bridge/otp"
 	"github.com/bridge-idp/bridge/radius"
 	"github.com/bridge-idp/bridge/store"
 )
@@ -22,13 +21,11 @@ func openRadius(cfg *config.Config, dirs *directory.Set, push *pushEngine, st st
 	if !rc.Enabled() {
 		return nil, nil
 	}
-	t := cfg.TOTP
-	totp, err := otp.NewTOTP(st, sealer, otp.TOTPConfig{Issuer: t.Issuer, Algorithm: t.Algorithm, Digits: t.Digits, Period: t.Period, Skew: t.Skew}, time.Now)
+	totp, err := totpFor(cfg, st, sealer, time.Now)
 	if err != nil {
 		return nil, fmt.Errorf("radius: %w", err)
 	}
-	b := cfg.Bypass
-	bypass, err := otp.NewBypass(st, sealer, otp.BypassConfig{TTL: b.TTL, MaxTTL: b.MaxTTL, Digits: b.Digits}, time.Now)
+	bypass, err := bypassFor(cfg, st, sealer, time.Now)
 	if err != nil {
 		return nil, fmt.Errorf("radius: %w", err)
 	}
