@@ -112,7 +112,8 @@ func verifyMA(b []byte, off int, secret []byte, zeroAuth bool) bool {
 
 // verifyAccountingAuthenticator checks an Accounting-Request's request
 // authenticator: MD5(code, id, length, 16 zero octets, attributes, secret)
-// (RFC 2866 §3).
+// (RFC 2866 §3). layeh's IsAuthenticRequest computes the same but compares
+// with bytes.Equal; this compares in constant time.
 func verifyAccountingAuthenticator(b, secret []byte) bool {
 	var zero [16]byte
 	h := md5.New()

@@ -336,13 +336,16 @@ func TestTOTPSuffix(t *testing.T) {
 	}
 }
 
-func TestPushSuffixAndPlainCommaPasswords(t *testing.T) {
+func TestPushSuffix(t *testing.T) {
 	e := newEnv(t)
 	phone := e.enroll("alice")
 	n := e.nas(holdAddr, secret)
 	e.answerAsync(phone, "approve", "")
 	if r := n.exchange(n.accessRequest("alice", password+",push"), wait); r == nil || r.Code != radius.CodeAccessAccept {
 		t.Fatalf(",push: %v, want accept", r)
+	}
+	if s, _ := e.pushesStarted("alice"); s != 1 {
+		t.Fatalf("%d pushes for a ,push login, want 1", s)
 	}
 }
 
