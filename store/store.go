@@ -36,6 +36,7 @@ type Store interface {
 	PushState
 	PushLimits
 	Activations
+	Grants
 
 	// Ping reports whether the backend answers (used by /readyz).
 	Ping(ctx context.Context) error

@@ -168,6 +168,24 @@ ALTER TABLE signing_keys ADD COLUMN endorsement TEXT;
 	`
 ALTER TABLE push_challenges ADD COLUMN station TEXT NOT NULL DEFAULT '';
 `,
+	// 5: grants: sign-ins in progress, browser sessions, OIDC and SAML
+	// requests, codes and tokens (store.Grants). used_at 0 is unused.
+	`
+CREATE TABLE grants (
+	kind       TEXT NOT NULL,
+	id         TEXT NOT NULL,
+	family     TEXT NOT NULL DEFAULT '',
+	subject    TEXT NOT NULL DEFAULT '',
+	data       {{blob}},
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	used_at    BIGINT NOT NULL DEFAULT 0,
+	PRIMARY KEY (kind, id)
+);
+CREATE INDEX grants_by_family ON grants (family);
+CREATE INDEX grants_by_subject ON grants (subject);
+CREATE INDEX grants_by_expiry ON grants (expires_at);
+`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.

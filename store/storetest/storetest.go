@@ -66,6 +66,16 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Audit/Batch", testAuditBatch},
 		{"Audit/BatchIsAtomic", testAuditBatchAtomic},
 		{"Audit/ConcurrentBatchesAndSingles", testAuditBatchConcurrent},
+		{"Grants/CRUD", testGrantsCRUD},
+		{"Grants/ConsumeOnce", testGrantsConsumeOnce},
+		{"Grants/ConcurrentConsume", testGrantsConcurrentConsume},
+		{"Grants/Expiry", testGrantsExpiry},
+		{"Grants/UpdateNoLostUpdates", testGrantsUpdateNoLostUpdates},
+		{"Grants/UpdateAborts", testGrantsUpdateAborts},
+		{"Grants/RevokeFamily", testGrantsRevokeFamily},
+		{"Grants/RevokeSubject", testGrantsRevokeSubject},
+		{"Grants/Invalid", testGrantsInvalid},
+		{"Janitor/DeletesExpiredGrants", testJanitorGrants},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newDB) })
