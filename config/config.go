@@ -22,9 +22,12 @@ import (
 // dsn_file, and each LDAP directory's BindPassword the password read from
 // bind_password_file; Keys.KEK holds the KEK text read from kek_file,
 // HTTP.AdminAPI.Token the token read from token_file,
-// Push.FraudWebhook.Secret the secret read from secret_file, and each
-// RADIUS client's Secret the shared secret read from its secret_file.
-// PushState resolves push.state auto.
+// Push.FraudWebhook.Secret the secret read from secret_file, each RADIUS
+// client's Secret the shared secret read from its secret_file,
+// Web.Captcha.Secret the secret read from secret_file, and each OIDC
+// client's Secret the client secret read from its secret_file and JWKS the
+// key set read from its jwks_file. PushState resolves push.state auto;
+// OIDCIssuer gives the OpenID Provider's issuer.
 type Config struct {
 	File
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bridge-idp/bridge/directory/local"
+	"github.com/bridge-idp/bridge/keys"
 )
 
 // Default values, also written in the comments of file.go.
@@ -142,6 +143,40 @@ func defaults(f *File, set func(path string) bool) {
 		flag(cp+"password_suffix", &c.PasswordSuffix, true)
 		str(cp+"failmode", &c.Failmode, "secure")
 	}
+
+	w := &f.Web
+	dur("web.session_lifetime", &w.SessionLifetime, time.Hour)
+	dur("web.login_timeout", &w.LoginTimeout, 10*time.Minute)
+	num("web.failures_per_ip", &w.FailuresPerIP, 20)
+	num("web.failures_per_user", &w.FailuresPerUser, 10)
+	wc := &w.Captcha
+	if prov, ok := captchaProviders[wc.Provider]; ok {
+		str("web.captcha.verify_url", &wc.VerifyURL, prov.verifyURL)
+		str("web.captcha.script_url", &wc.ScriptURL, prov.scriptURL)
+	}
+	dur("web.captcha.timeout", &wc.Timeout, 5*time.Second)
+
+	o := &f.OIDC
+	str("oidc.signing_algorithm", &o.SigningAlgorithm, keys.AlgES256)
+	dur("oidc.code_lifetime", &o.CodeLifetime, time.Minute)
+	dur("oidc.access_token_lifetime", &o.AccessTokenLifetime, 10*time.Minute)
+	dur("oidc.id_token_lifetime", &o.IDTokenLifetime, 10*time.Minute)
+	dur("oidc.refresh_token_lifetime", &o.RefreshTokenLifetime, 8*time.Hour)
+	for i := range o.Clients {
+		c := &o.Clients[i]
+		cp := fmt.Sprintf("oidc.clients[%d].", i)
+		str(cp+"name", &c.Name, c.ID)
+		secret := c.Secret != "" || c.SecretFile != "" || set(cp+"secret") || set(cp+"secret_file")
+		str(cp+"auth_method", &c.AuthMethod, defaultAuthMethod(secret, c.JWKSFile != "" || set(cp+"jwks_file")))
+		str(cp+"directory", &c.Directory, f.Directory[0].Name)
+		flag(cp+"number_matching", &c.NumberMatching, true)
+		flag(cp+"session_reuse", &c.SessionReuse, true)
+		flag(cp+"captcha", &c.Captcha, false)
+		if !set(cp + "scopes") {
+			c.Scopes = defaultScopes(o.RefreshTokenLifetime)
+		}
+		str(cp+"signing_algorithm", &c.SigningAlgorithm, o.SigningAlgorithm)
+	}
 }
 
 // derivedBaseURL is the public base URL implied by the listener: its scheme
@@ -224,6 +259,11 @@ func (c *Config) makeAbsolute(base string) {
 	abs(&f.Push.APNs.CAFile)
 	for i := range f.Radius.Clients {
 		abs(&f.Radius.Clients[i].SecretFile)
+	}
+	abs(&f.Web.Captcha.SecretFile)
+	for i := range f.OIDC.Clients {
+		abs(&f.OIDC.Clients[i].SecretFile)
+		abs(&f.OIDC.Clients[i].JWKSFile)
 	}
 	for _, d := range f.Directory {
 		if d.LDAP != nil {

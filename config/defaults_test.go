@@ -65,6 +65,20 @@ func TestDefaults(t *testing.T) {
 			AnswerCache:      30 * time.Second,
 			MaxPending:       10000,
 		},
+		Web: Web{
+			SessionLifetime: time.Hour,
+			LoginTimeout:    10 * time.Minute,
+			FailuresPerIP:   20,
+			FailuresPerUser: 10,
+			Captcha:         Captcha{Timeout: 5 * time.Second},
+		},
+		OIDC: OIDC{
+			SigningAlgorithm:     "ES256",
+			CodeLifetime:         time.Minute,
+			AccessTokenLifetime:  10 * time.Minute,
+			IDTokenLifetime:      10 * time.Minute,
+			RefreshTokenLifetime: 8 * time.Hour,
+		},
 		Directory: []Directory{{Name: "local", Type: "local"}},
 	}
 	if !reflect.DeepEqual(c.File, want) {

@@ -12,8 +12,10 @@
 //  3. paths: relative paths are made absolute against the config file's
 //     directory;
 //  4. secrets: kek_file, dsn_file, http.admin_api.token_file,
-//     bind_password_file, push.fraud_webhook.secret_file and the RADIUS
-//     clients' secret_file are read into their value keys;
+//     bind_password_file, push.fraud_webhook.secret_file, the RADIUS and
+//     OIDC clients' secret_file and web.captcha.secret_file are read into
+//     their value keys, and the OIDC clients' jwks_file into JWKS (a
+//     private key there is refused);
 //  5. Validate: every other problem is found (key files such as TLS
 //     certificates and the push section's FCM and APNs keys are read and
 //     checked, and RADIUS reply attributes are encoded with package

@@ -42,6 +42,19 @@ func TestEnvSecretsNotInErrors(t *testing.T) {
 		}
 		return s
 	}
+	captcha := func(extra string) string {
+		return "web:\n  captcha:\n    provider: turnstile\n    site_key: 1x00000000000000000000AA\n" + extra
+	}
+	oidc := func(extra string) string {
+		s := "oidc:\n  clients:\n    - id: wiki\n" + extra
+		for _, kv := range []string{"secret: 0123456789abcdef", "redirect_uris: [https://wiki.example.com/cb]"} {
+			key, _, _ := strings.Cut(kv, ":")
+			if !strings.Contains(extra, "      "+key) && !strings.Contains(extra, "auth_method") {
+				s += "      " + kv + "\n"
+			}
+		}
+		return s
+	}
 	attr := func(kv string) string {
 		return radius("      reply:\n        attributes:\n          - " + strings.ReplaceAll(kv, "; ", "\n            ") + "\n")
 	}
@@ -117,9 +130,37 @@ func TestEnvSecretsNotInErrors(t *testing.T) {
 		"radius.attr.format":   attr("vendor: 9; type: 1; format: $V; value: x"),
 		"radius.attr.vsa":      attr("vendor: 9; type: 1; format: integer; value: $V"),
 		"radius.group":         radius("      reply:\n        groups:\n          - group: $V\n"),
+		"web.session_lifetime": "web:\n  session_lifetime: $V\n",
+		"web.login_timeout":    "web:\n  login_timeout: $V\n",
+		"web.failures_per_ip":  "web:\n  failures_per_ip: $V\n",
+		"captcha.provider":     "web:\n  captcha:\n    provider: $V\n",
+		"captcha.site_key":     "web:\n  captcha:\n    provider: turnstile\n    site_key: $V\n    secret_file: /nonexistent/secret\n",
+		"captcha.secret":       captcha("    secret: $V\n    secret_file: /nonexistent/secret\n"),
+		"captcha.secret_file":  captcha("    secret_file: $V\n"),
+		"captcha.verify_url":   captcha("    secret: x\n    verify_url: $V\n"),
+		"captcha.script_url":   captcha("    secret: x\n    script_url: $V\n"),
+		"captcha.after":        captcha("    secret: x\n    after_failures: $V\n"),
+		"captcha.timeout":      captcha("    secret: x\n    timeout: $V\n"),
+		"oidc.signing_alg":     "oidc:\n  signing_algorithm: $V\n" + oidc("")[len("oidc:\n"):],
+		"oidc.code_lifetime":   "oidc:\n  code_lifetime: $V\n" + oidc("")[len("oidc:\n"):],
+		"oidc.refresh":         "oidc:\n  refresh_token_lifetime: $V\n" + oidc("")[len("oidc:\n"):],
+		"oidc.id":              "oidc:\n  clients:\n    - id: $V\n      secret: 0123456789abcdef\n      redirect_uris: [https://a.example.com/]\n",
+		"oidc.name":            oidc("      name: $V\n"),
+		"oidc.secret":          oidc("      secret: $V\n      secret_file: /nonexistent/secret\n"),
+		"oidc.secret_file":     oidc("      secret_file: $V\n"),
+		"oidc.auth_method":     oidc("      auth_method: $V\n      redirect_uris: [https://wiki.example.com/cb]\n"),
+		"oidc.jwks_file":       oidc("      auth_method: private_key_jwt\n      jwks_file: $V\n      redirect_uris: [https://wiki.example.com/cb]\n"),
+		"oidc.redirect_uri":    oidc("      redirect_uris:\n        - $V\n"),
+		"oidc.post_logout":     oidc("      post_logout_redirect_uris:\n        - $V\n"),
+		"oidc.directory":       oidc("      directory: $V\n"),
+		"oidc.number_matching": oidc("      number_matching: $V\n"),
+		"oidc.captcha":         oidc("      captcha: $V\n"),
+		"oidc.scope":           oidc("      scopes:\n        - openid\n        - $V\n"),
+		"oidc.client_alg":      oidc("      signing_algorithm: $V\n"),
 	}
 	// Messages that do not show the value at all, so need not name it.
-	unquoted := map[string]bool{"kek": true, "webhook.secret": true, "admin_api.token": true, "radius.secret": true, "radius.group": true}
+	unquoted := map[string]bool{"kek": true, "webhook.secret": true, "admin_api.token": true, "radius.secret": true, "radius.group": true,
+		"captcha.secret": true, "oidc.secret": true}
 	forms := map[string]string{
 		"whole":  "${%s}",
 		"inside": `"x-${%s}-y"`,

@@ -4,8 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const examplePath = "../examples/bridge.yaml"
@@ -156,6 +158,111 @@ func TestExampleRADIUS(t *testing.T) {
 				t.Errorf("%s: %s: %v", rc.Name, g.Group, err)
 			}
 		}
+	}
+	if len(c.Warnings) != 1 {
+		t.Errorf("warnings %q, want just dev_mode", c.Warnings)
+	}
+}
+
+// TestExampleWeb uncomments the web example in examples/bridge.yaml and
+// checks that it is valid and that the values it shows are the defaults;
+// then uncomments its CAPTCHA too.
+func TestExampleWeb(t *testing.T) {
+	data := uncommentExample(t, "web")
+	if !strings.Contains(string(data), "\nweb:\n") {
+		t.Fatalf("no web section in the uncommented example:\n%s", data)
+	}
+	abs, _ := filepath.Abs("../examples")
+	c, err := Parse(data, "bridge.yaml", abs, envOf(nil))
+	if err != nil {
+		t.Fatalf("the web example does not load:\n%v\n%s", err, data)
+	}
+	for _, p := range keyPaths(reflect.TypeFor[Web](), "web") {
+		if strings.Count(p, ".") == 1 && !c.has(p) {
+			t.Errorf("the web example does not show %s", p)
+		}
+	}
+	def, err := Load(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Web, def.Web) {
+		t.Errorf("the web example shows other values than the defaults:\n got %+v\nwant %+v", c.Web, def.Web)
+	}
+	if len(c.Warnings) != 1 {
+		t.Errorf("warnings %q, want just dev_mode", c.Warnings)
+	}
+
+	// The CAPTCHA: one more "# " off the lines from "# captcha:" to the
+	// end of the section, with its secret file moved to a test file.
+	const secretFile = "/etc/bridge/captcha.secret"
+	lines := strings.Split(string(data), "\n")
+	in := false
+	for i, line := range lines {
+		switch {
+		case line == "  # captcha:":
+			in = true
+		case !strings.HasPrefix(line, "  # "):
+			in = false
+		}
+		if in {
+			lines[i] = "  " + strings.TrimPrefix(line, "  # ")
+		}
+	}
+	captcha := strings.Join(lines, "\n")
+	if !strings.Contains(captcha, "\n  captcha:\n    provider: turnstile\n") || !strings.Contains(captcha, secretFile) {
+		t.Fatalf("no captcha with secret_file %s in the uncommented example:\n%s", secretFile, captcha)
+	}
+	file := writeFile(t, t.TempDir(), "captcha.secret", "1x0000000000000000000000000000000AA\n")
+	c, err = Parse([]byte(strings.ReplaceAll(captcha, secretFile, file)), "bridge.yaml", abs, envOf(nil))
+	if err != nil {
+		t.Fatalf("the CAPTCHA example does not load:\n%v\n%s", err, captcha)
+	}
+	if cp := c.Web.Captcha; !cp.Enabled() || cp.Secret != "1x0000000000000000000000000000000AA" || cp.AfterFailures != 0 ||
+		cp.VerifyURL != captchaProviders["turnstile"].verifyURL || cp.Timeout != 5*time.Second {
+		t.Errorf("captcha %+v", cp)
+	}
+	if len(c.Warnings) != 1 {
+		t.Errorf("warnings %q, want just dev_mode", c.Warnings)
+	}
+}
+
+// TestExampleOIDC uncomments the OIDC example in examples/bridge.yaml and
+// checks that it is valid, with its secret file moved to a test file, and
+// that the lifetimes it shows are the defaults.
+func TestExampleOIDC(t *testing.T) {
+	const secretFile = "/etc/bridge/oidc/wiki.secret"
+	data := uncommentExample(t, "OIDC")
+	if !strings.Contains(string(data), "\noidc:\n") || !strings.Contains(string(data), secretFile) {
+		t.Fatalf("no oidc section with secret_file %s in the uncommented example:\n%s", secretFile, data)
+	}
+	file := writeFile(t, t.TempDir(), "wiki.secret", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n")
+	data = []byte(strings.ReplaceAll(string(data), secretFile, file))
+	abs, _ := filepath.Abs("../examples")
+	c, err := Parse(data, "bridge.yaml", abs, envOf(nil))
+	if err != nil {
+		t.Fatalf("the OIDC example does not load:\n%v\n%s", err, data)
+	}
+	o := c.OIDC
+	if !o.Enabled() || len(o.Clients) != 2 || !slices.Equal(o.Algorithms(), []string{"ES256"}) {
+		t.Fatalf("oidc %+v", o)
+	}
+	def := mustParse(t, trial("oidc:\n  clients:\n    - {id: x, redirect_uris: ['http://127.0.0.1/']}\n"))
+	lifetimes := func(o OIDC) OIDC { o.Clients = nil; return o }
+	if !reflect.DeepEqual(lifetimes(o), lifetimes(def.OIDC)) {
+		t.Errorf("the OIDC example shows other values than the defaults:\n got %+v\nwant %+v", lifetimes(o), lifetimes(def.OIDC))
+	}
+	wiki, cli := o.Clients[0], o.Clients[1]
+	if wiki.ID != "wiki" || wiki.Public() || wiki.AuthMethod != "client_secret_basic" || len(wiki.Secret) != 64 ||
+		!slices.Equal(wiki.RedirectURIs, []string{"https://wiki.example.com/redirect_uri"}) || !wiki.NumberMatching || !wiki.SessionReuse ||
+		!slices.Equal(wiki.Scopes, def.OIDC.Clients[0].Scopes) {
+		t.Errorf("wiki %+v", wiki)
+	}
+	if !cli.Public() || cli.Secret != "" || len(cli.RedirectURIs) != 2 || cli.Directory != "local" {
+		t.Errorf("public client %+v", cli)
+	}
+	if got := c.OIDCIssuer(); got != "http://127.0.0.1:8080/oidc" {
+		t.Errorf("issuer %q", got)
 	}
 	if len(c.Warnings) != 1 {
 		t.Errorf("warnings %q, want just dev_mode", c.Warnings)

@@ -33,6 +33,8 @@ type File struct {
 	Bypass    Bypass      `yaml:"bypass_codes"`
 	Push      Push        `yaml:"push"`
 	Radius    Radius      `yaml:"radius"`
+	Web       Web         `yaml:"web"`
+	OIDC      OIDC        `yaml:"oidc"`
 	Directory []Directory `yaml:"directories"`
 }
 

@@ -32,7 +32,7 @@ func FuzzParse(f *testing.F) {
 	apns := testenv.SelfSigned(f, 1)
 	files := map[string]string{"kek": testKEK + "\n", "password": "pw\n", "empty": "",
 		"fcm.json": fcmCredentials, "apns.p8": string(apns.KeyPEM), "ca.pem": string(apns.CertPEM),
-		"radius-secret": radiusSecret + "\n"}
+		"radius-secret": radiusSecret + "\n", "oidc-secret": oidcSecret + "\n", "jwks.json": testJWKS}
 	read := func(path string) ([]byte, error) {
 		if s, ok := files[filepath.Base(path)]; ok {
 			return []byte(s), nil

@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/bridge-idp/bridge/directory/ldap"
 	"github.com/bridge-idp/bridge/directory/local"
@@ -27,6 +30,8 @@ var goldenEnv = map[string]string{
 	"BRIDGE_TEST_NOTHING":        "",
 	"BRIDGE_TEST_WEBHOOK_SECRET": "webhook-env-secret-0123456789",
 	"BRIDGE_TEST_RADIUS_SECRET":  "radius-env-secret-0123456789",
+	"BRIDGE_TEST_OIDC_SECRET":    "oidc-env-secret-0123456789abcdef",
+	"BRIDGE_TEST_CAPTCHA_SECRET": "0x4AAAAAAAenv-captcha-secret-0123",
 }
 
 // wants returns the expected error substrings of a golden bad file: one
@@ -94,7 +99,8 @@ func TestFullConfig(t *testing.T) {
 	// The secret files, private as they should be (git keeps them 0644,
 	// which would be warned about).
 	good := t.TempDir()
-	for _, name := range []string{"kek", "ldap-password", "webhook-secret", "fcm-credentials.json", "admin-api-token", "radius-secret"} {
+	for _, name := range []string{"kek", "ldap-password", "webhook-secret", "fcm-credentials.json", "admin-api-token", "radius-secret",
+		"captcha-secret", "oidc-secret", "oidc-jwks.json"} {
 		b, err := os.ReadFile(filepath.Join("testdata/good", name))
 		if err != nil {
 			t.Fatal(err)
@@ -108,7 +114,7 @@ func TestFullConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fullConfigWant(good, certFile, keyFile)
+	want := fullConfigWant(t, good, certFile, keyFile)
 	if !reflect.DeepEqual(c.File, want) {
 		t.Errorf("full config:\n got %+v\nwant %+v", c.File, want)
 	}
@@ -127,6 +133,7 @@ func TestFullConfig(t *testing.T) {
 		"http.admin.base_url":       true, // public only
 		"push.fraud_webhook.secret": true, // secret_file is used
 		"http.admin_api.token":      true, // token_file is used
+		"web.captcha.secret":        true, // secret_file is used
 	}
 	written := map[string]bool{}
 	for p := range c.lines {
@@ -139,8 +146,15 @@ func TestFullConfig(t *testing.T) {
 	}
 }
 
-func fullConfigWant(dir, certFile, keyFile string) File {
+func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
+	t.Helper()
 	tls := TLS{CertFile: certFile, KeyFile: keyFile}
+	var jwks jose.JSONWebKeySet
+	if b, err := os.ReadFile("testdata/good/oidc-jwks.json"); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &jwks); err != nil {
+		t.Fatal(err)
+	}
 	openldap := &ldap.Config{
 		URL:          "ldaps://ldap.example.org",
 		BindDN:       "cn=bridge,dc=example,dc=org",
@@ -263,6 +277,82 @@ func fullConfigWant(dir, certFile, keyFile string) File {
 					SecondFactor:         "push",
 					PasswordSuffix:       true,
 					Failmode:             "secure",
+				},
+			},
+		},
+		Web: Web{
+			SessionLifetime: 4 * time.Hour,
+			LoginTimeout:    15 * time.Minute,
+			FailuresPerIP:   50,
+			FailuresPerUser: 5,
+			Captcha: Captcha{
+				Provider:      "turnstile",
+				SiteKey:       "0x4AAAAAAABkMYinukE8nzY",
+				Secret:        "0x4AAAAAAAfile-captcha-secret-0123",
+				SecretFile:    filepath.Join(dir, "captcha-secret"),
+				VerifyURL:     "https://captcha-relay.example.com/turnstile/siteverify",
+				ScriptURL:     "https://challenges.cloudflare.com/turnstile/v0/api.js?render=explicit",
+				AfterFailures: 3,
+				Timeout:       10 * time.Second,
+			},
+		},
+		OIDC: OIDC{
+			SigningAlgorithm:     "RS256",
+			CodeLifetime:         30 * time.Second,
+			AccessTokenLifetime:  5 * time.Minute,
+			IDTokenLifetime:      15 * time.Minute,
+			RefreshTokenLifetime: 24 * time.Hour,
+			Clients: []OIDCClient{
+				{
+					ID:                     "wiki",
+					Name:                   "Company Wiki",
+					Secret:                 "oidc-file-secret-0123456789abcdef",
+					SecretFile:             filepath.Join(dir, "oidc-secret"),
+					AuthMethod:             "client_secret_post",
+					RedirectURIs:           []string{"https://wiki.example.com/redirect_uri"},
+					PostLogoutRedirectURIs: []string{"https://wiki.example.com/"},
+					Directory:              "corp",
+					NumberMatching:         true,
+					SessionReuse:           false,
+					Captcha:                true,
+					Scopes:                 []string{"openid", "profile", "email", "groups"},
+					SigningAlgorithm:       "ES256",
+				},
+				{
+					ID:               "portal.example_2",
+					Name:             "portal.example_2",
+					Secret:           "oidc-env-secret-0123456789abcdef",
+					AuthMethod:       "client_secret_basic",
+					RedirectURIs:     []string{"https://portal.example.com/oidc/callback"},
+					Directory:        "local",
+					NumberMatching:   true,
+					SessionReuse:     true,
+					Scopes:           []string{"openid", "profile", "email", "groups", "offline_access"},
+					SigningAlgorithm: "RS256",
+				},
+				{
+					ID:               "reports",
+					Name:             "reports",
+					AuthMethod:       "private_key_jwt",
+					JWKSFile:         filepath.Join(dir, "oidc-jwks.json"),
+					JWKS:             jwks,
+					RedirectURIs:     []string{"https://reports.example.com/callback"},
+					Directory:        "local",
+					NumberMatching:   true,
+					SessionReuse:     true,
+					Scopes:           []string{"openid", "profile", "email", "groups", "offline_access"},
+					SigningAlgorithm: "EdDSA",
+				},
+				{
+					ID:               "cli",
+					Name:             "cli",
+					AuthMethod:       "none",
+					RedirectURIs:     []string{"http://127.0.0.1:8400/callback", "com.example.cli:/callback"},
+					Directory:        "local",
+					NumberMatching:   true,
+					SessionReuse:     true,
+					Scopes:           []string{"openid", "profile", "email", "groups", "offline_access"},
+					SigningAlgorithm: "RS256",
 				},
 			},
 		},

@@ -6,8 +6,10 @@ import (
 )
 
 // resolver reads the secrets that the file names by *_file (kek_file,
-// dsn_file, token_file, bind_password_file, fraud_webhook.secret_file and
-// the RADIUS clients' secret_file) into their value keys.
+// dsn_file, token_file, bind_password_file, fraud_webhook.secret_file, the
+// RADIUS clients' secret_file, web.captcha.secret_file and the OIDC
+// clients' secret_file) into their value keys, and the OIDC clients'
+// jwks_file into JWKS.
 type resolver struct {
 	c    *Config
 	read func(string) ([]byte, error)
@@ -32,6 +34,14 @@ func (r *resolver) secrets() {
 		c := &f.Radius.Clients[i]
 		p := fmt.Sprintf("radius.clients[%d].", i)
 		r.secret(p+"secret", &c.Secret, p+"secret_file", c.SecretFile)
+	}
+	wc := &f.Web.Captcha
+	r.secret("web.captcha.secret", &wc.Secret, "web.captcha.secret_file", wc.SecretFile)
+	for i := range f.OIDC.Clients {
+		c := &f.OIDC.Clients[i]
+		p := fmt.Sprintf("oidc.clients[%d].", i)
+		r.secret(p+"secret", &c.Secret, p+"secret_file", c.SecretFile)
+		r.jwks(p+"jwks_file", c)
 	}
 	for i, d := range f.Directory {
 		if d.LDAP == nil {

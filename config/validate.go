@@ -97,6 +97,8 @@ func (c *Config) validate(read func(string) ([]byte, error)) []*Error {
 
 	v.push()
 	v.radius()
+	v.web()
+	v.oidc()
 	v.directories()
 	return v.errs
 }

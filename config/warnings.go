@@ -129,6 +129,9 @@ func (c *Config) warnings(files []secretFile, mode func(string) (fs.FileMode, er
 		}
 	}
 
+	c.webWarnings(warn)
+	c.oidcWarnings(warn)
+
 	for i, d := range f.Directory {
 		l := d.LDAP
 		if l == nil {
