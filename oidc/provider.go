@@ -1,0 +1,597 @@
+package oidc
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/bridge-idp/bridge/keys"
+	"github.com/bridge-idp/bridge/store"
+	"github.com/bridge-idp/bridge/web"
+)
+
+// Config is the runtime configuration of the OpenID Provider.
+type Config struct {
+	// Issuer is the public base URL + "/oidc"; the provider is mounted at
+	// its path.
+	Issuer string
+	// SigningAlgorithm signs ID tokens unless a client says otherwise:
+	// ES256, RS256 or EdDSA.
+	SigningAlgorithm     string
+	CodeLifetime         time.Duration
+	AccessTokenLifetime  time.Duration
+	IDTokenLifetime      time.Duration
+	RefreshTokenLifetime time.Duration // 0: no refresh tokens
+	Clients              []*Client
+	// CryptoKey encrypts the access tokens (which carry only a token id):
+	// the same 32 bytes on every node.
+	CryptoKey [32]byte
+}
+
+// Client is a registered relying party.
+type Client struct {
+	ID     string
+	Secret string
+	// AuthMethod is client_secret_basic, client_secret_post,
+	// private_key_jwt or none (a public client: PKCE only).
+	AuthMethod             oidc.AuthMethod
+	JWKS                   jose.JSONWebKeySet
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	Scopes                 []string
+	SigningAlgorithm       string
+	// App is the application as the sign-in pages know it (name,
+	// directory, number matching, session reuse, CAPTCHA).
+	App web.App
+
+	refresh         bool
+	idTokenLifetime time.Duration
+	loginPath       string
+}
+
+func (c *Client) customScheme() bool {
+	for _, u := range c.RedirectURIs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return true
+		}
+	}
+	return false
+}
+
+// Keys is the key manager as the provider uses it.
+type Keys interface {
+	Signer(purpose store.KeyPurpose, alg string) (keys.Key, error)
+	VerificationKeys(purpose store.KeyPurpose) []keys.PublicKey
+}
+
+// Auditor records audit events (a store.AuditBatcher).
+type Auditor interface {
+	Append(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error)
+}
+
+// Deps are the provider's collaborators.
+type Deps struct {
+	Store  store.Grants
+	Keys   Keys
+	Flow   *web.Flow
+	Audit  Auditor
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// Provider is the bridge's OpenID Provider.
+type Provider struct {
+	cfg     Config
+	st      store.Grants
+	keys    Keys
+	flow    *web.Flow
+	audits  Auditor
+	log     *slog.Logger
+	now     func() time.Time
+	clients map[string]*Client
+	algs    []string
+	op      *op.Provider
+	issuer  *url.URL
+	prefix  string
+}
+
+// New builds the provider.
+func New(cfg Config, d Deps) (*Provider, error) {
+	if d.Store == nil || d.Keys == nil || d.Flow == nil || d.Audit == nil {
+		return nil, errors.New("oidc: store, keys, sign-in flow and auditor are required")
+	}
+	iss, err := url.Parse(cfg.Issuer)
+	if err != nil || iss.Host == "" {
+		return nil, fmt.Errorf("oidc: issuer %q is not an absolute URL", cfg.Issuer)
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if cfg.SigningAlgorithm == "" {
+		cfg.SigningAlgorithm = keys.AlgES256
+	}
+	p := &Provider{
+		cfg: cfg, st: d.Store, keys: d.Keys, flow: d.Flow, audits: d.Audit, log: d.Logger, now: d.Now,
+		clients: map[string]*Client{}, issuer: iss, prefix: strings.TrimSuffix(iss.Path, "/"),
+	}
+	p.algs = []string{cfg.SigningAlgorithm}
+	for _, c := range cfg.Clients {
+		if _, dup := p.clients[c.ID]; dup {
+			return nil, fmt.Errorf("oidc: client %q is defined twice", c.ID)
+		}
+		c.refresh = cfg.RefreshTokenLifetime > 0 && slices.Contains(c.Scopes, oidc.ScopeOfflineAccess)
+		c.idTokenLifetime = cfg.IDTokenLifetime
+		c.loginPath = p.prefix + "/login"
+		p.clients[c.ID] = c
+		if c.SigningAlgorithm != "" && !slices.Contains(p.algs, c.SigningAlgorithm) {
+			p.algs = append(p.algs, c.SigningAlgorithm)
+		}
+	}
+	for _, a := range p.algs {
+		if _, err := d.Keys.Signer(store.PurposeOIDC, a); err != nil {
+			return nil, fmt.Errorf("oidc: no %s signing key: %w", a, err)
+		}
+	}
+	opCfg := &op.Config{
+		CryptoKey:               cfg.CryptoKey,
+		CodeMethodS256:          true,
+		AuthMethodPost:          true,
+		AuthMethodPrivateKeyJWT: true,
+		GrantTypeRefreshToken:   cfg.RefreshTokenLifetime > 0,
+		RequestObjectSupported:  false,
+		SupportedUILocales:      []language.Tag{language.English},
+		SupportedScopes:         []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups, oidc.ScopeOfflineAccess},
+		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr", "at_hash",
+			"azp", "name", "preferred_username", "email", "email_verified", "groups"},
+	}
+	var opts []op.Option
+	if iss.Scheme == "http" {
+		// The listener config allows plain HTTP only where the operator
+		// said so (allow_plain_http), which is logged at start.
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	opts = append(opts, op.WithLogger(d.Logger))
+	p.op, err = op.NewProvider(opCfg, storage{p}, op.StaticIssuer(cfg.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: %w", err)
+	}
+	return p, nil
+}
+
+type clientKey struct{}
+
+// Handler serves the provider under the issuer's path (Prefix).
+func (p *Provider) Handler() http.Handler {
+	mux := http.NewServeMux()
+	inner := http.StripPrefix(p.prefix, p.op)
+	mux.HandleFunc("GET "+p.prefix+"/login", p.login)
+	mux.HandleFunc("GET "+p.prefix+"/login/done", p.loginDone)
+	mux.HandleFunc(p.prefix+"/.well-known/openid-configuration", p.discovery(inner))
+	mux.Handle(p.prefix+"/authorize", p.authorize(inner))
+	mux.Handle(p.prefix+"/authorize/callback", p.callback(inner))
+	mux.Handle(p.prefix+"/oauth/token", p.token(inner))
+	mux.HandleFunc(p.prefix+"/end_session", p.endSession(inner))
+	for _, path := range []string{"/keys", "/userinfo", "/oauth/introspect", "/revoke"} {
+		mux.Handle(p.prefix+path, inner)
+	}
+	return mux
+}
+
+// Prefix is the path the provider is mounted at ("/oidc").
+func (p *Provider) Prefix() string { return p.prefix }
+
+// discovery serves zitadel's document, corrected to what the bridge
+// does: code flow only, S256 only, and iss in authorization responses.
+func (p *Provider) discovery(inner http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		rec := &bufferWriter{header: http.Header{}}
+		inner.ServeHTTP(rec, r)
+		var doc map[string]any
+		if rec.status != 0 && rec.status != http.StatusOK || json.Unmarshal(rec.body.Bytes(), &doc) != nil {
+			copyResponse(w, rec)
+			return
+		}
+		doc["response_types_supported"] = []string{"code"}
+		doc["response_modes_supported"] = []string{"query"}
+		grants := []string{"authorization_code"}
+		if p.cfg.RefreshTokenLifetime > 0 {
+			grants = append(grants, "refresh_token")
+		}
+		doc["grant_types_supported"] = grants
+		doc["code_challenge_methods_supported"] = []string{"S256"}
+		doc["authorization_response_iss_parameter_supported"] = true
+		doc["request_parameter_supported"] = false
+		doc["acr_values_supported"] = []string{acrMFA}
+		delete(doc, "device_authorization_endpoint")
+		delete(doc, "request_object_signing_alg_values_supported")
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_ = json.NewEncoder(w).Encode(doc)
+	}
+}
+
+// authorize checks what zitadel's op lets through: the redirect URI must
+// be one of the client's exactly (op accepts any port on a loopback URI
+// for native clients), and a bad one gets an error page, never a
+// redirect. Responses get iss (RFC 9207).
+func (p *Provider) authorize(inner http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			p.errorPage(w, http.StatusBadRequest, "The request could not be read.")
+			return
+		}
+		c, ok := p.clients[r.Form.Get("client_id")]
+		if !ok {
+			p.errorPage(w, http.StatusBadRequest, "Unknown application (client_id).")
+			return
+		}
+		if !slices.Contains(c.RedirectURIs, r.Form.Get("redirect_uri")) {
+			p.auditClient(r.Context(), c.ID, "authorize", store.ResultFailure, "redirect_uri not registered")
+			p.errorPage(w, http.StatusBadRequest, "The application sent a redirect_uri that is not registered for it.")
+			return
+		}
+		if r.Form.Has("request") || r.Form.Has("request_uri") {
+			p.errorPage(w, http.StatusBadRequest, "Request objects are not supported.")
+			return
+		}
+		inner.ServeHTTP(&issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, r)
+	})
+}
+
+// callback is op's /authorize/callback, which sends the code: only to the
+// browser that signed in.
+func (p *Provider) callback(inner http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, err := p.getRequest(r.Context(), r.URL.Query().Get("id"))
+		if err != nil || a.User == nil || a.Binding == "" || a.Binding != bindingOf(r) {
+			p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was finished in another browser. Go back to the application and sign in again.")
+			return
+		}
+		inner.ServeHTTP(&issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, r)
+	})
+}
+
+// token puts the client in the context, for SigningKey to pick its
+// algorithm.
+func (p *Provider) token(inner http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.ParseForm() == nil {
+			if c, ok := p.clients[tokenClientID(r)]; ok {
+				r = r.WithContext(context.WithValue(r.Context(), clientKey{}, c))
+			}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		inner.ServeHTTP(w, r)
+	})
+}
+
+// tokenClientID is the client a token request names, before it is
+// authenticated (op authenticates it).
+func tokenClientID(r *http.Request) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		if u, err := url.QueryUnescape(id); err == nil {
+			return u
+		}
+	}
+	if id := r.PostForm.Get("client_id"); id != "" {
+		return id
+	}
+	if a := r.PostForm.Get("client_assertion"); a != "" {
+		parts := strings.Split(a, ".")
+		if len(parts) == 3 {
+			var claims struct {
+				Sub string `json:"sub"`
+			}
+			if b, err := base64URLDecode(parts[1]); err == nil && json.Unmarshal(b, &claims) == nil {
+				return claims.Sub
+			}
+		}
+	}
+	return ""
+}
+
+// endSession ends the browser session, then lets op check
+// id_token_hint and post_logout_redirect_uri and redirect.
+func (p *Provider) endSession(inner http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if user := p.flow.EndSession(w, r); user != "" {
+			p.audit(r.Context(), user, "logout", "", store.ResultSuccess, "browser session ended", nil)
+		}
+		inner.ServeHTTP(w, r)
+	}
+}
+
+// login is the client's LoginURL: it hands the request to the sign-in
+// pages, or answers at once (prompt=none, a reusable session).
+func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	a, err := p.getRequest(ctx, r.URL.Query().Get("id"))
+	if err != nil || a.User != nil {
+		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired. Go back to the application and sign in again.")
+		return
+	}
+	c := p.clients[a.ClientID]
+	if c == nil {
+		p.errorPage(w, http.StatusBadRequest, "Unknown application.")
+		return
+	}
+	l := web.Login{
+		App: c.App, LoginHint: a.LoginHint,
+		Fresh:  slices.Contains(a.Prompt, oidc.PromptLogin),
+		Return: p.prefix + "/login/done?id=" + url.QueryEscape(a.ID),
+	}
+	if a.MaxAge != nil {
+		l.MaxAge, l.HasMaxAge = time.Duration(*a.MaxAge)*time.Second, true
+		if *a.MaxAge == 0 {
+			l.Fresh = true
+		}
+	}
+	if slices.Contains(a.Prompt, oidc.PromptNone) {
+		res, err := p.flow.SessionFor(r, c.App)
+		if err != nil || l.HasMaxAge && p.now().Sub(res.AuthTime) > l.MaxAge {
+			p.redirectError(w, r, a, oidc.ErrLoginRequired())
+			return
+		}
+		res.FromSession = true
+		p.finish(w, r, a, res)
+		return
+	}
+	p.flow.Begin(w, r, l)
+}
+
+// loginDone is where the sign-in pages return.
+func (p *Provider) loginDone(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	a, err := p.getRequest(ctx, r.URL.Query().Get("id"))
+	if err != nil || a.User != nil {
+		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired. Go back to the application and sign in again.")
+		return
+	}
+	res, err := p.flow.Finish(r, r.URL.Query().Get("login"))
+	if err != nil {
+		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was finished in another browser. Go back to the application and sign in again.")
+		return
+	}
+	p.finish(w, r, a, res)
+}
+
+// finish binds the signed-in user to the request and sends the browser
+// to op's callback, which issues the code.
+func (p *Provider) finish(w http.ResponseWriter, r *http.Request, a *authRequest, res web.Result) {
+	ctx := r.Context()
+	binding := bindingOf(r)
+	_, err := p.st.UpdateGrant(ctx, store.GrantAuthRequest, a.ID, p.now(), func(g store.Grant) (store.Grant, error) {
+		var cur authRequest
+		if err := json.Unmarshal(g.Data, &cur); err != nil {
+			return g, err
+		}
+		if cur.User != nil {
+			return g, errors.New("already signed in")
+		}
+		cur.User, cur.Binding = &res, binding
+		data, err := json.Marshal(&cur)
+		g.Data, g.Subject = data, res.User
+		return g, err
+	})
+	if err != nil || binding == "" {
+		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired. Go back to the application and sign in again.")
+		return
+	}
+	details := map[string]string{"amr": strings.Join(res.AMR, " ")}
+	if res.FromSession {
+		details["session"] = "reused"
+	}
+	p.audit(ctx, res.User, "oidc.authorize", a.ClientID, store.ResultSuccess, "", details)
+	http.Redirect(w, r, op.AuthCallbackURL(p.op)(op.ContextWithIssuer(ctx, p.cfg.Issuer), a.ID), http.StatusSeeOther)
+}
+
+// redirectError sends an error authorization response to the client.
+func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, a *authRequest, e *oidc.Error) {
+	_ = p.st.DeleteGrant(r.Context(), store.GrantAuthRequest, a.ID)
+	u, err := url.Parse(a.RedirectURI)
+	if err != nil {
+		p.errorPage(w, http.StatusBadRequest, "The application's redirect URI is not valid.")
+		return
+	}
+	q := u.Query()
+	q.Set("error", string(e.ErrorType))
+	if e.Description != "" {
+		q.Set("error_description", e.Description)
+	}
+	if a.State != "" {
+		q.Set("state", a.State)
+	}
+	q.Set("iss", p.cfg.Issuer)
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+func (p *Provider) putRequest(ctx context.Context, a *authRequest) error {
+	data, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	now := p.now()
+	return p.st.PutGrant(ctx, store.Grant{Kind: store.GrantAuthRequest, ID: a.ID, Family: a.Family, Data: data,
+		CreatedAt: now, ExpiresAt: now.Add(requestLifetime)})
+}
+
+// requestLifetime bounds an authorization request, sign-in included.
+const requestLifetime = 15 * time.Minute
+
+func (p *Provider) getRequest(ctx context.Context, id string) (*authRequest, error) {
+	if id == "" || len(id) > 64 {
+		return nil, store.ErrNotFound
+	}
+	g, err := p.st.GetGrant(ctx, store.GrantAuthRequest, id, p.now())
+	if err != nil {
+		return nil, err
+	}
+	a := new(authRequest)
+	if err := json.Unmarshal(g.Data, a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// newAccessToken stores an access token's grant and returns its id (op
+// wraps it, encrypted, into the token the client gets).
+func (p *Provider) newAccessToken(ctx context.Context, g grant, family string) (string, time.Time, error) {
+	id, err := randomString(24)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := p.now()
+	exp := now.Add(p.cfg.AccessTokenLifetime)
+	data, _ := json.Marshal(g)
+	err = p.st.PutGrant(ctx, store.Grant{Kind: store.GrantAccessToken, ID: id, Family: family, Subject: g.User.User,
+		Data: data, CreatedAt: now, ExpiresAt: exp})
+	return id, exp, err
+}
+
+func (p *Provider) accessGrant(ctx context.Context, id, subject string) (grant, error) {
+	var g grant
+	rec, err := p.st.GetGrant(ctx, store.GrantAccessToken, id, p.now())
+	if err != nil {
+		return g, errors.New("token is not active")
+	}
+	if err := json.Unmarshal(rec.Data, &g); err != nil {
+		return g, err
+	}
+	if g.User.User != subject {
+		return g, errors.New("token is not active")
+	}
+	return g, nil
+}
+
+// refreshReused revokes the family of a refresh token presented after it
+// was rotated: either the client or an attacker holds a stolen copy.
+func (p *Provider) refreshReused(ctx context.Context, g store.Grant) {
+	n, err := p.st.RevokeFamily(ctx, g.Family)
+	if err != nil {
+		p.log.ErrorContext(ctx, "revoking a reused refresh token's family failed", "err", err)
+	}
+	p.log.WarnContext(ctx, "refresh token reused: its family is revoked", "user", g.Subject, "client", clientOf(g), "revoked", n)
+	p.audit(ctx, g.Subject, "oidc.refresh.reuse", clientOf(g), store.ResultFailure,
+		"refresh token used twice: every token of the sign-in is revoked", map[string]string{"revoked": strconv.FormatInt(n, 10)})
+}
+
+func (p *Provider) audit(ctx context.Context, user, action, clientID string, res store.AuditResult, reason string, details map[string]string) {
+	if details == nil {
+		details = map[string]string{}
+	}
+	if clientID != "" {
+		details["client_id"] = clientID
+	}
+	actor := "system"
+	if user != "" {
+		actor = "user:" + user
+	}
+	if _, err := p.audits.Append(ctx, store.AuditEvent{Time: p.now(), Actor: actor, Action: action, Subject: user,
+		Channel: "oidc", Result: res, Reason: reason, Details: details}); err != nil {
+		p.log.ErrorContext(ctx, "audit append failed", "err", err)
+	}
+}
+
+func (p *Provider) auditClient(ctx context.Context, clientID, action string, res store.AuditResult, reason string) {
+	p.audit(ctx, "", action, clientID, res, reason, nil)
+}
+
+var errorTmpl = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign-in error</title><link rel="stylesheet" href="/assets/style.css"></head>
+<body><main><h1>Sign-in error</h1><p role="alert">{{.}}</p></main></body></html>
+`))
+
+// errorPage is shown instead of redirecting to a client that cannot be
+// trusted with the answer.
+func (p *Provider) errorPage(w http.ResponseWriter, status int, msg string) {
+	var buf bytes.Buffer
+	_ = errorTmpl.Execute(&buf, msg)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// bindingOf is the hash of the browser's binding cookie (see web).
+func bindingOf(r *http.Request) string {
+	c, err := r.Cookie(web.BindingCookie)
+	if err != nil || c.Value == "" {
+		return ""
+	}
+	h := sha256.Sum256([]byte(c.Value))
+	return fmt.Sprintf("%x", h[:])
+}
+
+// issWriter adds iss to authorization responses (RFC 9207): redirects to
+// the client carrying code or error.
+type issWriter struct {
+	http.ResponseWriter
+	iss string
+}
+
+func (w *issWriter) WriteHeader(code int) {
+	if code >= 300 && code < 400 {
+		if loc := w.Header().Get("Location"); loc != "" {
+			if u, err := url.Parse(loc); err == nil {
+				q := u.Query()
+				if (q.Has("code") || q.Has("error")) && !q.Has("iss") {
+					q.Set("iss", w.iss)
+					u.RawQuery = q.Encode()
+					w.Header().Set("Location", u.String())
+				}
+			}
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// bufferWriter records a response to rewrite it.
+type bufferWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferWriter) Header() http.Header { return b.header }
+func (b *bufferWriter) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+func (b *bufferWriter) Write(p []byte) (int, error) { return b.body.Write(p) }
+
+func copyResponse(w http.ResponseWriter, b *bufferWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	_, _ = w.Write(b.body.Bytes())
+}
+
+func base64URLDecode(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
