@@ -82,12 +82,14 @@ func freeUDPPort(t *testing.T) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
-// radiusBridge is a running bridge with a RADIUS front end.
-type radiusBridge struct {
+// liveBridge is a running bridge binary, with the reference
+// authenticator to play the phones.
+type liveBridge struct {
 	t          *testing.T
 	dir, cfg   string
 	bin, phone string
-	auth, acct int
+	auth, acct int // RADIUS ports
+	public     int // the public listener's port
 	mu         sync.Mutex
 	logs       []string
 }
@@ -95,17 +97,18 @@ type radiusBridge struct {
 // startRadiusBridge starts the bridge with one RADIUS client for
 // 127.0.0.1 whose settings are client (YAML lines at the client's
 // indentation, after name, address and secret_file).
-func startRadiusBridge(t *testing.T, client string) *radiusBridge {
+func startRadiusBridge(t *testing.T, client string) *liveBridge {
 	t.Helper()
 	requireRadclient(t)
 	bin, phone := binaries(t)
-	b := &radiusBridge{t: t, dir: t.TempDir(), bin: bin, phone: phone, auth: freeUDPPort(t), acct: freeUDPPort(t)}
+	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin, phone: phone, auth: freeUDPPort(t), acct: freeUDPPort(t)}
 	b.cfg = filepath.Join(b.dir, "bridge.yaml")
 	secretFile := filepath.Join(b.dir, "radius.secret")
 	if err := os.WriteFile(secretFile, []byte(radiusSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	pub, adm := freePort(t), freePort(t)
+	b.public = pub
 	text := fmt.Sprintf(`dev_mode: true
 data_dir: ./data
 log: {level: debug}
@@ -135,10 +138,19 @@ radius:
               - {name: Cisco-AVPair, value: "shell:priv-lvl=15"}
 %s
 `, pub, adm, b.auth, b.acct, client)
+	b.start(text)
+	return b
+}
+
+// start writes the config text and runs the bridge until the test ends;
+// it returns once both listeners are up.
+func (b *liveBridge) start(text string) {
+	t := b.t
+	t.Helper()
 	if err := os.WriteFile(b.cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--config", b.cfg)
+	cmd := exec.Command(b.bin, "serve", "--config", b.cfg)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -148,7 +160,7 @@ radius:
 		cmd.Wait()
 		if t.Failed() {
 			t.Logf("bridge log:\n%s", b.log())
-			out, _ := exec.Command(bin, "audit", "tail", "-n", "30", "--config", b.cfg).CombinedOutput()
+			out, _ := exec.Command(b.bin, "audit", "tail", "-n", "30", "--config", b.cfg).CombinedOutput()
 			t.Logf("audit log:\n%s", out)
 		}
 	})
@@ -172,17 +184,16 @@ radius:
 	case <-time.After(60 * time.Second):
 		t.Fatalf("the bridge did not start:\n%s", b.log())
 	}
-	return b
 }
 
-func (b *radiusBridge) log() string {
+func (b *liveBridge) log() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return strings.Join(b.logs, "\n")
 }
 
 // cli runs an admin command against the running bridge's database.
-func (b *radiusBridge) cli(stdin string, args ...string) string {
+func (b *liveBridge) cli(stdin string, args ...string) string {
 	b.t.Helper()
 	cmd := exec.Command(b.bin, append(args, "--config", b.cfg)...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -194,7 +205,7 @@ func (b *radiusBridge) cli(stdin string, args ...string) string {
 }
 
 // user adds a local user with the test password and groups.
-func (b *radiusBridge) user(name string, groups ...string) {
+func (b *liveBridge) user(name string, groups ...string) {
 	b.t.Helper()
 	args := []string{"users", "add", name, "--password-stdin"}
 	for _, g := range groups {
@@ -205,7 +216,7 @@ func (b *radiusBridge) user(name string, groups ...string) {
 
 // enroll enrolls a reference authenticator for user and returns its
 // state file.
-func (b *radiusBridge) enroll(user string) string {
+func (b *liveBridge) enroll(user string) string {
 	b.t.Helper()
 	var act struct{ URL string }
 	if err := json.Unmarshal([]byte(b.cli("", "devices", "enroll", user, "--json")), &act); err != nil {
@@ -220,7 +231,7 @@ func (b *radiusBridge) enroll(user string) string {
 
 // answer starts the phone answering the next login (wait --once with
 // args such as --auto-approve); the channel gets its exit error.
-func (b *radiusBridge) answer(state string, args ...string) <-chan error {
+func (b *liveBridge) answer(state string, args ...string) <-chan error {
 	cmd := exec.Command(b.phone, append([]string{"--state", state, "wait", "--once", "--timeout", "30s"}, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -243,7 +254,7 @@ func (b *radiusBridge) answer(state string, args ...string) <-chan error {
 // "Message-Authenticator = 0x00" makes radclient sign them) and returns
 // its output and whether it exited 0 (every request got the answer it
 // expected: accept for auth unless the entry says Response-Packet-Type).
-func (b *radiusBridge) radclient(port int, kind, secret, input string, extra ...string) (string, bool) {
+func (b *liveBridge) radclient(port int, kind, secret, input string, extra ...string) (string, bool) {
 	b.t.Helper()
 	args := append([]string{"-x", "-t", "40", "-r", "1"}, extra...)
 	args = append(args, fmt.Sprintf("127.0.0.1:%d", port), kind, secret)
@@ -419,7 +430,7 @@ func TestRADIUSHoldWithRadclient(t *testing.T) {
 
 // auditCount counts audit events with action about subject, read with the
 // CLI.
-func auditCount(t *testing.T, b *radiusBridge, action, subject string) int {
+func auditCount(t *testing.T, b *liveBridge, action, subject string) int {
 	t.Helper()
 	n := 0
 	for _, line := range strings.Split(strings.TrimSpace(b.cli("", "audit", "tail", "-n", "100000", "--json")), "\n") {

@@ -334,7 +334,7 @@ func (c *cli) withAdmin(fn func(cmd *cobra.Command, ad *admin, args []string) er
 func (ad *admin) openKeys(ctx context.Context) (*keys.Manager, error) {
 	c := ad.cli
 	return keys.Open(ctx, ad.store, ad.sealer, keys.Options{
-		RotationOverlap: ad.cfg.Keys.RotationOverlap, RSABits: ad.cfg.Keys.RSABits, Now: c.now,
+		RotationOverlap: ad.cfg.Keys.RotationOverlap, RSABits: ad.cfg.Keys.RSABits, Now: c.now, Specs: keySpecs(ad.cfg),
 		Created: auditKeyCreated(ad.store, actor(), "cli", c.now, ad.logger),
 	}, ad.logger)
 }

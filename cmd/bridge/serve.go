@@ -61,6 +61,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		RotationOverlap: cfg.Keys.RotationOverlap,
 		RefreshInterval: cfg.Keys.RefreshInterval,
 		RSABits:         cfg.Keys.RSABits,
+		Specs:           keySpecs(cfg),
 		Created:         auditKeyCreated(st, "system", "serve", time.Now, logger),
 	}, logger)
 	if err != nil {
@@ -92,6 +93,19 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		logger.Info("admin API enabled on the admin listener")
 	}
 
+	apps := browserApps{}
+	flow, err := openWeb(cfg, st, push, sealer, apps, logger)
+	if err != nil {
+		return err
+	}
+	op, err := openOIDC(cfg, st, km, sealer, flow, dirs, apps, push.audit, logger)
+	if err != nil {
+		return err
+	}
+	mountBrowser(srv.PublicMux(), flow, op)
+	if op != nil {
+		logger.Info("OpenID Provider enabled", "issuer", cfg.OIDCIssuer(), "clients", len(cfg.OIDC.Clients))
+	}
 	rad, err := openRadius(cfg, dirs, push, st, sealer, srv.Registry(), logger)
 	if err != nil {
 		return err
