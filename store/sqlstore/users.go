@@ -184,6 +184,8 @@ func (s *DB) DeleteUser(ctx context.Context, name string) error {
 			"DELETE FROM push_challenges WHERE user_name = $1",
 			"DELETE FROM push_limits WHERE user_name = $1",
 			"DELETE FROM device_activations WHERE user_name = $1",
+			// Sessions, sign-ins and tokens: a deleted user is signed out.
+			"DELETE FROM grants WHERE subject = $1",
 		} {
 			res, err := tx.ExecContext(ctx, q, name)
 			if err != nil {

@@ -291,8 +291,18 @@ func testUsersDeletePushRecords(t *testing.T, newDB NewDB) {
 		})
 		must(t, err, "push limit")
 		must(t, s.CreateActivation(ctx(), activation("a-"+u, u, ts)), "activation")
+		for _, kind := range []string{store.GrantSession, store.GrantRefreshToken} {
+			must(t, s.PutGrant(ctx(), store.Grant{Kind: kind, ID: "g-" + u, Subject: u, CreatedAt: ts, ExpiresAt: ts.Add(time.Hour)}), "grant")
+		}
 	}
 	must(t, s.DeleteUser(ctx(), "lena"), "delete")
+	for _, kind := range []string{store.GrantSession, store.GrantRefreshToken} {
+		_, err := s.GetGrant(ctx(), kind, "g-lena", ts)
+		wantErr(t, err, store.ErrNotFound, "a deleted user's "+kind)
+		if _, err := s.GetGrant(ctx(), kind, "g-mike", ts); err != nil {
+			t.Errorf("another user's %s went too: %v", kind, err)
+		}
+	}
 	_, err := s.GetChallenge(ctx(), "c-lena")
 	wantErr(t, err, store.ErrNotFound, "challenge of a deleted user")
 	if l, _ := s.GetPushLimit(ctx(), "lena"); l != (store.PushLimit{User: "lena"}) {
