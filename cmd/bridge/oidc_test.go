@@ -236,6 +236,25 @@ func TestOIDCCodeFlowWithRP(t *testing.T) {
 		t.Error("revoking the refresh token left its access token working")
 	}
 
+	// Signing the user out from the CLI ends the browser session: the next
+	// sign-in asks again.
+	if out := b.cli("", "oidc", "signout", "alice"); !strings.Contains(out, "signed alice out") {
+		t.Errorf("oidc signout: %s", out)
+	}
+	if p := br.get("http://" + l.Addr().String() + "/login"); !strings.Contains(p.body, `name="username"`) {
+		t.Errorf("after oidc signout the session still signs the browser in: %s\n%s", p.url, p.body)
+	}
+	if auditCount(t, b, "user.signout", "alice") != 1 {
+		t.Error("oidc signout not audited")
+	}
+	var listed []struct {
+		ID string `json:"id"`
+	}
+	out := b.cli("", "oidc", "clients", "--json")
+	if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed) != 2 || listed[0].ID != "wiki" || strings.Contains(out, oidcSecret) {
+		t.Errorf("oidc clients --json: %v\n%s", err, out)
+	}
+
 	// A tampered ID token fails verification.
 	parts := strings.Split(tokens.IDToken, ".")
 	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])

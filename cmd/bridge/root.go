@@ -114,6 +114,7 @@ The configuration file is taken from --config, else $BRIDGE_CONFIG, else
 		c.usersCommand(),
 		c.devicesCommand(),
 		c.keysCommand(),
+		c.oidcCommand(),
 		c.auditCommand(),
 		c.versionCommand(),
 	)
