@@ -29,9 +29,13 @@ type authRequest struct {
 	Prompt        []string                 `json:"prompt,omitempty"`
 	MaxAge        *uint                    `json:"max_age,omitempty"`
 	LoginHint     string                   `json:"login_hint,omitempty"`
-	// Binding is the hash of the browser binding cookie of the browser
-	// that signed in: only that browser may collect the code.
+	// Binding is the hash of the binding cookie of the browser that sent
+	// the request: only that browser may sign in to it and collect its
+	// code.
 	Binding string `json:"binding,omitempty"`
+	// HintSubject is the subject of a valid id_token_hint: prompt=none
+	// answers only for that user.
+	HintSubject string `json:"hint_sub,omitempty"`
 	// Family groups the code and the tokens issued for this request.
 	Family string `json:"family"`
 	// Set when the sign-in finished.

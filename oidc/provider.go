@@ -3,7 +3,7 @@ package oidc
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -110,7 +110,14 @@ type Provider struct {
 	op      *op.Provider
 	issuer  *url.URL
 	prefix  string
+	// authorizeLimit bounds the authorization requests an address can make
+	// the bridge store.
+	authorizeLimit *web.Limiter
 }
+
+// authorizePerMinute is how many authorization requests an address may
+// send per minute.
+const authorizePerMinute = 120
 
 // New builds the provider.
 func New(cfg Config, d Deps) (*Provider, error) {
@@ -133,6 +140,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	p := &Provider{
 		cfg: cfg, st: d.Store, keys: d.Keys, flow: d.Flow, audits: d.Audit, log: d.Logger, now: d.Now,
 		clients: map[string]*Client{}, issuer: iss, prefix: strings.TrimSuffix(iss.Path, "/"),
+		authorizeLimit: web.NewLimiter(authorizePerMinute, time.Minute, d.Now),
 	}
 	p.algs = []string{cfg.SigningAlgorithm}
 	for _, c := range cfg.Clients {
@@ -153,14 +161,15 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		}
 	}
 	opCfg := &op.Config{
-		CryptoKey:               cfg.CryptoKey,
-		CodeMethodS256:          true,
-		AuthMethodPost:          true,
-		AuthMethodPrivateKeyJWT: true,
-		GrantTypeRefreshToken:   cfg.RefreshTokenLifetime > 0,
-		RequestObjectSupported:  false,
-		SupportedUILocales:      []language.Tag{language.English},
-		SupportedScopes:         []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups, oidc.ScopeOfflineAccess},
+		CryptoKey:                cfg.CryptoKey,
+		DefaultLogoutRedirectURI: strings.TrimSuffix(iss.Path, "/") + "/logout/done",
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		AuthMethodPrivateKeyJWT:  true,
+		GrantTypeRefreshToken:    cfg.RefreshTokenLifetime > 0,
+		RequestObjectSupported:   false,
+		SupportedUILocales:       []language.Tag{language.English},
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups, oidc.ScopeOfflineAccess},
 		SupportedClaims: []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr", "at_hash",
 			"azp", "name", "preferred_username", "email", "email_verified", "groups"},
 	}
@@ -191,6 +200,10 @@ func (p *Provider) Handler() http.Handler {
 	mux.Handle(p.prefix+"/authorize/callback", p.callback(inner))
 	mux.Handle(p.prefix+"/oauth/token", p.token(inner))
 	mux.HandleFunc(p.prefix+"/end_session", p.endSession(inner))
+	mux.HandleFunc(p.prefix+"/logout", p.logoutPage)
+	mux.HandleFunc("GET "+p.prefix+"/logout/done", func(w http.ResponseWriter, r *http.Request) {
+		p.page(w, http.StatusOK, "Signed out", "You are signed out.", "", "")
+	})
 	for _, path := range []string{"/keys", "/userinfo", "/oauth/introspect", "/revoke"} {
 		mux.Handle(p.prefix+path, inner)
 	}
@@ -240,13 +253,43 @@ func (p *Provider) authorize(inner http.Handler) http.Handler {
 			p.errorPage(w, http.StatusBadRequest, "The request could not be read.")
 			return
 		}
+		// op's decoder takes the last of repeated parameters and matches
+		// names in any case, this check the first exact name: no
+		// parameter may come twice, in any spelling.
+		seen := make(map[string]int, len(r.Form))
+		for k, v := range r.Form {
+			lk := strings.ToLower(k)
+			if seen[lk] += len(v); seen[lk] > 1 {
+				p.errorPage(w, http.StatusBadRequest, "The request repeats the parameter "+strconv.Quote(truncate(lk, 40))+".")
+				return
+			}
+		}
+		if len(r.Form) > maxParams {
+			p.errorPage(w, http.StatusBadRequest, "The request has too many parameters.")
+			return
+		}
+		for k, v := range r.Form {
+			lk := strings.ToLower(k)
+			limit, ok := paramLimits[lk]
+			if !ok {
+				limit = maxParamLen
+			}
+			if len(v[0]) > limit {
+				p.errorPage(w, http.StatusBadRequest, "The request's "+strconv.Quote(truncate(lk, 40))+" is too long.")
+				return
+			}
+		}
+		if !p.authorizeLimit.Take(web.AddressKey(p.flow.ClientIP(r))) {
+			p.errorPage(w, http.StatusTooManyRequests, "Too many sign-in requests from this address. Wait a few minutes and try again.")
+			return
+		}
 		c, ok := p.clients[r.Form.Get("client_id")]
 		if !ok {
 			p.errorPage(w, http.StatusBadRequest, "Unknown application (client_id).")
 			return
 		}
 		if !slices.Contains(c.RedirectURIs, r.Form.Get("redirect_uri")) {
-			p.auditClient(r.Context(), c.ID, "authorize", store.ResultFailure, "redirect_uri not registered")
+			p.auditClient(r.Context(), c.ID, "oidc.authorize", store.ResultFailure, "redirect_uri not registered")
 			p.errorPage(w, http.StatusBadRequest, "The application sent a redirect_uri that is not registered for it.")
 			return
 		}
@@ -254,16 +297,59 @@ func (p *Provider) authorize(inner http.Handler) http.Handler {
 			p.errorPage(w, http.StatusBadRequest, "Request objects are not supported.")
 			return
 		}
+		// The request is bound to this browser: only it may sign in to it
+		// and collect its code.
+		binding := p.flow.Bind(w, r)
+		r = r.WithContext(context.WithValue(r.Context(), bindingKey{}, binding))
 		inner.ServeHTTP(&issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, r)
 	})
+}
+
+// Limits of an authorization request's parameters: their number, and the
+// length of each (paramLimits by lower-case name, maxParamLen for the
+// rest), so that an unauthenticated request cannot make the bridge store
+// or show much.
+const (
+	maxParams   = 40
+	maxParamLen = 1024
+)
+
+// paramLimits are the parameters allowed more or less than maxParamLen.
+var paramLimits = map[string]int{
+	"state": 2048, "nonce": 512, "login_hint": 256, "scope": 512, "code_challenge": 128,
+	"redirect_uri": 2048, "client_id": 128, "max_age": 12, "prompt": 64, "acr_values": 512,
+	"ui_locales": 128, "id_token_hint": 8192,
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+type bindingKey struct{}
+
+// boundHere reports whether the request's browser is the one that sent a.
+func (p *Provider) boundHere(r *http.Request, a *authRequest) bool {
+	h := p.flow.BindingHash(r)
+	return a.Binding != "" && h != "" && subtle.ConstantTimeCompare([]byte(h), []byte(a.Binding)) == 1
 }
 
 // callback is op's /authorize/callback, which sends the code: only to the
 // browser that signed in.
 func (p *Provider) callback(inner http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, err := p.getRequest(r.Context(), r.URL.Query().Get("id"))
-		if err != nil || a.User == nil || a.Binding == "" || a.Binding != bindingOf(r) {
+		// op reads the id from the form, where a POST body comes before
+		// the query: only a GET with exactly one id reaches it, so that the
+		// request checked here is the one op answers.
+		ids := r.URL.Query()["id"]
+		if r.Method != http.MethodGet || len(ids) != 1 {
+			p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was finished in another browser. Go back to the application and sign in again.")
+			return
+		}
+		a, err := p.getRequest(r.Context(), ids[0])
+		if err != nil || a.User == nil || !p.boundHere(r, a) {
 			p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was finished in another browser. Go back to the application and sign in again.")
 			return
 		}
@@ -310,15 +396,69 @@ func tokenClientID(r *http.Request) string {
 	return ""
 }
 
-// endSession ends the browser session, then lets op check
-// id_token_hint and post_logout_redirect_uri and redirect.
+// endSession hands the request to op, which checks id_token_hint and
+// post_logout_redirect_uri and calls TerminateSessionFromRequest; that
+// ends the browser's session only for a valid hint naming its user.
+// Without one, the user confirms on a page first (no logout by a link on
+// someone else's page).
 func (p *Provider) endSession(inner http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if user := p.flow.EndSession(w, r); user != "" {
-			p.audit(r.Context(), user, "logout", "", store.ResultSuccess, "browser session ended", nil)
-		}
-		inner.ServeHTTP(w, r)
+		w.Header().Set("Cache-Control", "no-store")
+		ctx := context.WithValue(r.Context(), logoutKey{}, &logoutCtx{w: w, r: r})
+		inner.ServeHTTP(w, r.WithContext(ctx))
 	}
+}
+
+type logoutKey struct{}
+
+type logoutCtx struct {
+	w http.ResponseWriter
+	r *http.Request
+}
+
+// logoutPage asks the user to confirm a logout that came without a valid
+// id_token_hint, and performs it on POST. The session cookie is
+// SameSite=Lax: a POST from another site carries none, and ends nothing.
+func (p *Provider) logoutPage(w http.ResponseWriter, r *http.Request) {
+	next := r.FormValue("next")
+	if !p.postLogoutURI(next) {
+		next = ""
+	}
+	if r.Method == http.MethodPost {
+		if o := r.Header.Get("Origin"); o != "" && o != p.issuer.Scheme+"://"+p.issuer.Host {
+			p.errorPage(w, http.StatusForbidden, "The sign-out request came from another site.")
+			return
+		}
+		if user := p.flow.EndSession(w, r); user != "" {
+			p.audit(r.Context(), user, "logout", "", store.ResultSuccess, "confirmed on the sign-out page", nil)
+		}
+		if next != "" {
+			http.Redirect(w, r, next, http.StatusSeeOther)
+			return
+		}
+		p.page(w, http.StatusOK, "Signed out", "You are signed out.", "", "")
+		return
+	}
+	p.page(w, http.StatusOK, "Sign out", "Sign out of your sign-in session on this browser?", p.prefix+"/logout", next)
+}
+
+// postLogoutURI reports whether u is a registered post-logout URI of
+// some client, with at most a state parameter added (as op adds it).
+func (p *Provider) postLogoutURI(u string) bool {
+	parsed, err := url.Parse(u)
+	if u == "" || err != nil {
+		return false
+	}
+	q := parsed.Query()
+	q.Del("state")
+	parsed.RawQuery = q.Encode()
+	bare := parsed.String()
+	for _, c := range p.clients {
+		if slices.Contains(c.PostLogoutRedirectURIs, bare) || slices.Contains(c.PostLogoutRedirectURIs, u) {
+			return true
+		}
+	}
+	return false
 }
 
 // login is the client's LoginURL: it hands the request to the sign-in
@@ -326,8 +466,8 @@ func (p *Provider) endSession(inner http.Handler) http.HandlerFunc {
 func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	a, err := p.getRequest(ctx, r.URL.Query().Get("id"))
-	if err != nil || a.User != nil {
-		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired. Go back to the application and sign in again.")
+	if err != nil || a.User != nil || !p.boundHere(r, a) {
+		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
 		return
 	}
 	c := p.clients[a.ClientID]
@@ -338,7 +478,7 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 	l := web.Login{
 		App: c.App, LoginHint: a.LoginHint,
 		Fresh:  slices.Contains(a.Prompt, oidc.PromptLogin),
-		Return: p.prefix + "/login/done?id=" + url.QueryEscape(a.ID),
+		Return: p.returnPath(a),
 	}
 	if a.MaxAge != nil {
 		l.MaxAge, l.HasMaxAge = time.Duration(*a.MaxAge)*time.Second, true
@@ -348,7 +488,9 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if slices.Contains(a.Prompt, oidc.PromptNone) {
 		res, err := p.flow.SessionFor(r, c.App)
-		if err != nil || l.HasMaxAge && p.now().Sub(res.AuthTime) > l.MaxAge {
+		if err != nil || !c.App.SessionReuse || l.Fresh ||
+			l.HasMaxAge && p.now().Sub(res.AuthTime) > l.MaxAge ||
+			a.HintSubject != "" && a.HintSubject != res.User {
 			p.redirectError(w, r, a, oidc.ErrLoginRequired())
 			return
 		}
@@ -359,15 +501,23 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 	p.flow.Begin(w, r, l)
 }
 
+// returnPath is where the sign-in pages return for a.
+func (p *Provider) returnPath(a *authRequest) string {
+	return p.prefix + "/login/done?id=" + url.QueryEscape(a.ID)
+}
+
 // loginDone is where the sign-in pages return.
 func (p *Provider) loginDone(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	a, err := p.getRequest(ctx, r.URL.Query().Get("id"))
-	if err != nil || a.User != nil {
-		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired. Go back to the application and sign in again.")
+	if err != nil || a.User != nil || !p.boundHere(r, a) {
+		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
 		return
 	}
-	res, err := p.flow.Finish(r, r.URL.Query().Get("login"))
+	// The sign-in must be the one started for this request: another
+	// finished sign-in of the browser (another application, a session
+	// reused where this request wanted a push) is no good here.
+	res, err := p.flow.Finish(r, r.URL.Query().Get("login"), p.returnPath(a))
 	if err != nil {
 		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was finished in another browser. Go back to the application and sign in again.")
 		return
@@ -379,7 +529,11 @@ func (p *Provider) loginDone(w http.ResponseWriter, r *http.Request) {
 // to op's callback, which issues the code.
 func (p *Provider) finish(w http.ResponseWriter, r *http.Request, a *authRequest, res web.Result) {
 	ctx := r.Context()
-	binding := bindingOf(r)
+	c := p.clients[a.ClientID]
+	if c == nil || !p.boundHere(r, a) || c.App.Directory == nil || res.Directory != c.App.Directory.Name() {
+		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired. Go back to the application and sign in again.")
+		return
+	}
 	_, err := p.st.UpdateGrant(ctx, store.GrantAuthRequest, a.ID, p.now(), func(g store.Grant) (store.Grant, error) {
 		var cur authRequest
 		if err := json.Unmarshal(g.Data, &cur); err != nil {
@@ -388,12 +542,12 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, a *authRequest
 		if cur.User != nil {
 			return g, errors.New("already signed in")
 		}
-		cur.User, cur.Binding = &res, binding
+		cur.User = &res
 		data, err := json.Marshal(&cur)
 		g.Data, g.Subject = data, res.User
 		return g, err
 	})
-	if err != nil || binding == "" {
+	if err != nil {
 		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired. Go back to the application and sign in again.")
 		return
 	}
@@ -456,6 +610,12 @@ func (p *Provider) getRequest(ctx context.Context, id string) (*authRequest, err
 
 // newAccessToken stores an access token's grant and returns its id (op
 // wraps it, encrypted, into the token the client gets).
+//
+// It is the last record a token response writes, and it checks afterwards
+// that the family was not revoked meanwhile (a replayed code or refresh
+// token racing this response): revocation writes its tombstone before it
+// deletes, so either the deletion sees this response's records or this
+// check sees the tombstone.
 func (p *Provider) newAccessToken(ctx context.Context, g grant, family string) (string, time.Time, error) {
 	id, err := randomString(24)
 	if err != nil {
@@ -464,9 +624,38 @@ func (p *Provider) newAccessToken(ctx context.Context, g grant, family string) (
 	now := p.now()
 	exp := now.Add(p.cfg.AccessTokenLifetime)
 	data, _ := json.Marshal(g)
-	err = p.st.PutGrant(ctx, store.Grant{Kind: store.GrantAccessToken, ID: id, Family: family, Subject: g.User.User,
-		Data: data, CreatedAt: now, ExpiresAt: exp})
-	return id, exp, err
+	if err := p.st.PutGrant(ctx, store.Grant{Kind: store.GrantAccessToken, ID: id, Family: family, Subject: g.User.User,
+		Data: data, CreatedAt: now, ExpiresAt: exp}); err != nil {
+		return "", time.Time{}, err
+	}
+	if _, err := p.st.GetGrant(ctx, grantRevokedFamily, family, now); err == nil {
+		if _, err := p.st.RevokeFamily(ctx, family); err != nil {
+			p.log.ErrorContext(ctx, "revoking a revoked family's new tokens failed", "err", err)
+		}
+		return "", time.Time{}, errInvalidGrant
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", time.Time{}, err
+	}
+	return id, exp, nil
+}
+
+// grantRevokedFamily is the tombstone of a revoked family (its ID is the
+// family; it has no family itself, so RevokeFamily keeps it).
+const grantRevokedFamily = "oidc_revoked"
+
+// revokeFamily revokes every record of a family, leaving a tombstone that
+// stops tokens still being issued for it (see newAccessToken).
+func (p *Provider) revokeFamily(ctx context.Context, family string) (int64, error) {
+	if family == "" {
+		return 0, nil
+	}
+	now := p.now()
+	err := p.st.PutGrant(ctx, store.Grant{Kind: grantRevokedFamily, ID: family, CreatedAt: now,
+		ExpiresAt: now.Add(max(p.cfg.RefreshTokenLifetime, p.cfg.AccessTokenLifetime, requestLifetime) + time.Hour)})
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return 0, err
+	}
+	return p.st.RevokeFamily(ctx, family)
 }
 
 func (p *Provider) accessGrant(ctx context.Context, id, subject string) (grant, error) {
@@ -487,7 +676,7 @@ func (p *Provider) accessGrant(ctx context.Context, id, subject string) (grant, 
 // refreshReused revokes the family of a refresh token presented after it
 // was rotated: either the client or an attacker holds a stolen copy.
 func (p *Provider) refreshReused(ctx context.Context, g store.Grant) {
-	n, err := p.st.RevokeFamily(ctx, g.Family)
+	n, err := p.revokeFamily(ctx, g.Family)
 	if err != nil {
 		p.log.ErrorContext(ctx, "revoking a reused refresh token's family failed", "err", err)
 	}
@@ -517,32 +706,29 @@ func (p *Provider) auditClient(ctx context.Context, clientID, action string, res
 	p.audit(ctx, "", action, clientID, res, reason, nil)
 }
 
-var errorTmpl = template.Must(template.New("error").Parse(`<!doctype html>
+var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign-in error</title><link rel="stylesheet" href="/assets/style.css"></head>
-<body><main><h1>Sign-in error</h1><p role="alert">{{.}}</p></main></body></html>
+<title>{{.Title}}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/style.css"></head>
+<body><main><h1>{{.Title}}</h1><p role="alert">{{.Msg}}</p>
+{{if .Action}}<form method="post" action="{{.Action}}">{{if .Next}}<input type="hidden" name="next" value="{{.Next}}">{{end}}<button type="submit" autofocus>Sign out</button></form>{{end}}
+</main></body></html>
 `))
 
 // errorPage is shown instead of redirecting to a client that cannot be
 // trusted with the answer.
 func (p *Provider) errorPage(w http.ResponseWriter, status int, msg string) {
+	p.page(w, status, "Sign-in error", msg, "", "")
+}
+
+// page renders a simple page, with a sign-out form when action is set.
+func (p *Provider) page(w http.ResponseWriter, status int, title, msg, action, next string) {
 	var buf bytes.Buffer
-	_ = errorTmpl.Execute(&buf, msg)
+	_ = pageTmpl.Execute(&buf, struct{ Title, Msg, Action, Next string }{title, msg, action, next})
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
-}
-
-// bindingOf is the hash of the browser's binding cookie (see web).
-func bindingOf(r *http.Request) string {
-	c, err := r.Cookie(web.BindingCookie)
-	if err != nil || c.Value == "" {
-		return ""
-	}
-	h := sha256.Sum256([]byte(c.Value))
-	return fmt.Sprintf("%x", h[:])
 }
 
 // issWriter adds iss to authorization responses (RFC 9207): redirects to

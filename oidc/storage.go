@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/bridge-idp/bridge/directory"
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/web"
 )
@@ -38,13 +40,14 @@ var (
 
 // Errors a client sees; the detail is logged and audited.
 var (
+	errInvalidGrant = oidc.ErrInvalidGrant()
 	errPKCE         = oidc.ErrInvalidRequest().WithDescription("PKCE is required: send code_challenge with code_challenge_method S256")
 	errResponseMode = oidc.ErrInvalidRequest().WithDescription("only response_mode=query is supported")
 )
 
-func (s storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+func (s storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (op.AuthRequest, error) {
 	if req.CodeChallenge == "" || req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
-		s.p.auditClient(ctx, req.ClientID, "authorize", store.ResultFailure, "PKCE missing or not S256")
+		s.p.auditClient(ctx, req.ClientID, "oidc.authorize", store.ResultFailure, "PKCE missing or not S256")
 		return nil, errPKCE
 	}
 	if req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery {
@@ -63,6 +66,16 @@ func (s storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _
 		Scopes: req.Scopes, ResponseType: req.ResponseType, ResponseMode: req.ResponseMode,
 		Challenge: req.CodeChallenge, ChallengeMeth: req.CodeChallengeMethod,
 		Prompt: req.Prompt, MaxAge: req.MaxAge, LoginHint: req.LoginHint, Family: "oidc:" + fam,
+		HintSubject: hintSubject,
+	}
+	a.Binding, _ = ctx.Value(bindingKey{}).(string)
+	if a.Binding == "" {
+		return nil, oidc.ErrServerError().WithDescription("the request did not come through the authorization endpoint")
+	}
+	// op keeps the standard scopes whatever the client may have: only
+	// the client's own go through.
+	if c := s.p.clients[req.ClientID]; c != nil {
+		a.Scopes = slices.DeleteFunc(slices.Clone(req.Scopes), func(sc string) bool { return !slices.Contains(c.Scopes, sc) })
 	}
 	if err := s.p.putRequest(ctx, a); err != nil {
 		return nil, err
@@ -81,7 +94,7 @@ func (s storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthReq
 	now := s.p.now()
 	g, err := s.p.st.ConsumeGrant(ctx, store.GrantCode, hashSecret(code), now)
 	if errors.Is(err, store.ErrUsed) {
-		n, rerr := s.p.st.RevokeFamily(ctx, g.Family)
+		n, rerr := s.p.revokeFamily(ctx, g.Family)
 		if rerr != nil {
 			s.p.log.ErrorContext(ctx, "revoking the tokens of a replayed code failed", "err", rerr)
 		}
@@ -159,20 +172,16 @@ func (s storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenR
 		old, err := s.p.st.ConsumeGrant(ctx, store.GrantRefreshToken, hashSecret(current), now)
 		if errors.Is(err, store.ErrUsed) {
 			s.p.refreshReused(ctx, old)
-			return "", "", time.Time{}, op.ErrInvalidRefreshToken
+			return "", "", time.Time{}, errInvalidGrant
 		}
 		if err != nil {
-			return "", "", time.Time{}, op.ErrInvalidRefreshToken
+			return "", "", time.Time{}, errInvalidGrant
 		}
 	} else {
 		g.Expires = now.Add(s.p.cfg.RefreshTokenLifetime)
 	}
 	if !g.Expires.After(now) {
-		return "", "", time.Time{}, op.ErrInvalidRefreshToken
-	}
-	access, exp, err := s.p.newAccessToken(ctx, g, family)
-	if err != nil {
-		return "", "", time.Time{}, err
+		return "", "", time.Time{}, errInvalidGrant
 	}
 	refresh, err := randomString(32)
 	if err != nil {
@@ -185,6 +194,15 @@ func (s storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenR
 	}); err != nil {
 		return "", "", time.Time{}, err
 	}
+	access, exp, err := s.p.newAccessToken(ctx, g, family)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	kind := "authorization_code"
+	if current != "" {
+		kind = "refresh_token"
+	}
+	s.p.audit(ctx, g.User.User, "oidc.token", g.ClientID, store.ResultSuccess, kind, map[string]string{"refresh": "issued"})
 	return access, refresh, exp, nil
 }
 
@@ -218,6 +236,24 @@ func (s storage) TokenRequestByRefreshToken(ctx context.Context, token string) (
 	if err := json.Unmarshal(g.Data, &r.grant); err != nil {
 		return nil, err
 	}
+	// The user is looked up again: one disabled or removed since the
+	// sign-in gets no new tokens, and the claims are current.
+	c := s.p.clients[r.ClientID]
+	if c == nil || c.App.Directory == nil {
+		return nil, op.ErrInvalidRefreshToken
+	}
+	id, err := c.App.Directory.Lookup(ctx, r.User.User)
+	switch {
+	case errors.Is(err, directory.ErrInvalidCredentials), errors.Is(err, directory.ErrDisabled):
+		if _, rerr := s.p.revokeFamily(ctx, g.Family); rerr != nil {
+			s.p.log.ErrorContext(ctx, "revoking a disabled user's tokens failed", "err", rerr)
+		}
+		s.p.audit(ctx, r.User.User, "oidc.token", r.ClientID, store.ResultFailure, "refresh refused: "+err.Error(), nil)
+		return nil, op.ErrInvalidRefreshToken
+	case err != nil:
+		return nil, oidc.ErrServerError().WithDescription("the directory is unavailable").WithParent(err)
+	}
+	r.User.DisplayName, r.User.Email, r.User.Groups = id.DisplayName, id.Email, id.Groups
 	return r, nil
 }
 
@@ -225,10 +261,19 @@ func (s storage) TerminateSession(ctx context.Context, userID, clientID string) 
 	return nil // the browser session ends in the end_session wrapper
 }
 
-// TerminateSessionFromRequest answers end_session: the browser session has
-// been ended already (Provider.endSession); this picks where to go.
+// TerminateSessionFromRequest answers end_session once op has checked it:
+// with a valid id_token_hint, the browser's session ends if it is the
+// hint's user's; without one, the user is asked to confirm first.
 func (s storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
-	if req.UserID != "" && req.ClientID != "" {
+	lc, _ := ctx.Value(logoutKey{}).(*logoutCtx)
+	if req.UserID == "" || lc == nil {
+		u := s.p.prefix + "/logout"
+		if req.RedirectURI != "" && req.RedirectURI != s.p.prefix+"/logout/done" {
+			u += "?next=" + url.QueryEscape(req.RedirectURI)
+		}
+		return u, nil
+	}
+	if s.p.flow.EndSessionOf(lc.w, lc.r, req.UserID) {
 		s.p.audit(ctx, req.UserID, "logout", req.ClientID, store.ResultSuccess, "end_session", nil)
 	}
 	return req.RedirectURI, nil
@@ -249,7 +294,7 @@ func (s storage) RevokeToken(ctx context.Context, token, userID, clientID string
 		return oidc.ErrInvalidClient().WithDescription("the token was not issued to this client")
 	}
 	if kind == store.GrantRefreshToken {
-		if _, err := s.p.st.RevokeFamily(ctx, g.Family); err != nil {
+		if _, err := s.p.revokeFamily(ctx, g.Family); err != nil {
 			return oidc.ErrServerError().WithParent(err)
 		}
 	} else if err := s.p.st.DeleteGrant(ctx, kind, id); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -314,7 +359,12 @@ func (s storage) GetClientByClientID(_ context.Context, id string) (op.Client, e
 
 func (s storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
 	c, ok := s.p.clients[id]
-	if !ok || c.Secret == "" ||
+	if !ok {
+		// Not audited: anyone can send any id, and the audit chain is
+		// not a place for their input.
+		return errors.New("invalid client credentials")
+	}
+	if c.Secret == "" ||
 		(c.AuthMethod != oidc.AuthMethodBasic && c.AuthMethod != oidc.AuthMethodPost) ||
 		subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
 		s.p.auditClient(ctx, id, "oidc.client_auth", store.ResultFailure, "wrong client secret")

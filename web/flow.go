@@ -164,6 +164,13 @@ type Flow struct {
 	ipFails *limiter
 	usrFail *limiter
 	captcha *captchaVerifier
+	// The cookies' names: with the __Host- prefix when served over TLS,
+	// so that no sibling domain can plant them.
+	bindingCookie, sessionCookie string
+	// decoyTTL and decoyDigits make a decoy push last as long, and its
+	// number as long, as a real one.
+	decoyTTL    time.Duration
+	decoyDigits int
 }
 
 // New builds a Flow.
@@ -207,18 +214,28 @@ func New(cfg Config, apps Apps, d Deps) (*Flow, error) {
 		ipFails: newLimiter(cfg.FailuresPerIP, failureWindow, d.Now),
 		usrFail: newLimiter(cfg.FailuresPerUser, failureWindow, d.Now),
 	}
+	f.bindingCookie, f.sessionCookie = bindingCookieName, sessionCookieName
+	if f.secure {
+		f.bindingCookie, f.sessionCookie = "__Host-"+bindingCookieName, "__Host-"+sessionCookieName
+	}
 	if cfg.Captcha.Enabled() {
 		f.captcha = newCaptchaVerifier(cfg.Captcha, d.HTTPClient)
+	}
+	f.decoyTTL, f.decoyDigits = pushauth.DefaultChallengeTTL, pushauth.DefaultNumberDigits
+	if pc, ok := d.Push.(interface{ Config() pushauth.Config }); ok {
+		if c := pc.Config(); c.ChallengeTTL > 0 && c.NumberDigits > 0 {
+			f.decoyTTL, f.decoyDigits = c.ChallengeTTL, c.NumberDigits
+		}
 	}
 	return f, nil
 }
 
 const (
 	failureWindow = 15 * time.Minute
-	// BindingCookie ties a sign-in to the browser that started it; front
-	// ends check it too (a code goes only to that browser).
-	BindingCookie = "bridge_browser"
-	sessionCookie = "bridge_session"
+	// bindingCookieName ties a sign-in to the browser that started it;
+	// front ends check it too (see Bind).
+	bindingCookieName = "bridge_browser"
+	sessionCookieName = "bridge_session"
 )
 
 // login is a sign-in as stored (store.GrantLogin, JSON).
@@ -298,12 +315,24 @@ func (f *Flow) reusable(r *http.Request, l Login) (Result, bool) {
 	return res, true
 }
 
+// stillValid looks the session's user up again: one disabled or removed
+// since the session opened gets no single sign-on from it, and the
+// claims handed on are current.
+func (f *Flow) stillValid(ctx context.Context, app App, res *Result) bool {
+	id, err := app.Directory.Lookup(ctx, res.User)
+	if err != nil {
+		return false
+	}
+	res.DisplayName, res.Email, res.Groups = id.DisplayName, id.Email, id.Groups
+	return true
+}
+
 // SessionFor returns the browser's session if it exists and was opened
 // with app's directory (ErrNoSession otherwise). It does not consider
 // the app's SessionReuse: that is for the caller (prompt=none, IsPassive)
 // to decide.
 func (f *Flow) SessionFor(r *http.Request, app App) (Result, error) {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(f.sessionCookie)
 	if err != nil || c.Value == "" {
 		return Result{}, ErrNoSession
 	}
@@ -315,18 +344,20 @@ func (f *Flow) SessionFor(r *http.Request, app App) (Result, error) {
 	if err := json.Unmarshal(g.Data, &res); err != nil {
 		return Result{}, ErrNoSession
 	}
-	if app.Directory == nil || res.Directory != app.Directory.Name() {
+	if app.Directory == nil || res.Directory != app.Directory.Name() || !f.stillValid(r.Context(), app, &res) {
 		return Result{}, ErrNoSession
 	}
 	return res, nil
 }
 
 // Finish takes the result of the finished sign-in id, once: a second call
-// returns ErrNoLogin, as does a sign-in started in another browser.
-func (f *Flow) Finish(r *http.Request, id string) (Result, error) {
+// returns ErrNoLogin, as does a sign-in started in another browser or one
+// that was begun with another Return than ret (the front end's own
+// request: a sign-in finished for one request is no good for another).
+func (f *Flow) Finish(r *http.Request, id, ret string) (Result, error) {
 	ctx := r.Context()
 	st, err := f.get(r, id)
-	if err != nil || st.Step != "done" || st.Result == nil {
+	if err != nil || st.Step != "done" || st.Result == nil || st.Return != ret {
 		return Result{}, ErrNoLogin
 	}
 	if _, err := f.d.Store.ConsumeGrant(ctx, store.GrantLogin, id, f.now()); err != nil {
@@ -338,8 +369,8 @@ func (f *Flow) Finish(r *http.Request, id string) (Result, error) {
 // EndSession ends the browser's session, if any, and returns whose it
 // was.
 func (f *Flow) EndSession(w http.ResponseWriter, r *http.Request) string {
-	c, err := r.Cookie(sessionCookie)
-	f.clearCookie(w, sessionCookie)
+	c, err := r.Cookie(f.sessionCookie)
+	f.clearCookie(w, f.sessionCookie)
 	if err != nil || c.Value == "" {
 		return ""
 	}
@@ -366,44 +397,58 @@ func (f *Flow) EndSessionByID(ctx context.Context, id string) error {
 	return err
 }
 
-// openSession stores res as the browser's session and sets its cookie.
-func (f *Flow) openSession(w http.ResponseWriter, r *http.Request, res *Result) {
+// sessionToken makes the cookie of a new browser session and names the
+// session in res, before the result is stored: only the request that
+// stores it (of several tabs continuing at once) then opens the session,
+// so the session the result names is the browser's. "" when sessions
+// are off.
+func (f *Flow) sessionToken(r *http.Request, res *Result) string {
 	if f.cfg.SessionLifetime <= 0 {
-		return
-	}
-	// A new sign-in replaces the browser's old session.
-	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-		_ = f.d.Store.DeleteGrant(r.Context(), store.GrantSession, hashToken(c.Value))
+		return ""
 	}
 	tok, err := randomToken(32)
 	if err != nil {
 		f.log.ErrorContext(r.Context(), "opening browser session failed", "err", err)
-		return
+		return ""
 	}
 	res.Session = hashToken(tok)
+	return tok
+}
+
+// openSession stores res as the browser's session under tok (from
+// sessionToken) and sets its cookie.
+func (f *Flow) openSession(w http.ResponseWriter, r *http.Request, res Result, tok string) {
+	if tok == "" {
+		return
+	}
+	// A new sign-in replaces the browser's old session.
+	if c, err := r.Cookie(f.sessionCookie); err == nil && c.Value != "" {
+		_ = f.d.Store.DeleteGrant(r.Context(), store.GrantSession, hashToken(c.Value))
+	}
 	data, _ := json.Marshal(res)
 	now := f.now()
 	exp := res.AuthTime.Add(f.cfg.SessionLifetime)
 	if err := f.d.Store.PutGrant(r.Context(), store.Grant{
 		Kind: store.GrantSession, ID: res.Session, Subject: res.User, Data: data, CreatedAt: now, ExpiresAt: exp,
 	}); err != nil {
+		// The result names a session that does not exist: SessionFor
+		// finds none, and ending it by id is a no-op.
 		f.log.ErrorContext(r.Context(), "opening browser session failed", "err", err)
-		res.Session = ""
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: tok, Path: "/", Expires: exp, HttpOnly: true, Secure: f.secure, SameSite: http.SameSiteLaxMode,
+		Name: f.sessionCookie, Value: tok, Path: "/", Expires: exp, HttpOnly: true, Secure: f.secure, SameSite: http.SameSiteLaxMode,
 	})
 }
 
 // binding returns the browser's binding cookie, setting a new one if it
 // has none.
 func (f *Flow) binding(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(BindingCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
+	if c, err := r.Cookie(f.bindingCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= 64 {
 		return c.Value
 	}
 	v, _ := randomToken(32)
-	http.SetCookie(w, &http.Cookie{Name: BindingCookie, Value: v, Path: "/", HttpOnly: true, Secure: f.secure, SameSite: http.SameSiteLaxMode})
+	http.SetCookie(w, &http.Cookie{Name: f.bindingCookie, Value: v, Path: "/", HttpOnly: true, Secure: f.secure, SameSite: http.SameSiteLaxMode})
 	return v
 }
 
@@ -417,7 +462,7 @@ func (f *Flow) get(r *http.Request, id string) (login, error) {
 	if !validID(id) {
 		return st, store.ErrNotFound
 	}
-	c, err := r.Cookie(BindingCookie)
+	c, err := r.Cookie(f.bindingCookie)
 	if err != nil {
 		return st, store.ErrNotFound
 	}

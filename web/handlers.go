@@ -116,9 +116,12 @@ func (f *Flow) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := f.d.ClientIP(r)
 	username := strings.TrimSpace(r.PostFormValue("username"))
+	if len(username) > maxUsername {
+		username = ""
+	}
 	st.Hint = username
 	v := f.view(id, st, app)
-	ipKey, userKey := ipBucket(ip), "pwd:"+strings.ToLower(username)
+	ipKey, userKey := ipBucket(ip), "pwd:"+limiterName(username)
 	captcha := f.needsCaptcha(r, app)
 	if !f.ipFails.take(ipKey) {
 		f.audit(ctx, r, app, username, store.ResultFailure, "too many failed sign-ins from this address", nil)
@@ -162,7 +165,8 @@ func (f *Flow) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil && !pwd:
 		// Passwordless: an unknown or disabled user gets the waiting
-		// page like everyone else, and nothing is pushed.
+		// page like everyone else, and nothing is pushed. (Known users'
+		// attempts are not refunded either, so the counters tell nothing.)
 		f.audit(ctx, r, app, username, store.ResultFailure, err.Error(), nil)
 		f.decoy(w, r, id, app)
 		return
@@ -171,8 +175,10 @@ func (f *Flow) signIn(w http.ResponseWriter, r *http.Request) {
 		f.pages.signinStatus(w, r, http.StatusUnauthorized, v, "error_credentials", f.needsCaptcha(r, app))
 		return
 	}
-	f.ipFails.refund(ipKey)
-	f.usrFail.refund(userKey)
+	if pwd {
+		f.ipFails.refund(ipKey)
+		f.usrFail.refund(userKey)
+	}
 	hasCode := f.hasTOTP(ctx, ident.Username)
 	if !pwd {
 		// Offered to everyone on a passwordless sign-in, for the same
@@ -183,7 +189,7 @@ func (f *Flow) signIn(w http.ResponseWriter, r *http.Request) {
 		if s.Step != "signin" {
 			return errStep
 		}
-		s.Step, s.Identity, s.Password, s.HasCode = "push", &ident, pwd, hasCode
+		s.Step, s.Identity, s.Password, s.HasCode, s.Hint = "push", &ident, pwd, hasCode, username
 		return nil
 	})
 	if err != nil {
@@ -226,6 +232,13 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 	var rl *pushauth.RateLimitError
 	switch {
 	case err == nil:
+	case !st.Password && (errors.Is(err, pushauth.ErrNoDevice) || errors.Is(err, pushauth.ErrLocked) || errors.As(err, &rl)):
+		// Passwordless: the waiting page, as for an unknown user (a code
+		// still works from there for a user with a token): what would
+		// set a known user apart stays in the audit log.
+		f.audit(ctx, r, app, user, store.ResultFailure, err.Error(), nil)
+		f.decoy(w, r, id, app)
+		return
 	case errors.Is(err, pushauth.ErrNoDevice) && st.HasCode:
 		st, err = f.update(ctx, id, func(s *login) error { s.Step = "code"; return nil })
 		if err != nil {
@@ -233,10 +246,6 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 			return
 		}
 		f.pages.code(w, r, f.view(id, st, app), "")
-		return
-	case errors.Is(err, pushauth.ErrNoDevice) && !st.Password:
-		f.audit(ctx, r, app, user, store.ResultFailure, "no device", nil)
-		f.decoy(w, r, id, app)
 		return
 	case errors.Is(err, pushauth.ErrNoDevice):
 		failure = "nodevice"
@@ -278,15 +287,17 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 func (f *Flow) decoy(w http.ResponseWriter, r *http.Request, id string, app App) {
 	number := ""
 	if app.NumberMatching {
-		number, _ = randomDigits(2)
+		number, _ = randomDigits(f.decoyDigits)
 	}
 	st, err := f.update(r.Context(), id, func(s *login) error {
-		if s.Step != "signin" && !s.Decoy {
+		// From the form (an unknown user), from push (a known one
+		// without a phone: the identity stays, for a code), or sent
+		// again; never in place of a push that was sent.
+		if (s.Step != "signin" && s.Step != "push") || s.Challenge != "" {
 			return errStep
 		}
 		s.Step, s.Decoy, s.Number, s.HasCode = "push", true, number, f.d.TOTP != nil
-		s.Identity = nil
-		s.Expires, s.PushedAt = f.now().Add(2*time.Minute), f.now()
+		s.Expires, s.PushedAt = f.now().Add(f.decoyTTL), f.now()
 		return nil
 	})
 	if err != nil {
@@ -439,12 +450,15 @@ func (f *Flow) continueLogin(w http.ResponseWriter, r *http.Request) {
 		f.pages.failed(w, r, f.view(id, st, app))
 		return
 	}
-	amr := []string{"mfa", "swk"}
+	// RFC 8176: the phone's key is hwk or swk; mfa only with the
+	// password (a passwordless push is one factor, possession).
+	key := "swk"
 	if o.HardwareKey {
-		amr[1] = "hwk"
+		key = "hwk"
 	}
+	amr := []string{key}
 	if st.Password {
-		amr = append([]string{"pwd"}, amr...)
+		amr = []string{"pwd", "mfa", key}
 	}
 	f.complete(w, r, id, st, app, amr, o.DeviceID, map[string]string{"challenge": st.Challenge})
 }
@@ -461,7 +475,7 @@ func (f *Flow) complete(w http.ResponseWriter, r *http.Request, id string, st lo
 	if res.Directory == "" {
 		res.Directory = app.Directory.Name()
 	}
-	f.openSession(w, r, res)
+	tok := f.sessionToken(r, res)
 	st, err := f.update(ctx, id, func(s *login) error {
 		if s.Step != "push" && s.Step != "code" {
 			return errStep
@@ -473,6 +487,7 @@ func (f *Flow) complete(w http.ResponseWriter, r *http.Request, id string, st lo
 		f.stepError(w, r, id, err)
 		return
 	}
+	f.openSession(w, r, *res, tok)
 	details["amr"] = strings.Join(amr, " ")
 	if device != "" {
 		details["device"] = device
@@ -591,14 +606,17 @@ func (f *Flow) submitCode(w http.ResponseWriter, r *http.Request) {
 		f.pages.codeStatus(w, r, http.StatusTooManyRequests, v, "error_too_many")
 		return
 	}
-	if !f.usrFail.take("code:" + user) {
+	// Keyed on the name typed at sign-in, known or not, so that a decoy
+	// and a real sign-in count alike.
+	codeKey := "code:" + limiterName(st.Hint)
+	if !f.usrFail.take(codeKey) {
 		f.audit(ctx, r, app, user, store.ResultFailure, "too many codes", nil)
 		f.pages.codeStatus(w, r, http.StatusTooManyRequests, v, "error_too_many")
 		return
 	}
 	code := strings.TrimSpace(r.PostFormValue("code"))
 	var err error
-	if st.Decoy || user == "" {
+	if user == "" {
 		err = errors.New("no such user")
 	} else {
 		err = f.d.TOTP.Verify(ctx, user, code)
@@ -608,16 +626,17 @@ func (f *Flow) submitCode(w http.ResponseWriter, r *http.Request) {
 		f.pages.codeStatus(w, r, http.StatusUnauthorized, v, "error_code")
 		return
 	}
-	f.usrFail.refund("code:" + user)
+	f.usrFail.refund(codeKey)
 	f.ipFails.refund(ipKey)
 	if st.Challenge != "" {
 		if err := f.d.Push.Cancel(ctx, st.Challenge, "one-time code used instead"); err != nil {
 			f.log.WarnContext(ctx, "cancelling the push failed", "err", err)
 		}
 	}
-	amr := []string{"otp", "mfa"}
+	// mfa only with the password: a code alone is one factor.
+	amr := []string{"otp"}
 	if st.Password {
-		amr = append([]string{"pwd"}, amr...)
+		amr = []string{"pwd", "otp", "mfa"}
 	}
 	f.complete(w, r, id, st, app, amr, "", map[string]string{"factor": "totp"})
 }
@@ -713,4 +732,16 @@ func randomDigits(n int) (string, error) {
 		}
 	}
 	return string(out), nil
+}
+
+// maxUsername bounds a typed user name; a longer one is treated as wrong.
+const maxUsername = 256
+
+// limiterName is the limiter key of a typed user name: normalised as the
+// store normalises names, so that variants share a counter.
+func limiterName(s string) string {
+	if n, err := store.NormalizeUsername(s); err == nil {
+		return n
+	}
+	return strings.ToLower(s)
 }

@@ -24,7 +24,7 @@ type limitEntry struct {
 }
 
 // maxLimiterKeys bounds the memory a flood of distinct keys can take; past
-// it, the oldest windows are dropped first at the next sweep.
+// it, expired windows and then counters below their limit are dropped.
 const maxLimiterKeys = 200000
 
 func newLimiter(max int, window time.Duration, now func() time.Time) *limiter {
@@ -35,8 +35,18 @@ func (l *limiter) entry(key string, create bool) *limitEntry {
 	now := l.now()
 	if now.Sub(l.swept) > l.window || len(l.entries) > maxLimiterKeys {
 		for k, e := range l.entries {
-			if now.Sub(e.since) >= l.window || len(l.entries) > maxLimiterKeys {
+			if now.Sub(e.since) >= l.window {
 				delete(l.entries, k)
+			}
+		}
+		// Still full (a flood of distinct keys): drop the counters that
+		// block nothing yet. Keys at their limit stay, so a flood cannot
+		// buy a blocked address or user fresh attempts.
+		if len(l.entries) > maxLimiterKeys {
+			for k, e := range l.entries {
+				if e.n < l.max {
+					delete(l.entries, k)
+				}
 			}
 		}
 		l.swept = now

@@ -450,6 +450,25 @@ func TestOIDCNegative(t *testing.T) {
 			}
 		}
 	})
+	t.Run("DisabledUserSignedOut", func(t *testing.T) {
+		b.cli(password+"\n", "users", "add", "dora", "--password-stdin")
+		dora := b.enroll("dora")
+		m := newManualClient(t, b, "wiki", oidcSecret, rpBase+"/callback")
+		verifier := oauth2.GenerateVerifier()
+		wait := signIn(t, m.br, m.cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(verifier)), "dora")
+		q := m.redirected(approve(t, b, m.br, wait, dora))
+		tok, err := m.cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.cli("", "users", "disable", "dora")
+		if userinfo(t, b, tok.AccessToken) == http.StatusOK {
+			t.Error("a disabled user's access token still works")
+		}
+		if _, err := m.cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err == nil {
+			t.Error("a disabled user's refresh token still works")
+		}
+	})
 	t.Run("CSRFMissing", func(t *testing.T) {
 		m := newManualClient(t, b, "wiki", oidcSecret, rpBase+"/callback")
 		form := m.br.get(m.cfg.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))

@@ -251,10 +251,26 @@ func (c *cli) usersStatusCommand(verb string, status store.UserStatus) *cobra.Co
 		Short: strings.ToUpper(verb[:1]) + verb[1:] + " a local user",
 		Args:  args(1, "NAME"),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			return c.updateUser(cmd.Context(), a[0], "user."+verb, func(u store.User) (store.User, error) {
+			if err := c.updateUser(cmd.Context(), a[0], "user."+verb, func(u store.User) (store.User, error) {
 				u.Status = status
 				return u, nil
-			})
+			}); err != nil {
+				return err
+			}
+			if status != store.UserDisabled {
+				return nil
+			}
+			// A disabled user is signed out: browser sessions and tokens
+			// go too (refreshes and session reuse re-check the directory
+			// as well, for users disabled elsewhere).
+			return c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
+				name, _ := normalize(a[0])
+				n, err := ad.store.RevokeSubject(cmd.Context(), name)
+				if err == nil && n > 0 {
+					fmt.Fprintf(c.stdout, "signed %s out: %d sessions, sign-ins and tokens revoked\n", name, n)
+				}
+				return err
+			})(cmd, a)
 		},
 	}
 }

@@ -1,0 +1,62 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/bridge-idp/bridge/store"
+)
+
+// Bind returns the hash of the browser's binding cookie, setting a new
+// cookie first if the browser has none. A front end binds what it starts
+// (an OIDC authorization request) to the browser with it, and checks
+// BindingHash on every later step.
+func (f *Flow) Bind(w http.ResponseWriter, r *http.Request) string {
+	return hashToken(f.binding(w, r))
+}
+
+// BindingHash is the hash of the browser's binding cookie, or "".
+func (f *Flow) BindingHash(r *http.Request) string {
+	c, err := r.Cookie(f.bindingCookie)
+	if err != nil || c.Value == "" {
+		return ""
+	}
+	return hashToken(c.Value)
+}
+
+// ClientIP is the address a request came from, as the Flow sees it.
+func (f *Flow) ClientIP(r *http.Request) string { return f.d.ClientIP(r) }
+
+// Limiter counts events per key (an address, a user) in a fixed window,
+// in this node's memory.
+type Limiter struct{ l *limiter }
+
+// NewLimiter allows max events per key per window.
+func NewLimiter(max int, window time.Duration, now func() time.Time) *Limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &Limiter{newLimiter(max, window, now)}
+}
+
+// Take counts one event for key and reports whether key was under its
+// limit.
+func (l *Limiter) Take(key string) bool { return l.l.take(key) }
+
+// AddressKey is the limiter key of an address: IPv6 addresses count per /64.
+func AddressKey(ip string) string { return ipBucket(ip) }
+
+// EndSessionOf ends the browser's session if it is user's, and reports
+// whether it did (a logout that names its user, such as an OIDC
+// id_token_hint, must not end someone else's session).
+func (f *Flow) EndSessionOf(w http.ResponseWriter, r *http.Request, user string) bool {
+	c, err := r.Cookie(f.sessionCookie)
+	if err != nil || c.Value == "" {
+		return false
+	}
+	g, err := f.d.Store.GetGrant(r.Context(), store.GrantSession, hashToken(c.Value), f.now())
+	if err != nil || g.Subject != user {
+		return false
+	}
+	return f.EndSession(w, r) == user
+}
