@@ -502,7 +502,9 @@ func (e *Engine) outcome(ctx context.Context, c store.Challenge) Outcome {
 
 // Cancel closes a pending challenge because the login side gave up (the
 // user closed the page, the NAS stopped retrying). The devices are told to
-// dismiss it; it does not count towards the back-off.
+// dismiss it. It counts towards the back-off like an unanswered push, so
+// that starting and cancelling logins cannot flood a phone; a login
+// completed another way uses Resolve.
 func (e *Engine) Cancel(ctx context.Context, id, reason string) error {
 	c, err := e.state.CloseChallenge(ctx, id, store.ChallengeClose{State: store.ChallengeCancelled, Reason: reason, AllowExpired: true}, e.now())
 	if err != nil {
@@ -510,6 +512,13 @@ func (e *Engine) Cancel(ctx context.Context, id, reason string) error {
 	}
 	e.closed(ctx, c, nil)
 	return nil
+}
+
+// Resolve closes a pending challenge because its login was completed
+// another way (a one-time code typed instead). The devices are told to
+// dismiss it; it does not count towards the back-off.
+func (e *Engine) Resolve(ctx context.Context, id, reason string) error {
+	return e.Cancel(ctx, id, resolvedReason+reason)
 }
 
 // expire closes a challenge that nobody answered in time. Losing the race
@@ -579,8 +588,8 @@ func (e *Engine) updateLimit(ctx context.Context, c store.Challenge) {
 		// attacker who supersedes every push before it times out would
 		// never meet the back-off.
 	case store.ChallengeCancelled:
-		if strings.HasPrefix(c.Reason, limitReason) {
-			return // refused by the limits: no push was sent
+		if strings.HasPrefix(c.Reason, limitReason) || strings.HasPrefix(c.Reason, resolvedReason) {
+			return // refused by the limits (no push was sent), or completed another way
 		}
 	default:
 		return
@@ -681,6 +690,9 @@ func (e *Engine) auditLog(ctx context.Context, ev store.AuditEvent) {
 
 // limitReason starts the reason of a challenge cancelled by the limits.
 const limitReason = "refused by the push limits: "
+
+// resolvedReason starts the reason of a challenge closed by Resolve.
+const resolvedReason = "completed another way: "
 
 func challengeTopic(id string) string { return "challenge:" + id }
 func userTopic(user string) string    { return "user:" + user }

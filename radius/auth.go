@@ -251,6 +251,16 @@ func (s *Server) cancelPush(id, reason string) {
 	}
 }
 
+// resolvePush closes a challenge whose login a one-time code completed:
+// unlike a cancel, it does not count towards the user's back-off.
+func (s *Server) resolvePush(id, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.deps.Push.Resolve(ctx, id, reason); err != nil {
+		s.log.Debug("closing a push challenge failed", "challenge", id, "err", err)
+	}
+}
+
 // pushRefused answers a push the engine would not start.
 func (s *Server) pushRefused(ctx context.Context, l *login, err error) *radius.Packet {
 	var rl *pushauth.RateLimitError
@@ -407,7 +417,7 @@ func (s *Server) resume(ctx context.Context, l *login, state, response string) *
 		switch {
 		case err == nil:
 			if sess.challenge != "" {
-				s.cancelPush(sess.challenge, "answered with a one-time code")
+				s.resolvePush(sess.challenge, "answered with a one-time code")
 			}
 			return end(s.accept(ctx, l, "one-time code"))
 		case errors.Is(err, errCodeLimit):

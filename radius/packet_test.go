@@ -240,7 +240,8 @@ func (nopPush) Start(context.Context, pushauth.Request) (pushauth.Handle, error)
 func (nopPush) Wait(context.Context, string) (pushauth.Outcome, error) {
 	return pushauth.Outcome{}, errors.New("no")
 }
-func (nopPush) Cancel(context.Context, string, string) error { return nil }
+func (nopPush) Cancel(context.Context, string, string) error  { return nil }
+func (nopPush) Resolve(context.Context, string, string) error { return nil }
 
 type nopAudit struct{}
 

@@ -626,7 +626,8 @@ func (failingPush) Start(context.Context, pushauth.Request) (pushauth.Handle, er
 func (failingPush) Wait(context.Context, string) (pushauth.Outcome, error) {
 	return pushauth.Outcome{}, errStoreDown
 }
-func (failingPush) Cancel(context.Context, string, string) error { return errStoreDown }
+func (failingPush) Cancel(context.Context, string, string) error  { return errStoreDown }
+func (failingPush) Resolve(context.Context, string, string) error { return errStoreDown }
 
 func TestFailmode(t *testing.T) {
 	e := newEnv(t, func(_ *bradius.Config, d *bradius.Deps) { d.Push = failingPush{} })

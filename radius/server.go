@@ -44,6 +44,7 @@ type Pusher interface {
 	Start(ctx context.Context, req pushauth.Request) (pushauth.Handle, error)
 	Wait(ctx context.Context, id string) (pushauth.Outcome, error)
 	Cancel(ctx context.Context, id, reason string) error
+	Resolve(ctx context.Context, id, reason string) error
 }
 
 // CodeVerifier checks a one-time code (otp.TOTP, otp.Bypass).

@@ -46,6 +46,9 @@ type Pusher interface {
 	Start(ctx context.Context, req pushauth.Request) (pushauth.Handle, error)
 	Wait(ctx context.Context, id string) (pushauth.Outcome, error)
 	Cancel(ctx context.Context, id, reason string) error
+	// Resolve closes a push whose sign-in was completed another way (a
+	// one-time code): it does not count towards the user's back-off.
+	Resolve(ctx context.Context, id, reason string) error
 }
 
 // CodeVerifier checks a one-time code (otp.TOTP).

@@ -618,6 +618,16 @@ func TestCodeInstead(t *testing.T) {
 		if err := e.totp.Verify(e.ctx, "alice", right); err == nil {
 			t.Error("the code verifies again")
 		}
+		// The withdrawn push does not count against alice: her next
+		// sign-in, at once, pushes again (no back-off).
+		if l, err := e.st.GetPushLimit(e.ctx, "alice"); err != nil || l.Failures != 0 || !l.NextAt.IsZero() {
+			t.Errorf("push limit after a sign-in with a code: %+v %v", l, err)
+		}
+		_, again := e.browser().start(appPortal, "alice")
+		again.want(http.StatusOK, "wait")
+		if len(e.pending(phone)) != 1 {
+			t.Error("the next sign-in pushed nothing")
+		}
 	})
 
 	t.Run("limit", func(t *testing.T) {

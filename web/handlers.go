@@ -629,7 +629,7 @@ func (f *Flow) submitCode(w http.ResponseWriter, r *http.Request) {
 	f.usrFail.refund(codeKey)
 	f.ipFails.refund(ipKey)
 	if st.Challenge != "" {
-		if err := f.d.Push.Cancel(ctx, st.Challenge, "one-time code used instead"); err != nil {
+		if err := f.d.Push.Resolve(ctx, st.Challenge, "one-time code used instead"); err != nil {
 			f.log.WarnContext(ctx, "cancelling the push failed", "err", err)
 		}
 	}
