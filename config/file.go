@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/bridge-idp/bridge/directory/ldap"
@@ -146,6 +147,25 @@ type Listener struct {
 	// terminating proxy, or on loopback for a trial). Logged as a warning
 	// unless the address is loopback. Ignored when TLS is set.
 	AllowPlainHTTP bool `yaml:"allow_plain_http"`
+	// TrustedProxies (public listener only) are the addresses or CIDR
+	// prefixes of the reverse proxies in front of the bridge. A request
+	// from one of them is taken to come from the client its
+	// X-Forwarded-For names (for rate limits, the audit log and what the
+	// phone shows); from anywhere else the header is ignored. Default
+	// none. A prefix of everything (0.0.0.0/0, ::/0) is an error: anyone
+	// could then choose their address.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Proxies returns TrustedProxies parsed (Load has checked them).
+func (l Listener) Proxies() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(l.TrustedProxies))
+	for _, s := range l.TrustedProxies {
+		if p, err := parseClientAddress(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // TLS is a certificate and key in PEM files; both or neither. Load checks

@@ -128,12 +128,13 @@ func TestFullConfig(t *testing.T) {
 	// Every key of the format is in full.yaml, except those that exclude
 	// another one.
 	exempt := map[string]bool{
-		"keys.kek":                  true, // kek_file is used
-		"storage.postgres.dsn_file": true, // dsn is used
-		"http.admin.base_url":       true, // public only
-		"push.fraud_webhook.secret": true, // secret_file is used
-		"http.admin_api.token":      true, // token_file is used
-		"web.captcha.secret":        true, // secret_file is used
+		"keys.kek":                     true, // kek_file is used
+		"storage.postgres.dsn_file":    true, // dsn is used
+		"http.admin.base_url":          true, // public only
+		"http.admin.trusted_proxies[]": true, // public only
+		"push.fraud_webhook.secret":    true, // secret_file is used
+		"http.admin_api.token":         true, // token_file is used
+		"web.captcha.secret":           true, // secret_file is used
 	}
 	written := map[string]bool{}
 	for p := range c.lines {
@@ -182,7 +183,7 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 			RSABits:         4096,
 		},
 		HTTP: HTTP{
-			Public:            Listener{Listen: "0.0.0.0:8443", BaseURL: "https://mfa.example.com", TLS: tls},
+			Public:            Listener{Listen: "0.0.0.0:8443", BaseURL: "https://mfa.example.com", TLS: tls, TrustedProxies: []string{"10.0.0.0/8", "2001:db8::1"}},
 			Admin:             Listener{Listen: "127.0.0.1:9443", TLS: tls},
 			AdminAPI:          AdminAPI{Token: "c0ffee0123456789abcdef0123456789abcdef0123456789", TokenFile: filepath.Join(dir, "admin-api-token")},
 			ShutdownTimeout:   20 * time.Second,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -163,7 +164,7 @@ func (v *validator) http() {
 			v.errorf("http.admin.listen", "%s overlaps http.public.listen (%s): the admin listener needs its own address",
 				v.c.plain("http.admin.listen", h.Admin.Listen), v.c.plain("http.public.listen", h.Public.Listen))
 		}
-	} else if v.c.has("http.admin") && h.Admin != (Listener{}) {
+	} else if v.c.has("http.admin") && !reflect.DeepEqual(h.Admin, Listener{}) {
 		v.errorf("http.admin.listen", "is empty, which disables the admin listener: set it, or remove the other http.admin keys")
 	}
 	if api := h.AdminAPI; api.Token != "" {
@@ -209,6 +210,18 @@ func (v *validator) listener(path string, l *Listener, public bool) (host string
 		}
 	} else if l.BaseURL != "" {
 		v.errorf(path+".base_url", "only the public listener has a base_url")
+	}
+	if !public && len(l.TrustedProxies) > 0 {
+		v.errorf(path+".trusted_proxies", "only the public listener has trusted_proxies")
+	}
+	for i, s := range l.TrustedProxies {
+		p, err := parseClientAddress(s)
+		switch {
+		case err != nil:
+			v.errorf(fmt.Sprintf("%s.trusted_proxies[%d]", path, i), "%v", err)
+		case p.Bits() == 0:
+			v.errorf(fmt.Sprintf("%s.trusted_proxies[%d]", path, i), "%s trusts every address: anyone could choose the address they are seen with", s)
+		}
 	}
 
 	cert, key := l.TLS.CertFile, l.TLS.KeyFile

@@ -84,7 +84,8 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer push.Close()
-	srv.PublicMux().Handle("/device/", push.Handler(nil))
+	clientIP := server.ClientIP(cfg.HTTP.Public.Proxies())
+	srv.PublicMux().Handle("/device/", push.Handler(clientIP))
 	if cfg.HTTP.AdminAPI.Token != "" {
 		newAdminAPI(cfg, st, pushauth.Activator{
 			Store: st, Keys: km, HMACKey: sealer.DeriveKey(pushauth.ActivationKeyLabel),
@@ -94,7 +95,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 
 	apps := browserApps{}
-	flow, err := openWeb(cfg, st, push, sealer, apps, logger)
+	flow, err := openWeb(cfg, st, push, sealer, apps, clientIP, logger)
 	if err != nil {
 		return err
 	}
