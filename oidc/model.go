@@ -41,6 +41,10 @@ type authRequest struct {
 	// Set when the sign-in finished.
 	User     *web.Result `json:"user,omitempty"`
 	CodeSent bool        `json:"code_sent,omitempty"`
+	// CodeHash names the code's record once it is issued; the code is
+	// used up when tokens are issued for it (after op has checked the
+	// client and PKCE), so a wrong attempt does not burn it.
+	CodeHash string `json:"code_hash,omitempty"`
 }
 
 func (a *authRequest) GetID() string         { return a.ID }
@@ -117,9 +121,12 @@ func amrOf(r *web.Result) []string {
 	return slices.Clone(r.AMR)
 }
 
-// client is a configured client as zitadel's op sees it.
+// client is a configured client as zitadel's op sees it. verified is set
+// when the token endpoint has authenticated it already (private_key_jwt,
+// see authenticateClient): op then checks PKCE only.
 type client struct {
-	c *Client
+	c        *Client
+	verified bool
 }
 
 func (c client) GetID() string                    { return c.c.ID }
@@ -131,7 +138,12 @@ func (c client) ApplicationType() op.ApplicationType {
 	}
 	return op.ApplicationTypeWeb
 }
-func (c client) AuthMethod() oidc.AuthMethod { return c.c.AuthMethod }
+func (c client) AuthMethod() oidc.AuthMethod {
+	if c.verified {
+		return oidc.AuthMethodNone
+	}
+	return c.c.AuthMethod
+}
 func (c client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }

@@ -88,7 +88,9 @@ type Auditor interface {
 
 // Deps are the provider's collaborators.
 type Deps struct {
-	Store  store.Grants
+	Store store.Grants
+	// Replay keeps the client assertions' jti values (private_key_jwt).
+	Replay store.Replay
 	Keys   Keys
 	Flow   *web.Flow
 	Audit  Auditor
@@ -100,6 +102,7 @@ type Deps struct {
 type Provider struct {
 	cfg     Config
 	st      store.Grants
+	replay  store.Replay
 	keys    Keys
 	flow    *web.Flow
 	audits  Auditor
@@ -121,8 +124,8 @@ const authorizePerMinute = 120
 
 // New builds the provider.
 func New(cfg Config, d Deps) (*Provider, error) {
-	if d.Store == nil || d.Keys == nil || d.Flow == nil || d.Audit == nil {
-		return nil, errors.New("oidc: store, keys, sign-in flow and auditor are required")
+	if d.Store == nil || d.Replay == nil || d.Keys == nil || d.Flow == nil || d.Audit == nil {
+		return nil, errors.New("oidc: store, replay cache, keys, sign-in flow and auditor are required")
 	}
 	iss, err := url.Parse(cfg.Issuer)
 	if err != nil || iss.Host == "" {
@@ -138,7 +141,7 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		cfg.SigningAlgorithm = keys.AlgES256
 	}
 	p := &Provider{
-		cfg: cfg, st: d.Store, keys: d.Keys, flow: d.Flow, audits: d.Audit, log: d.Logger, now: d.Now,
+		cfg: cfg, st: d.Store, replay: d.Replay, keys: d.Keys, flow: d.Flow, audits: d.Audit, log: d.Logger, now: d.Now,
 		clients: map[string]*Client{}, issuer: iss, prefix: strings.TrimSuffix(iss.Path, "/"),
 		authorizeLimit: web.NewLimiter(authorizePerMinute, time.Minute, d.Now),
 	}
@@ -179,7 +182,9 @@ func New(cfg Config, d Deps) (*Provider, error) {
 		// said so (allow_plain_http), which is logged at start.
 		opts = append(opts, op.WithAllowInsecure())
 	}
-	opts = append(opts, op.WithLogger(d.Logger))
+	opts = append(opts, op.WithLogger(d.Logger),
+		// op's hint verifier knows RS256, ES256 and PS256 only.
+		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(p.algs...)))
 	p.op, err = op.NewProvider(opCfg, storage{p}, op.StaticIssuer(cfg.Issuer), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: %w", err)
@@ -361,12 +366,22 @@ func (p *Provider) callback(inner http.Handler) http.Handler {
 // algorithm.
 func (p *Provider) token(inner http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
 		if r.Method == http.MethodPost && r.ParseForm() == nil {
+			var err error
+			if r, err = p.authenticateClient(r); err != nil {
+				var ce *clientAuthError
+				if errors.As(err, &ce) {
+					writeClientAuthError(w, ce)
+					return
+				}
+				http.Error(w, "internal error", http.StatusInternalServerError)
+				return
+			}
 			if c, ok := p.clients[tokenClientID(r)]; ok {
 				r = r.WithContext(context.WithValue(r.Context(), clientKey{}, c))
 			}
 		}
-		w.Header().Set("Cache-Control", "no-store")
 		inner.ServeHTTP(w, r)
 	})
 }
@@ -671,6 +686,17 @@ func (p *Provider) accessGrant(ctx context.Context, id, subject string) (grant, 
 		return g, errors.New("token is not active")
 	}
 	return g, nil
+}
+
+// codeReplayed revokes the family of a code presented after it was used.
+func (p *Provider) codeReplayed(ctx context.Context, g store.Grant) {
+	n, err := p.revokeFamily(ctx, g.Family)
+	if err != nil {
+		p.log.ErrorContext(ctx, "revoking the tokens of a replayed code failed", "err", err)
+	}
+	p.log.WarnContext(ctx, "authorization code used twice: its tokens are revoked", "user", g.Subject, "client", clientOf(g), "revoked", n)
+	p.audit(ctx, g.Subject, "oidc.code.replay", clientOf(g), store.ResultFailure,
+		"authorization code used twice: its tokens are revoked", map[string]string{"revoked": strconv.FormatInt(n, 10)})
 }
 
 // refreshReused revokes the family of a refresh token presented after it

@@ -87,23 +87,18 @@ func (s storage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest
 	return s.p.getRequest(ctx, id)
 }
 
-// AuthRequestByCode uses the code: a code works once. A second use is an
-// attack or a bug, and revokes every token the first use got (RFC 9700
-// 4.4.1.1).
+// AuthRequestByCode finds a code's request. A code works once: it is used
+// up when tokens are issued for it (grantOf), after op has checked the
+// client and PKCE. A code presented after that is an attack or a bug, and
+// revokes every token its first use got (RFC 9700 4.4.1.1).
 func (s storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	now := s.p.now()
-	g, err := s.p.st.ConsumeGrant(ctx, store.GrantCode, hashSecret(code), now)
-	if errors.Is(err, store.ErrUsed) {
-		n, rerr := s.p.revokeFamily(ctx, g.Family)
-		if rerr != nil {
-			s.p.log.ErrorContext(ctx, "revoking the tokens of a replayed code failed", "err", rerr)
-		}
-		s.p.audit(ctx, g.Subject, "oidc.code.replay", clientOf(g), store.ResultFailure,
-			"authorization code used twice: its tokens are revoked", map[string]string{"revoked": fmt.Sprint(n)})
-		return nil, errors.New("code already used")
-	}
+	g, err := s.p.st.GetGrant(ctx, store.GrantCode, hashSecret(code), s.p.now())
 	if err != nil {
 		return nil, err
+	}
+	if !g.UsedAt.IsZero() {
+		s.p.codeReplayed(ctx, g)
+		return nil, errors.New("code already used")
 	}
 	var ref struct {
 		Request string `json:"request"`
@@ -111,7 +106,14 @@ func (s storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthReq
 	if err := json.Unmarshal(g.Data, &ref); err != nil {
 		return nil, err
 	}
-	return s.p.getRequest(ctx, ref.Request)
+	a, err := s.p.getRequest(ctx, ref.Request)
+	if err != nil {
+		return nil, err
+	}
+	if a.CodeHash != g.ID {
+		return nil, errors.New("the code is not its request's")
+	}
+	return a, nil
 }
 
 // SaveAuthCode stores the code of a finished request, once: the request
@@ -126,7 +128,7 @@ func (s storage) SaveAuthCode(ctx context.Context, id, code string) error {
 		if a.CodeSent || a.User == nil {
 			return g, errors.New("the request has given out its code")
 		}
-		a.CodeSent = true
+		a.CodeSent, a.CodeHash = true, hashSecret(code)
 		data, err := json.Marshal(a)
 		g.Data = data
 		return g, err
@@ -153,7 +155,7 @@ func (s storage) DeleteAuthRequest(ctx context.Context, id string) error {
 }
 
 func (s storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	g, family, err := s.grantOf(req)
+	g, family, err := s.grantOf(ctx, req)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -161,7 +163,7 @@ func (s storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (st
 }
 
 func (s storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, current string) (string, string, time.Time, error) {
-	g, family, err := s.grantOf(req)
+	g, family, err := s.grantOf(ctx, req)
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
@@ -206,12 +208,22 @@ func (s storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenR
 	return access, refresh, exp, nil
 }
 
-// grantOf is what a token request stands for, and its family.
-func (s storage) grantOf(req op.TokenRequest) (grant, string, error) {
+// grantOf is what a token request stands for, and its family. For a code
+// it uses the code up: of two exchanges racing, one gets tokens and the
+// other revokes them.
+func (s storage) grantOf(ctx context.Context, req op.TokenRequest) (grant, string, error) {
 	switch r := req.(type) {
 	case *authRequest:
-		if r.User == nil {
+		if r.User == nil || r.CodeHash == "" {
 			return grant{}, "", errors.New("the request has no signed-in user")
+		}
+		g, err := s.p.st.ConsumeGrant(ctx, store.GrantCode, r.CodeHash, s.p.now())
+		if errors.Is(err, store.ErrUsed) {
+			s.p.codeReplayed(ctx, g)
+			return grant{}, "", errInvalidGrant
+		}
+		if err != nil {
+			return grant{}, "", errInvalidGrant
 		}
 		return grant{ClientID: r.ClientID, Scopes: r.Scopes, User: *r.User}, r.Family, nil
 	case *refreshRequest:
@@ -349,12 +361,13 @@ func (s storage) KeySet(context.Context) ([]op.Key, error) {
 	return out, nil
 }
 
-func (s storage) GetClientByClientID(_ context.Context, id string) (op.Client, error) {
+func (s storage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, ok := s.p.clients[id]
 	if !ok {
-		return nil, errors.New("unknown client")
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client")
 	}
-	return client{c}, nil
+	verified, _ := ctx.Value(verifiedClientKey{}).(string)
+	return client{c: c, verified: verified == id}, nil
 }
 
 func (s storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {

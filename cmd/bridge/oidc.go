@@ -35,7 +35,7 @@ func (a browserApps) lookup(channel, id string) (web.App, bool) {
 
 // openWeb builds the shared browser sign-in when a browser front end is
 // configured; nil otherwise.
-func openWeb(cfg *config.Config, st store.Store, push *pushEngine, sealer *keys.Sealer, apps browserApps, logger *slog.Logger) (*web.Flow, error) {
+func openWeb(cfg *config.Config, st store.Store, push *pushEngine, sealer *keys.Sealer, apps browserApps, clientIP func(*http.Request) string, logger *slog.Logger) (*web.Flow, error) {
 	if !cfg.OIDC.Enabled() {
 		return nil, nil
 	}
@@ -57,7 +57,7 @@ func openWeb(cfg *config.Config, st store.Store, push *pushEngine, sealer *keys.
 		},
 		Key: sealer.DeriveKey(webKeyLabel),
 	}, apps.lookup, web.Deps{
-		Store: st, Push: push, TOTP: totp, Audit: push.audit, Logger: logger,
+		Store: st, Push: push, TOTP: totp, Audit: push.audit, Logger: logger, ClientIP: clientIP,
 		HasTOTP: func(ctx context.Context, user string) (bool, error) {
 			_, err := st.GetTOTP(ctx, user)
 			if errors.Is(err, store.ErrNotFound) {
@@ -101,7 +101,7 @@ func openOIDC(cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys
 			Scopes: c.Scopes, SigningAlgorithm: c.SigningAlgorithm, App: app,
 		})
 	}
-	return oidc.New(pc, oidc.Deps{Store: st, Keys: km, Flow: flow, Audit: audit, Logger: logger})
+	return oidc.New(pc, oidc.Deps{Store: st, Replay: st, Keys: km, Flow: flow, Audit: audit, Logger: logger})
 }
 
 // keySpecs are the signing keys this config needs: the defaults, plus an

@@ -397,9 +397,19 @@ func TestOIDCNegative(t *testing.T) {
 	})
 	t.Run("WrongVerifier", func(t *testing.T) {
 		m := newManualClient(t, b, "wiki", oidcSecret, rpBase+"/callback")
-		code := login(t, m, oauth2.GenerateVerifier())
+		verifier := oauth2.GenerateVerifier()
+		code := login(t, m, verifier)
 		if _, err := m.cfg.Exchange(ctx, code, oauth2.VerifierOption(oauth2.GenerateVerifier())); err == nil {
 			t.Fatal("a code was exchanged with the wrong PKCE verifier")
+		}
+		// A failed attempt (someone holding the code but not the
+		// verifier) does not burn the code for the client.
+		replays := auditCount(t, b, "oidc.code.replay", "bob")
+		if _, err := m.cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier)); err != nil {
+			t.Fatalf("the right verifier after a wrong one: %v", err)
+		}
+		if auditCount(t, b, "oidc.code.replay", "bob") != replays {
+			t.Error("a failed attempt made the code's first real use count as a replay")
 		}
 	})
 	t.Run("WrongClientSecret", func(t *testing.T) {
