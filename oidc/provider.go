@@ -258,16 +258,9 @@ func (p *Provider) authorize(inner http.Handler) http.Handler {
 			p.errorPage(w, http.StatusBadRequest, "The request could not be read.")
 			return
 		}
-		// op's decoder takes the last of repeated parameters and matches
-		// names in any case, this check the first exact name: no
-		// parameter may come twice, in any spelling.
-		seen := make(map[string]int, len(r.Form))
-		for k, v := range r.Form {
-			lk := strings.ToLower(k)
-			if seen[lk] += len(v); seen[lk] > 1 {
-				p.errorPage(w, http.StatusBadRequest, "The request repeats the parameter "+strconv.Quote(truncate(lk, 40))+".")
-				return
-			}
+		if k := repeated(r.Form); k != "" {
+			p.errorPage(w, http.StatusBadRequest, "The request repeats the parameter "+strconv.Quote(truncate(k, 40))+".")
+			return
 		}
 		if len(r.Form) > maxParams {
 			p.errorPage(w, http.StatusBadRequest, "The request has too many parameters.")
@@ -326,6 +319,21 @@ var paramLimits = map[string]int{
 	"ui_locales": 128, "id_token_hint": 8192,
 }
 
+// repeated returns the name of a parameter that comes more than once, in
+// any spelling, or "". op's decoder takes the last of repeated parameters
+// and matches names in any case, while the bridge's checks read the first
+// exact name: no parameter may come twice.
+func repeated(form url.Values) string {
+	seen := make(map[string]int, len(form))
+	for k, v := range form {
+		lk := strings.ToLower(k)
+		if seen[lk] += len(v); seen[lk] > 1 {
+			return lk
+		}
+	}
+	return ""
+}
+
 func truncate(s string, n int) string {
 	if len(s) > n {
 		return s[:n]
@@ -362,12 +370,19 @@ func (p *Provider) callback(inner http.Handler) http.Handler {
 	})
 }
 
-// token puts the client in the context, for SigningKey to pick its
-// algorithm.
+// token checks the request's parameters and client authentication (see
+// authenticateClient), and puts the client in the context, for SigningKey
+// to pick its algorithm.
 func (p *Provider) token(inner http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		if r.Method == http.MethodPost && r.ParseForm() == nil {
+			if k := repeated(r.Form); k != "" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				fmt.Fprintf(w, `{"error":"invalid_request","error_description":%q}`, "repeated parameter "+truncate(k, 40))
+				return
+			}
 			var err error
 			if r, err = p.authenticateClient(r); err != nil {
 				var ce *clientAuthError

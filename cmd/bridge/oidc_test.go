@@ -460,6 +460,20 @@ func TestOIDCNegative(t *testing.T) {
 			}
 		}
 	})
+	t.Run("TokenRepeatedParameter", func(t *testing.T) {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {"a"}, "Code": {"b"}, "redirect_uri": {rpBase + "/callback"}}
+		req, _ := http.NewRequest(http.MethodPost, b.issuer()+"/oauth/token", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("wiki", oidcSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("a token request repeating code (in two spellings): %d", resp.StatusCode)
+		}
+	})
 	t.Run("DisabledUserSignedOut", func(t *testing.T) {
 		b.cli(password+"\n", "users", "add", "dora", "--password-stdin")
 		dora := b.enroll("dora")
