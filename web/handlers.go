@@ -101,15 +101,11 @@ func (f *Flow) view(id string, st login, app App) view {
 
 // signIn checks the first factor and starts the push.
 func (f *Flow) signIn(w http.ResponseWriter, r *http.Request) {
-	id, st, app, ok := f.load(w, r)
+	id, st, app, ok := f.loadForm(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if !f.checkCSRF(r, id, st) {
-		f.pages.message(w, r, http.StatusForbidden, "csrf_title", "csrf_body", "/login/"+id)
-		return
-	}
 	if st.Step != "signin" {
 		http.Redirect(w, r, "/login/"+id, http.StatusSeeOther)
 		return
@@ -389,6 +385,17 @@ func (f *Flow) status(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"state": state})
 }
 
+// loadForm is load for a form's POST: the form must carry the sign-in's
+// CSRF token.
+func (f *Flow) loadForm(w http.ResponseWriter, r *http.Request) (string, login, App, bool) {
+	id, st, app, ok := f.load(w, r)
+	if ok && !f.checkCSRF(r, id, st) {
+		f.pages.message(w, r, http.StatusForbidden, "csrf_title", "csrf_body", "/login/"+id)
+		return "", st, app, false
+	}
+	return id, st, app, ok
+}
+
 // loadQuiet is load for the endpoints scripts call: a bare 404.
 func (f *Flow) loadQuiet(w http.ResponseWriter, r *http.Request) (string, login, App, bool) {
 	id := r.PathValue("id")
@@ -407,15 +414,11 @@ func (f *Flow) loadQuiet(w http.ResponseWriter, r *http.Request) (string, login,
 
 // continueLogin finishes a sign-in whose push was answered.
 func (f *Flow) continueLogin(w http.ResponseWriter, r *http.Request) {
-	id, st, app, ok := f.load(w, r)
+	id, st, app, ok := f.loadForm(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if !f.checkCSRF(r, id, st) {
-		f.pages.message(w, r, http.StatusForbidden, "csrf_title", "csrf_body", "/login/"+id)
-		return
-	}
 	if st.Step != "push" {
 		http.Redirect(w, r, "/login/"+id, http.StatusSeeOther)
 		return
@@ -514,15 +517,11 @@ func failureOf(s store.ChallengeState) string {
 // resend sends the push again: the pending one is cancelled and a new
 // one started, so pushes never stack.
 func (f *Flow) resend(w http.ResponseWriter, r *http.Request) {
-	id, st, app, ok := f.load(w, r)
+	id, st, app, ok := f.loadForm(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if !f.checkCSRF(r, id, st) {
-		f.pages.message(w, r, http.StatusForbidden, "csrf_title", "csrf_body", "/login/"+id)
-		return
-	}
 	old := st.Challenge
 	now := f.now()
 	next, err := f.update(ctx, id, func(s *login) error {
@@ -580,15 +579,11 @@ func (f *Flow) showCode(w http.ResponseWriter, r *http.Request) {
 
 // submitCode checks a TOTP code typed instead of approving.
 func (f *Flow) submitCode(w http.ResponseWriter, r *http.Request) {
-	id, st, app, ok := f.load(w, r)
+	id, st, app, ok := f.loadForm(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if !f.checkCSRF(r, id, st) {
-		f.pages.message(w, r, http.StatusForbidden, "csrf_title", "csrf_body", "/login/"+id)
-		return
-	}
 	if (st.Step != "push" && st.Step != "code") || !st.HasCode || f.d.TOTP == nil {
 		http.Redirect(w, r, "/login/"+id, http.StatusSeeOther)
 		return
@@ -643,15 +638,11 @@ func (f *Flow) submitCode(w http.ResponseWriter, r *http.Request) {
 
 // restart takes a failed or abandoned sign-in back to the sign-in form.
 func (f *Flow) restart(w http.ResponseWriter, r *http.Request) {
-	id, st, _, ok := f.load(w, r)
+	id, st, _, ok := f.loadForm(w, r)
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	if !f.checkCSRF(r, id, st) {
-		f.pages.message(w, r, http.StatusForbidden, "csrf_title", "csrf_body", "/login/"+id)
-		return
-	}
 	old := st.Challenge
 	_, err := f.update(ctx, id, func(s *login) error {
 		if s.Step == "done" {
