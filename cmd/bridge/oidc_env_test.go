@@ -32,21 +32,7 @@ func startOIDCBridge(t *testing.T, oidcYAML string, pushLines ...string) *liveBr
 		t.Fatal(err)
 	}
 	b.public = freePort(t)
-	b.start(fmt.Sprintf(`dev_mode: true
-data_dir: ./data
-log: {level: debug}
-http:
-  public: {listen: 127.0.0.1:%d, allow_plain_http: true}
-  admin: {listen: 127.0.0.1:%d, allow_plain_http: true}
-passwords:
-  argon2id: {time: 1, memory_kib: 19456, threads: 1}
-push:
-  max_per_hour: 1000
-  backoff_base: 1ms
-  backoff_max: 1ms
-%s
-%s
-`, b.public, freePort(t), indent(pushLines), oidcYAML))
+	b.start(b.baseConfig(pushLines) + oidcYAML + "\n")
 	return b
 }
 
@@ -164,12 +150,4 @@ func (p page) action(t *testing.T) string {
 		t.Fatalf("no form on %s:\n%s", p.url, p.body)
 	}
 	return strings.ReplaceAll(m[1], "&amp;", "&")
-}
-
-func indent(lines []string) string {
-	var sb strings.Builder
-	for _, l := range lines {
-		sb.WriteString("  " + l + "\n")
-	}
-	return sb.String()
 }

@@ -107,21 +107,8 @@ func startRadiusBridge(t *testing.T, client string) *liveBridge {
 	if err := os.WriteFile(secretFile, []byte(radiusSecret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pub, adm := freePort(t), freePort(t)
-	b.public = pub
-	text := fmt.Sprintf(`dev_mode: true
-data_dir: ./data
-log: {level: debug}
-http:
-  public: {listen: 127.0.0.1:%d, allow_plain_http: true}
-  admin: {listen: 127.0.0.1:%d, allow_plain_http: true}
-passwords:
-  argon2id: {time: 1, memory_kib: 19456, threads: 1}
-push:
-  max_per_hour: 1000
-  backoff_base: 1ms
-  backoff_max: 1ms
-radius:
+	b.public = freePort(t)
+	text := b.baseConfig(nil) + fmt.Sprintf(`radius:
   listen: 127.0.0.1:%d
   accounting_listen: 127.0.0.1:%d
   clients:
@@ -137,9 +124,33 @@ radius:
             attributes:
               - {name: Cisco-AVPair, value: "shell:priv-lvl=15"}
 %s
-`, pub, adm, b.auth, b.acct, client)
+`, b.auth, b.acct, client)
 	b.start(text)
 	return b
+}
+
+// baseConfig is the start of every test bridge's config: dev mode, its
+// public listener (b.public) and an admin one on loopback, cheap password
+// hashing, and push limits that do not get in the tests' way; pushLines
+// are added to the push section.
+func (b *liveBridge) baseConfig(pushLines []string) string {
+	var extra strings.Builder
+	for _, l := range pushLines {
+		extra.WriteString("  " + l + "\n")
+	}
+	return fmt.Sprintf(`dev_mode: true
+data_dir: ./data
+log: {level: debug}
+http:
+  public: {listen: 127.0.0.1:%d, allow_plain_http: true}
+  admin: {listen: 127.0.0.1:%d, allow_plain_http: true}
+passwords:
+  argon2id: {time: 1, memory_kib: 19456, threads: 1}
+push:
+  max_per_hour: 1000
+  backoff_base: 1ms
+  backoff_max: 1ms
+%s`, b.public, freePort(b.t), extra.String())
 }
 
 // start writes the config text and runs the bridge until the test ends;
