@@ -13,8 +13,6 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-
-	"github.com/bridge-idp/bridge/store"
 )
 
 // The token endpoint authenticates clients itself before op sees the
@@ -46,9 +44,12 @@ type clientAuthError struct{ desc string }
 
 func (e *clientAuthError) Error() string { return e.desc }
 
-// authenticateClient checks the client authentication of a token request
-// (its form parsed) and returns the request to hand to op.
-func (p *Provider) authenticateClient(r *http.Request) (*http.Request, error) {
+// authenticateClient checks the client authentication of a request to a
+// client endpoint (its form parsed) and returns the request to hand to op.
+// At the token endpoint (token) a verified assertion is taken out and the
+// client marked as verified; introspection and revocation want to see one,
+// so there it stays (and op checks it again).
+func (p *Provider) authenticateClient(r *http.Request, token bool) (*http.Request, error) {
 	assertion := r.PostForm.Get("client_assertion")
 	_, _, basic := r.BasicAuth()
 	if assertion == "" {
@@ -73,19 +74,19 @@ func (p *Provider) authenticateClient(r *http.Request) (*http.Request, error) {
 	c, err := p.verifyAssertion(r.Context(), assertion)
 	if err != nil {
 		if c != "" {
-			p.auditClient(r.Context(), c, "oidc.client_auth", store.ResultFailure, "private_key_jwt: "+err.Error())
+			p.auditClientAuth(r.Context(), c, "private_key_jwt: "+err.Error())
 		}
 		return nil, &clientAuthError{"the client assertion is not valid"}
 	}
 	if id := r.PostForm.Get("client_id"); id != "" && id != c {
 		return nil, &clientAuthError{"client_id does not match the client assertion"}
 	}
+	if !token {
+		return r, nil
+	}
 	r.PostForm.Del("client_assertion")
 	r.PostForm.Del("client_assertion_type")
 	r.PostForm.Set("client_id", c)
-	r.Form.Del("client_assertion")
-	r.Form.Del("client_assertion_type")
-	r.Form.Set("client_id", c)
 	return r.WithContext(context.WithValue(r.Context(), verifiedClientKey{}, c)), nil
 }
 

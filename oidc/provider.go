@@ -114,13 +114,14 @@ type Provider struct {
 	issuer  *url.URL
 	prefix  string
 	// authorizeLimit bounds the authorization requests an address can make
-	// the bridge store.
-	authorizeLimit *web.Limiter
+	// the bridge store; clientAuthAudit the audit events of failed client
+	// authentication.
+	authorizeLimit, clientAuthAudit *web.Limiter
 }
 
 // authorizePerMinute is how many authorization requests an address may
 // send per minute.
-const authorizePerMinute = 120
+const authorizePerMinute = 300
 
 // New builds the provider.
 func New(cfg Config, d Deps) (*Provider, error) {
@@ -143,7 +144,8 @@ func New(cfg Config, d Deps) (*Provider, error) {
 	p := &Provider{
 		cfg: cfg, st: d.Store, replay: d.Replay, keys: d.Keys, flow: d.Flow, audits: d.Audit, log: d.Logger, now: d.Now,
 		clients: map[string]*Client{}, issuer: iss, prefix: strings.TrimSuffix(iss.Path, "/"),
-		authorizeLimit: web.NewLimiter(authorizePerMinute, time.Minute, d.Now),
+		authorizeLimit:  web.NewLimiter(authorizePerMinute, time.Minute, d.Now),
+		clientAuthAudit: web.NewLimiter(clientAuthAudits, time.Minute, d.Now),
 	}
 	p.algs = []string{cfg.SigningAlgorithm}
 	for _, c := range cfg.Clients {
@@ -203,13 +205,15 @@ func (p *Provider) Handler() http.Handler {
 	mux.HandleFunc(p.prefix+"/.well-known/openid-configuration", p.discovery(inner))
 	mux.Handle(p.prefix+"/authorize", p.authorize(inner))
 	mux.Handle(p.prefix+"/authorize/callback", p.callback(inner))
-	mux.Handle(p.prefix+"/oauth/token", p.token(inner))
+	mux.Handle(p.prefix+"/oauth/token", p.clientEndpoint(inner, true))
+	mux.Handle(p.prefix+"/oauth/introspect", p.clientEndpoint(inner, false))
+	mux.Handle(p.prefix+"/revoke", p.clientEndpoint(inner, false))
 	mux.HandleFunc(p.prefix+"/end_session", p.endSession(inner))
 	mux.HandleFunc(p.prefix+"/logout", p.logoutPage)
 	mux.HandleFunc("GET "+p.prefix+"/logout/done", func(w http.ResponseWriter, r *http.Request) {
 		p.page(w, http.StatusOK, "Signed out", "You are signed out.", "", "")
 	})
-	for _, path := range []string{"/keys", "/userinfo", "/oauth/introspect", "/revoke"} {
+	for _, path := range []string{"/keys", "/userinfo"} {
 		mux.Handle(p.prefix+path, inner)
 	}
 	return mux
@@ -320,18 +324,32 @@ var paramLimits = map[string]int{
 }
 
 // repeated returns the name of a parameter that comes more than once, in
-// any spelling, or "". op's decoder takes the last of repeated parameters
-// and matches names in any case, while the bridge's checks read the first
-// exact name: no parameter may come twice.
+// any spelling, or is not plain lower-case ASCII; "" if there is none.
+// op's decoder takes the last of repeated parameters and matches names
+// with Unicode case folding ("ſtate" is "state"), while the bridge's
+// checks read the first exact name: no parameter may come twice, and
+// every name must be spelt as the protocol spells it.
 func repeated(form url.Values) string {
-	seen := make(map[string]int, len(form))
 	for k, v := range form {
-		lk := strings.ToLower(k)
-		if seen[lk] += len(v); seen[lk] > 1 {
-			return lk
+		if len(v) > 1 || !plainName(k) {
+			return k
 		}
 	}
 	return ""
+}
+
+// plainName reports whether a parameter name is lower-case ASCII letters,
+// digits and underscores, as every OAuth and OIDC parameter is.
+func plainName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, c := range []byte(k) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 func truncate(s string, n int) string {
@@ -370,35 +388,55 @@ func (p *Provider) callback(inner http.Handler) http.Handler {
 	})
 }
 
-// token checks the request's parameters and client authentication (see
-// authenticateClient), and puts the client in the context, for SigningKey
-// to pick its algorithm.
-func (p *Provider) token(inner http.Handler) http.Handler {
+// clientEndpoint guards the endpoints clients call with their credentials
+// (token, introspection, revocation): POST only, parameters in the body
+// only (op reads the query too), each named once in plain lower-case
+// ASCII (op matches names case-insensitively, with Unicode folding), and
+// the client's authentication checked by the bridge first (see
+// authenticateClient). At the token endpoint it puts the client in the
+// context, for SigningKey to pick its algorithm.
+func (p *Provider) clientEndpoint(inner http.Handler, token bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if r.Method == http.MethodPost && r.ParseForm() == nil {
-			if k := repeated(r.Form); k != "" {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusBadRequest)
-				fmt.Fprintf(w, `{"error":"invalid_request","error_description":%q}`, "repeated parameter "+truncate(k, 40))
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", http.MethodPost)
+			writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "use POST")
+			return
+		}
+		if r.URL.RawQuery != "" {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "parameters go in the body, not the query")
+			return
+		}
+		if err := r.ParseForm(); err != nil {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "the body could not be read")
+			return
+		}
+		if k := repeated(r.PostForm); k != "" {
+			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "repeated or misspelt parameter "+strconv.Quote(truncate(k, 40)))
+			return
+		}
+		r.Form = r.PostForm
+		r, err := p.authenticateClient(r, token)
+		if err != nil {
+			var ce *clientAuthError
+			if errors.As(err, &ce) {
+				writeClientAuthError(w, ce)
 				return
 			}
-			var err error
-			if r, err = p.authenticateClient(r); err != nil {
-				var ce *clientAuthError
-				if errors.As(err, &ce) {
-					writeClientAuthError(w, ce)
-					return
-				}
-				http.Error(w, "internal error", http.StatusInternalServerError)
-				return
-			}
-			if c, ok := p.clients[tokenClientID(r)]; ok {
-				r = r.WithContext(context.WithValue(r.Context(), clientKey{}, c))
-			}
+			writeOAuthError(w, http.StatusInternalServerError, "server_error", "")
+			return
+		}
+		if c, ok := p.clients[tokenClientID(r)]; ok && token {
+			r = r.WithContext(context.WithValue(r.Context(), clientKey{}, c))
 		}
 		inner.ServeHTTP(w, r)
 	})
+}
+
+func writeOAuthError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `{"error":%q,"error_description":%q}`, code, desc)
 }
 
 // tokenClientID is the client a token request names, before it is
@@ -658,20 +696,74 @@ func (p *Provider) newAccessToken(ctx context.Context, g grant, family string) (
 		Data: data, CreatedAt: now, ExpiresAt: exp}); err != nil {
 		return "", time.Time{}, err
 	}
-	if _, err := p.st.GetGrant(ctx, grantRevokedFamily, family, now); err == nil {
+	revoked, err := p.familyRevoked(ctx, family, g.User)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if revoked {
 		if _, err := p.st.RevokeFamily(ctx, family); err != nil {
 			p.log.ErrorContext(ctx, "revoking a revoked family's new tokens failed", "err", err)
 		}
 		return "", time.Time{}, errInvalidGrant
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return "", time.Time{}, err
 	}
 	return id, exp, nil
+}
+
+// familyRevoked reports whether the family has a tombstone, or its user
+// was signed out (SignOut) at or after the sign-in it comes from.
+func (p *Provider) familyRevoked(ctx context.Context, family string, u web.Result) (bool, error) {
+	now := p.now()
+	if _, err := p.st.GetGrant(ctx, grantRevokedFamily, family, now); err == nil {
+		return true, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	g, err := p.st.GetGrant(ctx, grantSignedOut, u.User, now)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	at, err := time.Parse(time.RFC3339Nano, string(g.Data))
+	return err != nil || !u.AuthTime.After(at), nil
 }
 
 // grantRevokedFamily is the tombstone of a revoked family (its ID is the
 // family; it has no family itself, so RevokeFamily keeps it).
 const grantRevokedFamily = "oidc_revoked"
+
+// grantSignedOut records when a user was signed out (ID the user name,
+// Data the time; no subject, so RevokeSubject keeps it): tokens of
+// sign-ins from before it are refused, also those a response racing the
+// sign-out is still writing.
+const grantSignedOut = "oidc_signed_out"
+
+// SignOut signs user out everywhere: it records the sign-out, so that no
+// token of an earlier sign-in is issued any more, and then deletes the
+// user's sessions, sign-ins in progress and tokens. It returns how many
+// records it deleted.
+func SignOut(ctx context.Context, st store.Grants, user string, now time.Time) (int64, error) {
+	at := []byte(now.UTC().Format(time.RFC3339Nano))
+	exp := now.Add(maxRefreshLifetime + time.Hour)
+	err := st.PutGrant(ctx, store.Grant{Kind: grantSignedOut, ID: user, Data: at, CreatedAt: now, ExpiresAt: exp})
+	if errors.Is(err, store.ErrConflict) {
+		_, err = st.UpdateGrant(ctx, grantSignedOut, user, now, func(g store.Grant) (store.Grant, error) {
+			g.Data, g.ExpiresAt = at, exp
+			return g, nil
+		})
+		if errors.Is(err, store.ErrNotFound) { // expired, not yet swept
+			if err = st.DeleteGrant(ctx, grantSignedOut, user); err == nil || errors.Is(err, store.ErrNotFound) {
+				err = st.PutGrant(ctx, store.Grant{Kind: grantSignedOut, ID: user, Data: at, CreatedAt: now, ExpiresAt: exp})
+			}
+		}
+	}
+	n, rerr := st.RevokeSubject(ctx, user)
+	return n, errors.Join(err, rerr)
+}
+
+// maxRefreshLifetime is the longest refresh-token chain the config allows
+// (oidc.refresh_token_lifetime): a sign-out is remembered that long.
+const maxRefreshLifetime = 2160 * time.Hour
 
 // revokeFamily revokes every record of a family, leaving a tombstone that
 // stops tokens still being issued for it (see newAccessToken).
@@ -682,10 +774,13 @@ func (p *Provider) revokeFamily(ctx context.Context, family string) (int64, erro
 	now := p.now()
 	err := p.st.PutGrant(ctx, store.Grant{Kind: grantRevokedFamily, ID: family, CreatedAt: now,
 		ExpiresAt: now.Add(max(p.cfg.RefreshTokenLifetime, p.cfg.AccessTokenLifetime, requestLifetime) + time.Hour)})
-	if err != nil && !errors.Is(err, store.ErrConflict) {
-		return 0, err
+	if errors.Is(err, store.ErrConflict) {
+		err = nil
 	}
-	return p.st.RevokeFamily(ctx, family)
+	// Revoked even when the tombstone could not be written: what exists
+	// now goes, and the error is reported.
+	n, rerr := p.st.RevokeFamily(ctx, family)
+	return n, errors.Join(err, rerr)
 }
 
 func (p *Provider) accessGrant(ctx context.Context, id, subject string) (grant, error) {
@@ -742,6 +837,22 @@ func (p *Provider) audit(ctx context.Context, user, action, clientID string, res
 		p.log.ErrorContext(ctx, "audit append failed", "err", err)
 	}
 }
+
+// auditClientAuth records a failed client authentication, at most
+// clientAuthAudits a minute per client: anyone can fail to authenticate
+// as a registered client, and the audit chain is not for flooding. The
+// rest are logged, as a count.
+func (p *Provider) auditClientAuth(ctx context.Context, clientID, reason string) {
+	if p.clientAuthAudit.Take(clientID) {
+		p.auditClient(ctx, clientID, "oidc.client_auth", store.ResultFailure, reason)
+		return
+	}
+	p.log.WarnContext(ctx, "client authentication failed (not audited: too many)", "client", clientID, "reason", reason)
+}
+
+// clientAuthAudits bounds the audit events of failed client
+// authentication, per client and minute.
+const clientAuthAudits = 20
 
 func (p *Provider) auditClient(ctx context.Context, clientID, action string, res store.AuditResult, reason string) {
 	p.audit(ctx, "", action, clientID, res, reason, nil)

@@ -285,7 +285,11 @@ func (s storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSes
 		}
 		return u, nil
 	}
-	if s.p.flow.EndSessionOf(lc.w, lc.r, req.UserID) {
+	var authTime time.Time
+	if req.IDTokenHintClaims != nil {
+		authTime = req.IDTokenHintClaims.GetAuthTime()
+	}
+	if s.p.flow.EndSessionOf(lc.w, lc.r, req.UserID, authTime) {
 		s.p.audit(ctx, req.UserID, "logout", req.ClientID, store.ResultSuccess, "end_session", nil)
 	}
 	return req.RedirectURI, nil
@@ -380,7 +384,7 @@ func (s storage) AuthorizeClientIDSecret(ctx context.Context, id, secret string)
 	if c.Secret == "" ||
 		(c.AuthMethod != oidc.AuthMethodBasic && c.AuthMethod != oidc.AuthMethodPost) ||
 		subtle.ConstantTimeCompare([]byte(secret), []byte(c.Secret)) != 1 {
-		s.p.auditClient(ctx, id, "oidc.client_auth", store.ResultFailure, "wrong client secret")
+		s.p.auditClientAuth(ctx, id, "wrong client secret")
 		return errors.New("invalid client credentials")
 	}
 	return nil

@@ -20,12 +20,22 @@ func ClientIP(trusted []netip.Prefix) func(*http.Request) string {
 		}
 		hops := forwardedFor(r)
 		for i := len(hops) - 1; i >= 0; i-- {
-			if !within(hops[i], trusted) {
-				return hops[i].String()
+			a, err := parseHop(hops[i])
+			if err != nil {
+				// Not an address (an obfuscated identifier, garbage):
+				// nothing to its left can be trusted, and the proxy's own
+				// address would put every client in one bucket. The entry
+				// itself stands for the client.
+				return truncateHop(hops[i])
+			}
+			if !within(a, trusted) {
+				return a.String()
 			}
 		}
 		if len(hops) > 0 {
-			return hops[0].String()
+			if a, err := parseHop(hops[0]); err == nil {
+				return a.String()
+			}
 		}
 		return addrString(peer, r.RemoteAddr)
 	}
@@ -62,20 +72,39 @@ func within(a netip.Addr, prefixes []netip.Prefix) bool {
 	return false
 }
 
-// forwardedFor lists the addresses of every X-Forwarded-For header, in
-// order; it stops at the first entry that is not an address, since
-// nothing to its left can be trusted either.
-func forwardedFor(r *http.Request) []netip.Addr {
-	var out []netip.Addr
+// forwardedFor lists the entries of every X-Forwarded-For header, in
+// order.
+func forwardedFor(r *http.Request) []string {
+	var out []string
 	for _, h := range r.Header.Values("X-Forwarded-For") {
 		for _, part := range strings.Split(h, ",") {
-			a, err := netip.ParseAddr(strings.TrimSpace(part))
-			if err != nil {
-				out = out[:0]
-				continue
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
 			}
-			out = append(out, a.Unmap())
 		}
 	}
 	return out
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, possibly quoted,
+// with a port ("192.0.2.1:4711", "[2001:db8::1]:4711") or in brackets.
+func parseHop(s string) (netip.Addr, error) {
+	s = strings.Trim(s, `"`)
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a.Unmap(), nil
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), nil
+	}
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]"))
+	return a.Unmap(), err
+}
+
+// truncateHop bounds an entry that is not an address, used as the
+// client's name.
+func truncateHop(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
 }

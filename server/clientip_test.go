@@ -20,7 +20,9 @@ func TestClientIP(t *testing.T) {
 		{"a spoofed entry left of the real one is skipped", "10.1.2.3:1234", []string{"1.2.3.4, 198.51.100.7"}, proxies, "198.51.100.7"},
 		{"chained proxies are walked past", "10.1.2.3:1234", []string{"198.51.100.7, 10.9.9.9"}, proxies, "198.51.100.7"},
 		{"several headers read in order", "10.1.2.3:1234", []string{"1.2.3.4", "198.51.100.7, 10.9.9.9"}, proxies, "198.51.100.7"},
-		{"garbage cuts off what is left of it", "10.1.2.3:1234", []string{"198.51.100.7, nonsense, 10.9.9.9"}, proxies, "10.9.9.9"},
+		{"an entry that is not an address stands for the client", "10.1.2.3:1234", []string{"198.51.100.7, nonsense, 10.9.9.9"}, proxies, "nonsense"},
+		{"ports, brackets and quotes", "10.1.2.3:1234", []string{`"[2001:db8::7]:4711", 10.9.9.9`}, proxies, "2001:db8::7"},
+		{"an IPv4 address with a port", "10.1.2.3:1234", []string{"198.51.100.7:4711"}, proxies, "198.51.100.7"},
 		{"trusted peer without the header", "10.1.2.3:1234", nil, proxies, "10.1.2.3"},
 		{"IPv6 and mapped addresses", "[::1]:1234", []string{"::ffff:198.51.100.7"}, proxies, "198.51.100.7"},
 	}

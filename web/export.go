@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -46,16 +47,22 @@ func (l *Limiter) Take(key string) bool { return l.l.take(key) }
 // AddressKey is the limiter key of an address: IPv6 addresses count per /64.
 func AddressKey(ip string) string { return ipBucket(ip) }
 
-// EndSessionOf ends the browser's session if it is user's, and reports
-// whether it did (a logout that names its user, such as an OIDC
-// id_token_hint, must not end someone else's session).
-func (f *Flow) EndSessionOf(w http.ResponseWriter, r *http.Request, user string) bool {
+// EndSessionOf ends the browser's session if it is user's and was opened
+// at authTime (compared to the second), and reports whether it did: a
+// logout that names its session, such as an OIDC id_token_hint, must not
+// end another one (someone else's, or a later one of the same user with
+// an old token).
+func (f *Flow) EndSessionOf(w http.ResponseWriter, r *http.Request, user string, authTime time.Time) bool {
 	c, err := r.Cookie(f.sessionCookie)
 	if err != nil || c.Value == "" {
 		return false
 	}
 	g, err := f.d.Store.GetGrant(r.Context(), store.GrantSession, hashToken(c.Value), f.now())
 	if err != nil || g.Subject != user {
+		return false
+	}
+	var res Result
+	if json.Unmarshal(g.Data, &res) != nil || res.AuthTime.Unix() != authTime.Unix() {
 		return false
 	}
 	return f.EndSession(w, r) == user

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bridge-idp/bridge/oidc"
 	"github.com/bridge-idp/bridge/store"
 )
 
@@ -74,8 +75,7 @@ every node. Audited.`,
 			if err != nil {
 				return usagef("%q is not a valid user name: %v", a[0], err)
 			}
-			n, err := ad.store.RevokeSubject(cmd.Context(), name, store.GrantSession, store.GrantLogin,
-				store.GrantAuthRequest, store.GrantCode, store.GrantAccessToken, store.GrantRefreshToken)
+			n, err := oidc.SignOut(cmd.Context(), ad.store, name, c.now())
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bridge-idp/bridge/directory/local"
+	"github.com/bridge-idp/bridge/oidc"
 	"github.com/bridge-idp/bridge/store"
 )
 
@@ -265,7 +266,7 @@ func (c *cli) usersStatusCommand(verb string, status store.UserStatus) *cobra.Co
 			// as well, for users disabled elsewhere).
 			return c.withAdmin(func(cmd *cobra.Command, ad *admin, a []string) error {
 				name, _ := normalize(a[0])
-				n, err := ad.store.RevokeSubject(cmd.Context(), name)
+				n, err := oidc.SignOut(cmd.Context(), ad.store, name, c.now())
 				if err == nil && n > 0 {
 					fmt.Fprintf(c.stdout, "signed %s out: %d sessions, sign-ins and tokens revoked\n", name, n)
 				}
