@@ -177,6 +177,34 @@ func defaults(f *File, set func(path string) bool) {
 		}
 		str(cp+"signing_algorithm", &c.SigningAlgorithm, o.SigningAlgorithm)
 	}
+
+	sa := &f.SAML
+	dur("saml.assertion_lifetime", &sa.AssertionLifetime, defaultSAMLAssertionLifetime)
+	dur("saml.clock_skew", &sa.ClockSkew, 90*time.Second)
+	str("saml.signature_algorithm", &sa.SignatureAlgorithm, "rsa-sha256")
+	for i := range sa.ServiceProviders {
+		sp := &sa.ServiceProviders[i]
+		cp := fmt.Sprintf("saml.service_providers[%d].", i)
+		str(cp+"display_name", &sp.DisplayName, sp.Name)
+		if sp.MetadataURL != "" || set(cp+"metadata_url") {
+			dur(cp+"metadata_refresh", &sp.MetadataRefresh, defaultSAMLMetadataRefresh)
+		}
+		str(cp+"directory", &sp.Directory, f.Directory[0].Name)
+		flag(cp+"number_matching", &sp.NumberMatching, true)
+		flag(cp+"session_reuse", &sp.SessionReuse, true)
+		str(cp+"name_id_format", &sp.NameIDFormat, "persistent")
+		flag(cp+"sign_response", &sp.SignResponse, true)
+		flag(cp+"sign_assertion", &sp.SignAssertion, true)
+		flag(cp+"encrypt_assertion", &sp.EncryptAssertion, false)
+		flag(cp+"require_signed_requests", &sp.RequireSignedRequests, false)
+		dur(cp+"assertion_lifetime", &sp.AssertionLifetime, sa.AssertionLifetime)
+		if !set(cp + "attributes") {
+			sp.Attributes = defaultSAMLAttributes()
+		}
+		for j := range sp.Attributes {
+			str(fmt.Sprintf("%sattributes[%d].name_format", cp, j), &sp.Attributes[j].NameFormat, "basic")
+		}
+	}
 }
 
 // derivedBaseURL is the public base URL implied by the listener: its scheme
@@ -264,6 +292,9 @@ func (c *Config) makeAbsolute(base string) {
 	for i := range f.OIDC.Clients {
 		abs(&f.OIDC.Clients[i].SecretFile)
 		abs(&f.OIDC.Clients[i].JWKSFile)
+	}
+	for i := range f.SAML.ServiceProviders {
+		abs(&f.SAML.ServiceProviders[i].MetadataFile)
 	}
 	for _, d := range f.Directory {
 		if d.LDAP != nil {

@@ -79,6 +79,11 @@ func TestDefaults(t *testing.T) {
 			IDTokenLifetime:      10 * time.Minute,
 			RefreshTokenLifetime: 8 * time.Hour,
 		},
+		SAML: SAML{
+			AssertionLifetime:  5 * time.Minute,
+			ClockSkew:          90 * time.Second,
+			SignatureAlgorithm: "rsa-sha256",
+		},
 		Directory: []Directory{{Name: "local", Type: "local"}},
 	}
 	if !reflect.DeepEqual(c.File, want) {

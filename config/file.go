@@ -36,6 +36,7 @@ type File struct {
 	Radius    Radius      `yaml:"radius"`
 	Web       Web         `yaml:"web"`
 	OIDC      OIDC        `yaml:"oidc"`
+	SAML      SAML        `yaml:"saml"`
 	Directory []Directory `yaml:"directories"`
 }
 

@@ -28,11 +28,13 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("dev_mode: true\nhttp: {public: {allow_plain_http: true}}\nkeys: {kek_file: kek}\n"))
 	f.Add([]byte("log: {level: ${A}$${B}$$}\n"))
+	f.Add([]byte(trial(samlSP("      attributes: [{name: x, from: value, value: y}]\n") + "    - {name: b, metadata_file: sp.xml}\n")))
 
 	apns := testenv.SelfSigned(f, 1)
 	files := map[string]string{"kek": testKEK + "\n", "password": "pw\n", "empty": "",
 		"fcm.json": fcmCredentials, "apns.p8": string(apns.KeyPEM), "ca.pem": string(apns.CertPEM),
-		"radius-secret": radiusSecret + "\n", "oidc-secret": oidcSecret + "\n", "jwks.json": testJWKS}
+		"radius-secret": radiusSecret + "\n", "oidc-secret": oidcSecret + "\n", "jwks.json": testJWKS,
+		"sp.xml": testSPMetadata, "saml-sp.xml": testSPMetadata, "sp-metadata.xml": testSPMetadata}
 	read := func(path string) ([]byte, error) {
 		if s, ok := files[filepath.Base(path)]; ok {
 			return []byte(s), nil

@@ -100,7 +100,7 @@ func TestFullConfig(t *testing.T) {
 	// which would be warned about).
 	good := t.TempDir()
 	for _, name := range []string{"kek", "ldap-password", "webhook-secret", "fcm-credentials.json", "admin-api-token", "radius-secret",
-		"captcha-secret", "oidc-secret", "oidc-jwks.json"} {
+		"captcha-secret", "oidc-secret", "oidc-jwks.json", "sp-metadata.xml"} {
 		b, err := os.ReadFile(filepath.Join("testdata/good", name))
 		if err != nil {
 			t.Fatal(err)
@@ -154,6 +154,10 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 	if b, err := os.ReadFile("testdata/good/oidc-jwks.json"); err != nil {
 		t.Fatal(err)
 	} else if err := json.Unmarshal(b, &jwks); err != nil {
+		t.Fatal(err)
+	}
+	spMetadata, err := os.ReadFile("testdata/good/sp-metadata.xml")
+	if err != nil {
 		t.Fatal(err)
 	}
 	openldap := &ldap.Config{
@@ -354,6 +358,47 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 					SessionReuse:     true,
 					Scopes:           []string{"openid", "profile", "email", "groups", "offline_access"},
 					SigningAlgorithm: "RS256",
+				},
+			},
+		},
+		SAML: SAML{
+			AssertionLifetime:  10 * time.Minute,
+			ClockSkew:          2 * time.Minute,
+			SignatureAlgorithm: "rsa-sha512",
+			ServiceProviders: []SAMLServiceProvider{
+				{
+					Name:                  "helpdesk",
+					DisplayName:           "Help Desk",
+					MetadataFile:          filepath.Join(dir, "sp-metadata.xml"),
+					Metadata:              spMetadata,
+					Directory:             "corp",
+					NumberMatching:        true,
+					SessionReuse:          false,
+					NameIDFormat:          "emailAddress",
+					SignResponse:          false,
+					SignAssertion:         true,
+					EncryptAssertion:      true,
+					RequireSignedRequests: true,
+					AssertionLifetime:     2 * time.Minute,
+					Attributes: []SAMLAttribute{
+						{Name: "urn:oid:0.9.2342.19200300.100.1.3", From: "email", NameFormat: "uri"},
+						{Name: "memberOf", From: "groups", NameFormat: "unspecified"},
+						{Name: "department", From: "value", Value: "IT", NameFormat: "basic"},
+					},
+				},
+				{
+					Name:              "crm",
+					DisplayName:       "crm",
+					MetadataURL:       "https://crm.example.com/saml/metadata",
+					MetadataRefresh:   6 * time.Hour,
+					Directory:         "local",
+					NumberMatching:    true,
+					SessionReuse:      true,
+					NameIDFormat:      "persistent",
+					SignResponse:      true,
+					SignAssertion:     true,
+					AssertionLifetime: 10 * time.Minute,
+					Attributes:        defaultSAMLAttributes(),
 				},
 			},
 		},

@@ -8,8 +8,9 @@ import (
 // resolver reads the secrets that the file names by *_file (kek_file,
 // dsn_file, token_file, bind_password_file, fraud_webhook.secret_file, the
 // RADIUS clients' secret_file, web.captcha.secret_file and the OIDC
-// clients' secret_file) into their value keys, and the OIDC clients'
-// jwks_file into JWKS.
+// clients' secret_file) into their value keys, the OIDC clients'
+// jwks_file into JWKS, and the SAML service providers' metadata_file into
+// Metadata.
 type resolver struct {
 	c    *Config
 	read func(string) ([]byte, error)
@@ -42,6 +43,9 @@ func (r *resolver) secrets() {
 		p := fmt.Sprintf("oidc.clients[%d].", i)
 		r.secret(p+"secret", &c.Secret, p+"secret_file", c.SecretFile)
 		r.jwks(p+"jwks_file", c)
+	}
+	for i := range f.SAML.ServiceProviders {
+		r.samlMetadata(fmt.Sprintf("saml.service_providers[%d].metadata_file", i), &f.SAML.ServiceProviders[i])
 	}
 	for i, d := range f.Directory {
 		if d.LDAP == nil {

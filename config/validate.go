@@ -100,6 +100,7 @@ func (c *Config) validate(read func(string) ([]byte, error)) []*Error {
 	v.radius()
 	v.web()
 	v.oidc()
+	v.saml()
 	v.directories()
 	return v.errs
 }

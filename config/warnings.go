@@ -131,6 +131,7 @@ func (c *Config) warnings(files []secretFile, mode func(string) (fs.FileMode, er
 
 	c.webWarnings(warn)
 	c.oidcWarnings(warn)
+	c.samlWarnings(warn)
 
 	for i, d := range f.Directory {
 		l := d.LDAP
