@@ -452,6 +452,9 @@ func (f *Flow) binding(w http.ResponseWriter, r *http.Request) string {
 	}
 	v, _ := randomToken(32)
 	http.SetCookie(w, &http.Cookie{Name: f.bindingCookie, Value: v, Path: "/", HttpOnly: true, Secure: f.secure, SameSite: http.SameSiteLaxMode})
+	// Later steps of the same request (a front end's Bind, then Begin)
+	// see the new cookie, not none.
+	r.AddCookie(&http.Cookie{Name: f.bindingCookie, Value: v})
 	return v
 }
 

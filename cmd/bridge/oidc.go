@@ -36,7 +36,7 @@ func (a browserApps) lookup(channel, id string) (web.App, bool) {
 // openWeb builds the shared browser sign-in when a browser front end is
 // configured; nil otherwise.
 func openWeb(cfg *config.Config, st store.Store, push *pushEngine, sealer *keys.Sealer, apps browserApps, clientIP func(*http.Request) string, logger *slog.Logger) (*web.Flow, error) {
-	if !cfg.OIDC.Enabled() {
+	if !cfg.OIDC.Enabled() && !cfg.SAML.Enabled() {
 		return nil, nil
 	}
 	totp, err := totpFor(cfg, st, sealer, time.Now)

@@ -103,7 +103,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	idp, err := openSAML(cfg, st, km, sealer, flow, dirs, apps, push.audit, logger)
+	if err != nil {
+		return err
+	}
 	mountBrowser(srv.PublicMux(), flow, op)
+	if idp != nil {
+		srv.PublicMux().Handle("/saml/", idp.Handler())
+		logger.Info("SAML identity provider enabled", "entity_id", idp.EntityID(), "service_providers", len(cfg.SAML.ServiceProviders))
+	}
 	if op != nil {
 		logger.Info("OpenID Provider enabled", "issuer", cfg.OIDCIssuer(), "clients", len(cfg.OIDC.Clients))
 	}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"html"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	crewjam "github.com/crewjam/saml"
+	"github.com/crewjam/saml/samlsp"
+)
+
+// samlSP is crewjam's own service-provider middleware (samlsp) in front of
+// a page that shows who signed in.
+type samlSP struct {
+	url  *url.URL
+	opts samlsp.Options
+	l    net.Listener
+}
+
+// newSAMLSP makes the SP's key and certificate and writes its metadata
+// to dir/sp.xml, before the bridge (which reads it) starts.
+func newSAMLSP(t *testing.T, dir string) *samlSP {
+	t.Helper()
+	l := listenLoopback(t)
+	u, _ := url.Parse("http://" + l.Addr().String())
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test SP"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	sp := &samlSP{url: u, l: l, opts: samlsp.Options{URL: *u, Key: key, Certificate: cert}}
+	def := samlsp.DefaultServiceProvider(sp.opts)
+	md := def.Metadata()
+	b, err := xml.MarshalIndent(md, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sp.xml"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return sp
+}
+
+// serve fetches the bridge's IdP metadata and serves the SP.
+func (sp *samlSP) serve(t *testing.T, idpMetadataURL string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	u, _ := url.Parse(idpMetadataURL)
+	md, err := samlsp.FetchMetadata(ctx, http.DefaultClient, *u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp.opts.IDPMetadata = md
+	mw, err := samlsp.New(sp.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/saml/", mw)
+	mux.Handle("/", mw.RequireAccount(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s <%s>", samlsp.AttributeFromContext(r.Context(), "uid"), samlsp.AttributeFromContext(r.Context(), "email"))
+	})))
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(sp.l)
+	t.Cleanup(func() { srv.Close() })
+}
+
+var (
+	formActionRe = regexp.MustCompile(`<form method="post" action="([^"]+)"`)
+	hiddenRe     = regexp.MustCompile(`<input type="hidden" name="(SAMLResponse|RelayState)" value="([^"]*)">`)
+)
+
+// postForm submits the auto-posting response form of page p, as the
+// page's script would, and returns where the browser lands.
+func postSAMLForm(t *testing.T, br *browser, p page) (page, string) {
+	t.Helper()
+	m := formActionRe.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("no response form at %s (%d):\n%s", p.url, p.status, p.body)
+	}
+	form := url.Values{}
+	for _, f := range hiddenRe.FindAllStringSubmatch(p.body, -1) {
+		form.Set(f[1], html.UnescapeString(f[2]))
+	}
+	req, _ := http.NewRequest(http.MethodPost, html.UnescapeString(m[1]), strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	raw, _ := base64.StdEncoding.DecodeString(form.Get("SAMLResponse"))
+	return br.do(req), string(raw)
+}
+
+func TestSAMLWithCrewjamSP(t *testing.T) {
+	bin, phoneBin := binaries(t)
+	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin, phone: phoneBin}
+	b.cfg = filepath.Join(b.dir, "bridge.yaml")
+	sp := newSAMLSP(t, b.dir)
+	b.public = freePort(t)
+	b.start(b.baseConfig(nil) + `saml:
+  service_providers:
+    - name: wiki
+      display_name: Team wiki
+      metadata_file: sp.xml
+`)
+	sp.serve(t, b.baseURL()+"/saml/metadata")
+	b.cli(password+"\n", "users", "add", "alice", "--password-stdin", "--email", "alice@example.com")
+	phone := b.enroll("alice")
+
+	br := newBrowser(t)
+	wait := signIn(t, br, sp.url.String()+"/", "alice")
+	done := approve(t, b, br, wait, phone)
+	if done.url.Path != "/saml/login/done" {
+		t.Fatalf("after approval: %s (%d)", done.url, done.status)
+	}
+	if csp := done.status; csp != http.StatusOK {
+		t.Fatalf("response page: %d", csp)
+	}
+	landed, response := postSAMLForm(t, br, done)
+	if landed.status != http.StatusOK || landed.body != "hello alice <alice@example.com>" {
+		t.Fatalf("the SP did not accept the assertion: %d %s\n%s", landed.status, landed.body, response)
+	}
+	// What the SP accepted: signed with RSA-SHA256 (crewjam's default
+	// would be RSA-SHA1), both the Response and the Assertion; MFA as
+	// the authentication context; the SP as the audience.
+	for _, want := range []string{
+		`Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"`,
+		"https://refeds.org/profile/mfa",
+		"<saml:Audience>" + sp.url.String() + "/saml/metadata</saml:Audience>",
+		`Recipient="` + sp.url.String() + `/saml/acs"`,
+	} {
+		if !strings.Contains(response, want) {
+			t.Errorf("the response lacks %s:\n%s", want, response)
+		}
+	}
+	if strings.Contains(response, "rsa-sha1") || strings.Count(response, "<ds:SignatureValue>") != 2 {
+		t.Errorf("want two RSA-SHA256 signatures:\n%s", response)
+	}
+	if auditCount(t, b, "saml.sso", "alice") != 1 {
+		t.Error("the SAML sign-in was not audited")
+	}
+
+	// The same AuthnRequest again (a replay) is refused, on the bridge's
+	// own page.
+	var sso string
+	for _, v := range br.visits {
+		if strings.Contains(v, "/saml/sso?") {
+			sso = v
+		}
+	}
+	if sso == "" {
+		t.Fatalf("no Redirect-binding request seen: %v", br.visits)
+	}
+	if p := newBrowser(t).get(sso); p.status != http.StatusBadRequest || !strings.Contains(p.body, "used before") {
+		t.Errorf("a replayed AuthnRequest: %d\n%s", p.status, p.body)
+	}
+
+	// The HTTP-POST binding: a fresh request posted to the SSO endpoint.
+	// The browser's session stands in for the push (session reuse is on
+	// by default), and the answer goes to the SP as before.
+	postReq := samlPOST(t, b, sp)
+	req, _ := http.NewRequest(http.MethodPost, b.baseURL()+"/saml/sso", strings.NewReader(postReq.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if p := br.do(req); p.url.Path != "/saml/login/done" || p.status != http.StatusOK {
+		t.Fatalf("POST binding with a session: %s (%d)\n%s", p.url, p.status, p.body)
+	} else if _, resp := postSAMLForm(t, br, p); !strings.Contains(resp, "InResponseTo=") {
+		t.Errorf("POST binding response:\n%s", resp)
+	}
+
+	// An AuthnRequest from an unknown SP, or asking for an ACS URL the SP
+	// did not register, gets an error page and no redirect.
+	for name, mutate := range map[string]func(*crewjam.AuthnRequest){
+		"unknown SP":  func(r *crewjam.AuthnRequest) { r.Issuer.Value = "https://evil.example.com/metadata" },
+		"foreign ACS": func(r *crewjam.AuthnRequest) { r.AssertionConsumerServiceURL = "https://evil.example.com/acs" },
+	} {
+		u := samlRedirect(t, b, sp, mutate)
+		other := newBrowser(t)
+		if p := other.get(u); p.status != http.StatusBadRequest || len(other.visits) != 0 {
+			t.Errorf("%s: %d, redirects %v", name, p.status, other.visits)
+		}
+	}
+}
+
+// samlRedirect makes a fresh Redirect-binding AuthnRequest of the test SP,
+// changed by mutate, and returns its URL.
+func samlRedirect(t *testing.T, b *liveBridge, sp *samlSP, mutate func(*crewjam.AuthnRequest)) string {
+	t.Helper()
+	s := samlsp.DefaultServiceProvider(sp.opts)
+	req, err := s.MakeAuthenticationRequest(b.baseURL()+"/saml/sso", crewjam.HTTPRedirectBinding, crewjam.HTTPPostBinding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mutate(req)
+	u, err := req.Redirect("", &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.String()
+}
+
+// samlPOST makes a fresh POST-binding AuthnRequest of the test SP and
+// returns its form.
+func samlPOST(t *testing.T, b *liveBridge, sp *samlSP) url.Values {
+	t.Helper()
+	s := samlsp.DefaultServiceProvider(sp.opts)
+	req, err := s.MakeAuthenticationRequest(b.baseURL()+"/saml/sso", crewjam.HTTPPostBinding, crewjam.HTTPPostBinding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := etreeDocument(req)
+	return url.Values{"SAMLRequest": {base64.StdEncoding.EncodeToString(doc)}, "RelayState": {"relay-1"}}
+}
+
+func etreeDocument(req *crewjam.AuthnRequest) []byte {
+	b, err := xml.Marshal(req)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

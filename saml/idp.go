@@ -1,0 +1,615 @@
+package saml
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/url"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/crewjam/saml"
+	dsig "github.com/russellhaering/goxmldsig"
+
+	"github.com/bridge-idp/bridge/keys"
+	"github.com/bridge-idp/bridge/store"
+	"github.com/bridge-idp/bridge/web"
+)
+
+// Config is the runtime configuration of the identity provider.
+type Config struct {
+	// BaseURL is the public listener's URL: the entity id is
+	// BaseURL/saml/metadata.
+	BaseURL           string
+	AssertionLifetime time.Duration
+	// ClockSkew is how far an AuthnRequest's IssueInstant may be from the
+	// bridge's clock.
+	ClockSkew time.Duration
+	// SignatureAlgorithm is rsa-sha256 (default) or rsa-sha512.
+	SignatureAlgorithm string
+	ServiceProviders   []*ServiceProvider
+	// NameIDKey keys the persistent NameIDs (the same on every node).
+	NameIDKey []byte
+}
+
+// ServiceProvider is a registered SP.
+type ServiceProvider struct {
+	Name     string
+	Metadata *saml.EntityDescriptor
+	// App is the application as the sign-in pages know it.
+	App               web.App
+	NameIDFormat      string // persistent, emailAddress, transient, unspecified
+	AssertionLifetime time.Duration
+	// RequireSignedRequests demands signed AuthnRequests (also demanded
+	// when the metadata says AuthnRequestsSigned="true").
+	RequireSignedRequests bool
+	Attributes            []Attribute
+}
+
+// Attribute maps a user property to an assertion attribute.
+type Attribute struct {
+	Name       string
+	From       string // username, email, name, groups, value
+	Value      string // with From value
+	NameFormat string // basic, uri, unspecified
+}
+
+// Keys is the key manager as the IdP uses it.
+type Keys interface {
+	Signer(purpose store.KeyPurpose, alg string) (keys.Key, error)
+}
+
+// Auditor records audit events (a store.AuditBatcher).
+type Auditor interface {
+	Append(ctx context.Context, e store.AuditEvent) (store.AuditEvent, error)
+}
+
+// Deps are the IdP's collaborators.
+type Deps struct {
+	Store  store.Grants
+	Replay store.Replay
+	Keys   Keys
+	Flow   *web.Flow
+	Audit  Auditor
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+// IdP is the bridge's SAML identity provider.
+type IdP struct {
+	cfg   Config
+	d     Deps
+	log   *slog.Logger
+	now   func() time.Time
+	sps   map[string]*ServiceProvider // by entity id
+	base  *url.URL
+	mu    sync.Mutex
+	certs map[string]*x509.Certificate // by key id
+}
+
+// New builds the identity provider.
+func New(cfg Config, d Deps) (*IdP, error) {
+	if d.Store == nil || d.Replay == nil || d.Keys == nil || d.Flow == nil || d.Audit == nil {
+		return nil, errors.New("saml: store, replay cache, keys, sign-in flow and auditor are required")
+	}
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil || base.Host == "" {
+		return nil, fmt.Errorf("saml: base URL %q is not absolute", cfg.BaseURL)
+	}
+	if len(cfg.NameIDKey) < 32 {
+		return nil, errors.New("saml: a 32-byte NameID key is required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	i := &IdP{cfg: cfg, d: d, log: d.Logger, now: d.Now, sps: map[string]*ServiceProvider{}, base: base, certs: map[string]*x509.Certificate{}}
+	for _, sp := range cfg.ServiceProviders {
+		if sp.Metadata == nil || sp.Metadata.EntityID == "" {
+			return nil, fmt.Errorf("saml: service provider %q has no entity id", sp.Name)
+		}
+		if _, dup := i.sps[sp.Metadata.EntityID]; dup {
+			return nil, fmt.Errorf("saml: entity id %q is registered twice", sp.Metadata.EntityID)
+		}
+		if len(sp.Metadata.SPSSODescriptors) == 0 {
+			return nil, fmt.Errorf("saml: service provider %q: no SPSSODescriptor in its metadata", sp.Name)
+		}
+		sp.Metadata = signingKeysOnly(sp.Metadata)
+		i.sps[sp.Metadata.EntityID] = sp
+	}
+	if _, err := i.provider(); err != nil {
+		return nil, err
+	}
+	return i, nil
+}
+
+// EntityID is the IdP's entity id (its metadata URL).
+func (i *IdP) EntityID() string { u := i.url("/saml/metadata"); return u.String() }
+
+func (i *IdP) url(path string) url.URL {
+	u := *i.base
+	u.Path = u.Path + path
+	return u
+}
+
+// provider is crewjam's IdP with the current signing key.
+func (i *IdP) provider() (*saml.IdentityProvider, error) {
+	k, err := i.d.Keys.Signer(store.PurposeSAML, keys.AlgRS256)
+	if err != nil {
+		return nil, fmt.Errorf("saml: no signing key: %w", err)
+	}
+	cert, err := i.certificate(k)
+	if err != nil {
+		return nil, err
+	}
+	lifetime := i.cfg.AssertionLifetime
+	return &saml.IdentityProvider{
+		Signer:                  k.Signer,
+		Certificate:             cert,
+		Logger:                  logAdapter{i.log},
+		MetadataURL:             i.url("/saml/metadata"),
+		SSOURL:                  i.url("/saml/sso"),
+		ServiceProviderProvider: registry{i},
+		SignatureMethod:         i.signatureMethod(),
+		ValidDuration:           &lifetime,
+		ResponseFormTemplate:    postForm,
+	}, nil
+}
+
+// signatureMethod is the XML signature method: RSA-SHA256 unless the
+// config says RSA-SHA512 (crewjam's own default is RSA-SHA1).
+func (i *IdP) signatureMethod() string {
+	if i.cfg.SignatureAlgorithm == "rsa-sha512" {
+		return dsig.RSASHA512SignatureMethod
+	}
+	return dsig.RSASHA256SignatureMethod
+}
+
+// certificate is the self-signed certificate of the signing key, made
+// deterministically from the key (RSA PKCS #1 v1.5 signatures are
+// deterministic), so every node publishes the same one.
+func (i *IdP) certificate(k keys.Key) (*x509.Certificate, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if c := i.certs[k.ID]; c != nil {
+		return c, nil
+	}
+	h := sha256.Sum256([]byte(k.ID))
+	tmpl := &x509.Certificate{
+		SerialNumber: new(big.Int).SetBytes(h[:16]),
+		Subject:      pkix.Name{CommonName: "bridge SAML signing key " + k.ID[:min(12, len(k.ID))]},
+		NotBefore:    k.CreatedAt.UTC().Truncate(time.Second),
+		NotAfter:     k.CreatedAt.UTC().Truncate(time.Second).AddDate(20, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public, k.Signer)
+	if err != nil {
+		return nil, fmt.Errorf("saml: certificate of the signing key: %w", err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	i.certs[k.ID] = c
+	return c, nil
+}
+
+// signingKeysOnly copies md without the SP's encryption keys: crewjam
+// encrypts the assertion to any it finds (a key without a use counts), and
+// encryption is not offered yet. Keys without a use are kept for
+// signing.
+func signingKeysOnly(md *saml.EntityDescriptor) *saml.EntityDescriptor {
+	out := *md
+	out.SPSSODescriptors = make([]saml.SPSSODescriptor, len(md.SPSSODescriptors))
+	for i, d := range md.SPSSODescriptors {
+		var kept []saml.KeyDescriptor
+		for _, k := range d.KeyDescriptors {
+			switch k.Use {
+			case "signing":
+				kept = append(kept, k)
+			case "":
+				k.Use = "signing"
+				kept = append(kept, k)
+			}
+		}
+		d.KeyDescriptors = kept
+		out.SPSSODescriptors[i] = d
+	}
+	return &out
+}
+
+// registry is crewjam's ServiceProviderProvider over the configured SPs.
+type registry struct{ i *IdP }
+
+func (r registry) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDescriptor, error) {
+	sp, ok := r.i.sps[id]
+	if !ok {
+		return nil, os.ErrNotExist
+	}
+	return sp.Metadata, nil
+}
+
+// Handler serves /saml/metadata, /saml/sso and /saml/login/done.
+func (i *IdP) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /saml/metadata", i.metadata)
+	mux.HandleFunc("GET /saml/sso", i.sso)
+	mux.HandleFunc("POST /saml/sso", i.sso)
+	mux.HandleFunc("GET /saml/login/done", i.loginDone)
+	return mux
+}
+
+func (i *IdP) metadata(w http.ResponseWriter, r *http.Request) {
+	p, err := i.provider()
+	if err != nil {
+		i.fail(w, r, err)
+		return
+	}
+	p.ServeMetadata(w, r)
+}
+
+// request is an AuthnRequest kept while the user signs in.
+type request struct {
+	SP         string    `json:"sp"`
+	Buffer     []byte    `json:"buf"`
+	RelayState string    `json:"relay,omitempty"`
+	Received   time.Time `json:"received"`
+	Binding    string    `json:"binding"`
+}
+
+// requestLifetime bounds a sign-in for an AuthnRequest.
+const requestLifetime = 15 * time.Minute
+
+func (i *IdP) sso(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p, err := i.provider()
+	if err != nil {
+		i.fail(w, r, err)
+		return
+	}
+	req, err := saml.NewIdpAuthnRequest(p, r)
+	if err != nil {
+		i.errorPage(w, http.StatusBadRequest, "The sign-in request could not be read.")
+		return
+	}
+	now := i.now()
+	req.Now = now
+	if err := req.Validate(); err != nil {
+		issuer := ""
+		if req.Request.Issuer != nil {
+			issuer = req.Request.Issuer.Value
+		}
+		i.audit(ctx, "", "saml.sso", issuer, store.ResultFailure, truncate(err.Error(), 200))
+		i.errorPage(w, http.StatusBadRequest, "The sign-in request was refused: it comes from an unknown application, or asks to be answered at an address the application has not registered.")
+		return
+	}
+	sp := i.sps[req.ServiceProviderMetadata.EntityID]
+	if req.Request.IssueInstant.After(now.Add(i.cfg.ClockSkew)) {
+		i.audit(ctx, "", "saml.sso", sp.Name, store.ResultFailure, "IssueInstant in the future")
+		i.errorPage(w, http.StatusBadRequest, "The sign-in request is dated in the future; check the clocks.")
+		return
+	}
+	if req.Request.ID == "" {
+		i.errorPage(w, http.StatusBadRequest, "The sign-in request has no ID.")
+		return
+	}
+	// crewjam keeps no record of the requests it answered: a replayed
+	// request (same SP, same ID) is refused here, on every node.
+	h := sha256.Sum256([]byte(sp.Metadata.EntityID + "\x00" + req.Request.ID))
+	if err := i.d.Replay.UseOnce(ctx, "saml-authn-request", base64.RawURLEncoding.EncodeToString(h[:]), now,
+		now.Add(saml.MaxIssueDelay+i.cfg.ClockSkew+requestLifetime)); err != nil {
+		i.audit(ctx, "", "saml.sso", sp.Name, store.ResultFailure, "AuthnRequest ID used before")
+		i.errorPage(w, http.StatusBadRequest, "This sign-in request was used before. Go back to the application and sign in again.")
+		return
+	}
+	id, err := randomString(16)
+	if err != nil {
+		i.fail(w, r, err)
+		return
+	}
+	data, _ := json.Marshal(request{SP: sp.Metadata.EntityID, Buffer: req.RequestBuffer, RelayState: req.RelayState,
+		Received: now, Binding: i.d.Flow.Bind(w, r)})
+	if err := i.d.Store.PutGrant(ctx, store.Grant{Kind: store.GrantSAMLRequest, ID: id, Data: data, CreatedAt: now,
+		ExpiresAt: now.Add(requestLifetime)}); err != nil {
+		i.fail(w, r, err)
+		return
+	}
+	fresh := req.Request.ForceAuthn != nil && *req.Request.ForceAuthn
+	i.d.Flow.Begin(w, r, web.Login{App: sp.App, Fresh: fresh, Return: returnPath(id)})
+}
+
+func returnPath(id string) string { return "/saml/login/done?id=" + url.QueryEscape(id) }
+
+// loginDone answers the SP once the user has signed in.
+func (i *IdP) loginDone(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.URL.Query().Get("id")
+	g, err := i.d.Store.GetGrant(ctx, store.GrantSAMLRequest, id, i.now())
+	var st request
+	if err == nil {
+		err = json.Unmarshal(g.Data, &st)
+	}
+	bound := err == nil && st.Binding != "" && hmac.Equal([]byte(st.Binding), []byte(i.d.Flow.BindingHash(r)))
+	sp := i.sps[st.SP]
+	if !bound || sp == nil || !g.UsedAt.IsZero() {
+		i.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
+		return
+	}
+	res, err := i.d.Flow.Finish(r, r.URL.Query().Get("login"), returnPath(id))
+	if err != nil || sp.App.Directory == nil || res.Directory != sp.App.Directory.Name() {
+		i.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
+		return
+	}
+	if _, err := i.d.Store.ConsumeGrant(ctx, store.GrantSAMLRequest, id, i.now()); err != nil {
+		i.errorPage(w, http.StatusBadRequest, "This sign-in was answered already.")
+		return
+	}
+	p, err := i.provider()
+	if err != nil {
+		i.fail(w, r, err)
+		return
+	}
+	req := &saml.IdpAuthnRequest{IDP: p, HTTPRequest: r, RelayState: st.RelayState, RequestBuffer: st.Buffer, Now: st.Received}
+	if err := req.Validate(); err != nil { // as when it was received
+		i.fail(w, r, fmt.Errorf("revalidating a stored AuthnRequest: %w", err))
+		return
+	}
+	req.Now = i.now()
+	if err := i.makeAssertion(req, sp, res, i.d.Flow.ClientIP(r)); err != nil {
+		i.fail(w, r, err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := req.WriteResponse(&bufferWriter{&buf}); err != nil {
+		i.fail(w, r, err)
+		return
+	}
+	i.audit(ctx, res.User, "saml.sso", sp.Name, store.ResultSuccess, "")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'sha256-"+postScriptHash+"'; form-action "+originOf(req.ACSEndpoint.Location)+"; frame-ancestors 'none'; base-uri 'none'")
+	_, _ = w.Write(buf.Bytes())
+}
+
+// Name ID formats.
+const (
+	nameIDPersistent  = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+	nameIDTransient   = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
+	nameIDEmail       = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+	nameIDUnspecified = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+)
+
+// Authentication contexts: REFEDS MFA when a password and a second factor
+// were checked, else what was.
+const (
+	acMFA      = "https://refeds.org/profile/mfa"
+	acPassword = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+	acMobile   = "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileOneFactorContract"
+)
+
+// makeAssertion builds the assertion for the signed-in user.
+func (i *IdP) makeAssertion(req *saml.IdpAuthnRequest, sp *ServiceProvider, res web.Result, clientIP string) error {
+	now := req.Now
+	lifetime := sp.AssertionLifetime
+	if lifetime <= 0 {
+		lifetime = i.cfg.AssertionLifetime
+	}
+	format, value, err := i.nameID(sp, res)
+	if err != nil {
+		return err
+	}
+	ac := acMobile
+	switch {
+	case res.MFA():
+		ac = acMFA
+	case len(res.AMR) == 1 && res.AMR[0] == "pwd":
+		ac = acPassword
+	}
+	idpID := req.IDP.Metadata().EntityID
+	id, err := randomString(20)
+	if err != nil {
+		return err
+	}
+	req.Assertion = &saml.Assertion{
+		ID:           "id-" + id,
+		IssueInstant: now,
+		Version:      "2.0",
+		Issuer:       saml.Issuer{Format: "urn:oasis:names:tc:SAML:2.0:nameid-format:entity", Value: idpID},
+		Subject: &saml.Subject{
+			NameID: &saml.NameID{Format: format, NameQualifier: idpID, SPNameQualifier: sp.Metadata.EntityID, Value: value},
+			SubjectConfirmations: []saml.SubjectConfirmation{{
+				Method: "urn:oasis:names:tc:SAML:2.0:cm:bearer",
+				SubjectConfirmationData: &saml.SubjectConfirmationData{
+					Address: clientIP, InResponseTo: req.Request.ID, NotOnOrAfter: now.Add(lifetime), Recipient: req.ACSEndpoint.Location,
+				},
+			}},
+		},
+		Conditions: &saml.Conditions{
+			NotBefore:            now.Add(-i.cfg.ClockSkew),
+			NotOnOrAfter:         now.Add(lifetime),
+			AudienceRestrictions: []saml.AudienceRestriction{{Audience: saml.Audience{Value: sp.Metadata.EntityID}}},
+		},
+		AuthnStatements: []saml.AuthnStatement{{
+			AuthnInstant:    res.AuthTime,
+			SessionIndex:    res.Session,
+			SubjectLocality: &saml.SubjectLocality{Address: clientIP},
+			AuthnContext:    saml.AuthnContext{AuthnContextClassRef: &saml.AuthnContextClassRef{Value: ac}},
+		}},
+		AttributeStatements: []saml.AttributeStatement{{Attributes: attributes(sp, res)}},
+	}
+	return nil
+}
+
+// nameID is the subject's NameID for sp: a persistent one is an opaque
+// value per user and SP (an HMAC), stable across nodes and restarts.
+func (i *IdP) nameID(sp *ServiceProvider, res web.Result) (format, value string, err error) {
+	switch sp.NameIDFormat {
+	case "emailAddress":
+		if res.Email == "" {
+			return "", "", fmt.Errorf("saml: %s wants an emailAddress NameID, and %s has no e-mail address", sp.Name, res.User)
+		}
+		return nameIDEmail, res.Email, nil
+	case "transient":
+		v, err := randomString(20)
+		return nameIDTransient, "_" + v, err
+	case "unspecified":
+		return nameIDUnspecified, res.User, nil
+	default:
+		m := hmac.New(sha256.New, i.cfg.NameIDKey)
+		m.Write([]byte(sp.Metadata.EntityID + "\x00" + res.Directory + "\x00" + res.User))
+		return nameIDPersistent, base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
+	}
+}
+
+func attributes(sp *ServiceProvider, res web.Result) []saml.Attribute {
+	var out []saml.Attribute
+	for _, a := range sp.Attributes {
+		var vals []string
+		switch a.From {
+		case "username":
+			vals = []string{res.User}
+		case "email":
+			vals = []string{res.Email}
+		case "name":
+			vals = []string{res.DisplayName}
+		case "groups":
+			vals = res.Groups
+		case "value":
+			vals = []string{a.Value}
+		}
+		attr := saml.Attribute{Name: a.Name, NameFormat: nameFormat(a.NameFormat)}
+		for _, v := range vals {
+			if v != "" {
+				attr.Values = append(attr.Values, saml.AttributeValue{Type: "xs:string", Value: v})
+			}
+		}
+		if len(attr.Values) > 0 {
+			out = append(out, attr)
+		}
+	}
+	return out
+}
+
+func nameFormat(f string) string {
+	switch f {
+	case "uri":
+		return "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
+	case "unspecified":
+		return "urn:oasis:names:tc:SAML:2.0:attrname-format:unspecified"
+	default:
+		return "urn:oasis:names:tc:SAML:2.0:attrname-format:basic"
+	}
+}
+
+func (i *IdP) audit(ctx context.Context, user, action, sp string, res store.AuditResult, reason string) {
+	actor := "system"
+	if user != "" {
+		actor = "user:" + user
+	}
+	_, err := i.d.Audit.Append(ctx, store.AuditEvent{Time: i.now(), Actor: actor, Action: action, Subject: user,
+		Channel: "saml", Result: res, Reason: reason, Details: map[string]string{"service_provider": truncate(sp, 200)}})
+	if err != nil {
+		i.log.ErrorContext(ctx, "audit append failed", "err", err)
+	}
+}
+
+func (i *IdP) fail(w http.ResponseWriter, r *http.Request, err error) {
+	i.log.ErrorContext(r.Context(), "SAML sign-in failed", "err", err)
+	i.errorPage(w, http.StatusInternalServerError, "The sign-in could not be completed. Try again in a moment.")
+}
+
+var errorTmpl = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign-in error</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/style.css"></head>
+<body><main><h1>Sign-in error</h1><p role="alert">{{.}}</p></main></body></html>
+`))
+
+// errorPage answers a request that cannot be answered to the SP (an
+// unknown SP or ACS must not get a redirect).
+func (i *IdP) errorPage(w http.ResponseWriter, status int, msg string) {
+	var buf bytes.Buffer
+	_ = errorTmpl.Execute(&buf, msg)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// postScript submits the response form; the page's CSP allows exactly it
+// by its hash.
+const postScript = `document.getElementById("SAMLResponseForm").submit();`
+
+var postScriptHash = func() string {
+	h := sha256.Sum256([]byte(postScript))
+	return base64.StdEncoding.EncodeToString(h[:])
+}()
+
+var postForm = template.Must(template.New("saml-post").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Signing in</title></head>
+<body><form method="post" action="{{.URL}}" id="SAMLResponseForm">
+<input type="hidden" name="SAMLResponse" value="{{.SAMLResponse}}">
+<input type="hidden" name="RelayState" value="{{.RelayState}}">
+<noscript><button type="submit">Continue</button></noscript>
+</form><script>` + postScript + `</script></body></html>
+`))
+
+func originOf(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "'none'"
+	}
+	return p.Scheme + "://" + p.Host
+}
+
+// bufferWriter lets crewjam write the form into a buffer, so that the
+// headers are set first.
+type bufferWriter struct{ b *bytes.Buffer }
+
+func (b *bufferWriter) Header() http.Header         { return http.Header{} }
+func (b *bufferWriter) Write(p []byte) (int, error) { return b.b.Write(p) }
+func (b *bufferWriter) WriteHeader(int)             {}
+
+func randomString(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// logAdapter is crewjam's logger over slog.
+type logAdapter struct{ l *slog.Logger }
+
+func (a logAdapter) Printf(format string, v ...any) { a.l.Debug(fmt.Sprintf(format, v...)) }
+func (a logAdapter) Print(v ...any)                 { a.l.Debug(fmt.Sprint(v...)) }
+func (a logAdapter) Println(v ...any)               { a.l.Debug(fmt.Sprint(v...)) }
+func (a logAdapter) Fatal(v ...any)                 { a.l.Error(fmt.Sprint(v...)) }
+func (a logAdapter) Fatalf(format string, v ...any) { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a logAdapter) Fatalln(v ...any)               { a.l.Error(fmt.Sprint(v...)) }
+func (a logAdapter) Panic(v ...any)                 { a.l.Error(fmt.Sprint(v...)) }
+func (a logAdapter) Panicf(format string, v ...any) { a.l.Error(fmt.Sprintf(format, v...)) }
+func (a logAdapter) Panicln(v ...any)               { a.l.Error(fmt.Sprint(v...)) }
