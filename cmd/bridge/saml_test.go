@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -237,4 +238,25 @@ func etreeDocument(req *crewjam.AuthnRequest) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// What the IdP does not do yet is refused at start, not ignored.
+func TestSAMLUnsupportedSettingsRefused(t *testing.T) {
+	bin, _ := binaries(t)
+	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin}
+	b.cfg = filepath.Join(b.dir, "bridge.yaml")
+	newSAMLSP(t, b.dir)
+	b.public = freePort(t)
+	for _, setting := range []string{"encrypt_assertion: true", "sign_response: false", "require_signed_requests: true"} {
+		text := b.baseConfig(nil) + "saml:\n  service_providers:\n    - name: wiki\n      metadata_file: sp.xml\n      " + setting + "\n"
+		if err := os.WriteFile(b.cfg, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		out, err := exec.CommandContext(ctx, bin, "serve", "--config", b.cfg).CombinedOutput()
+		cancel()
+		if err == nil || !strings.Contains(string(out), "not supported yet") {
+			t.Errorf("%s: serve %v\n%s", setting, err, out)
+		}
+	}
 }
