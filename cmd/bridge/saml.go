@@ -43,9 +43,6 @@ func openSAML(cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys
 		if s.EncryptAssertion {
 			unsupported = append(unsupported, "encrypt_assertion")
 		}
-		if s.RequireSignedRequests {
-			unsupported = append(unsupported, "require_signed_requests")
-		}
 		if len(unsupported) > 0 {
 			return nil, fmt.Errorf("saml service provider %q: not supported yet: %v", s.Name, unsupported)
 		}
@@ -61,7 +58,7 @@ func openSAML(cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys
 			NumberMatching: s.NumberMatching, SessionReuse: s.SessionReuse}
 		apps["saml\x00"+s.Name] = app
 		sp := &saml.ServiceProvider{Name: s.Name, Metadata: &md, App: app, NameIDFormat: s.NameIDFormat,
-			AssertionLifetime: s.AssertionLifetime}
+			AssertionLifetime: s.AssertionLifetime, RequireSignedRequests: s.RequireSignedRequests}
 		for _, a := range s.Attributes {
 			sp.Attributes = append(sp.Attributes, saml.Attribute{Name: a.Name, From: a.From, Value: a.Value, NameFormat: a.NameFormat})
 		}

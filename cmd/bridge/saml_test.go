@@ -24,6 +24,7 @@ import (
 
 	crewjam "github.com/crewjam/saml"
 	"github.com/crewjam/saml/samlsp"
+	dsig "github.com/russellhaering/goxmldsig"
 )
 
 // samlSP is crewjam's own service-provider middleware (samlsp) in front of
@@ -35,8 +36,10 @@ type samlSP struct {
 }
 
 // newSAMLSP makes the SP's key and certificate and writes its metadata
-// to dir/sp.xml, before the bridge (which reads it) starts.
-func newSAMLSP(t *testing.T, dir string) *samlSP {
+// to dir/sp.xml, before the bridge (which reads it) starts. With
+// signRequests the SP signs its AuthnRequests (with RSA-SHA256) and its
+// metadata says so.
+func newSAMLSP(t *testing.T, dir string, signRequests bool) *samlSP {
 	t.Helper()
 	l := listenLoopback(t)
 	u, _ := url.Parse("http://" + l.Addr().String())
@@ -51,7 +54,7 @@ func newSAMLSP(t *testing.T, dir string) *samlSP {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	sp := &samlSP{url: u, l: l, opts: samlsp.Options{URL: *u, Key: key, Certificate: cert}}
+	sp := &samlSP{url: u, l: l, opts: samlsp.Options{URL: *u, Key: key, Certificate: cert, SignRequest: signRequests}}
 	def := samlsp.DefaultServiceProvider(sp.opts)
 	md := def.Metadata()
 	b, err := xml.MarshalIndent(md, "", "  ")
@@ -78,6 +81,10 @@ func (sp *samlSP) serve(t *testing.T, idpMetadataURL string) {
 	mw, err := samlsp.New(sp.opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sp.opts.SignRequest {
+		// samlsp signs with RSA-SHA1 by default, which the bridge refuses.
+		mw.ServiceProvider.SignatureMethod = dsig.RSASHA256SignatureMethod
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/saml/", mw)
@@ -116,7 +123,7 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 	bin, phoneBin := binaries(t)
 	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin, phone: phoneBin}
 	b.cfg = filepath.Join(b.dir, "bridge.yaml")
-	sp := newSAMLSP(t, b.dir)
+	sp := newSAMLSP(t, b.dir, false)
 	b.public = freePort(t)
 	b.start(b.baseConfig(nil) + `saml:
   service_providers:
@@ -204,15 +211,19 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 
 // samlRedirect makes a fresh Redirect-binding AuthnRequest of the test SP,
 // changed by mutate, and returns its URL.
-func samlRedirect(t *testing.T, b *liveBridge, sp *samlSP, mutate func(*crewjam.AuthnRequest)) string {
+func samlRedirect(t *testing.T, b *liveBridge, sp *samlSP, mutate func(*crewjam.AuthnRequest), sigMethod ...string) string {
 	t.Helper()
 	s := samlsp.DefaultServiceProvider(sp.opts)
+	s.SignatureMethod = ""
+	if len(sigMethod) > 0 {
+		s.SignatureMethod = sigMethod[0]
+	}
 	req, err := s.MakeAuthenticationRequest(b.baseURL()+"/saml/sso", crewjam.HTTPRedirectBinding, crewjam.HTTPPostBinding)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mutate(req)
-	u, err := req.Redirect("", &s)
+	u, err := req.Redirect("relay", &s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,9 +256,9 @@ func TestSAMLUnsupportedSettingsRefused(t *testing.T) {
 	bin, _ := binaries(t)
 	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin}
 	b.cfg = filepath.Join(b.dir, "bridge.yaml")
-	newSAMLSP(t, b.dir)
+	newSAMLSP(t, b.dir, false)
 	b.public = freePort(t)
-	for _, setting := range []string{"encrypt_assertion: true", "sign_response: false", "require_signed_requests: true"} {
+	for _, setting := range []string{"encrypt_assertion: true", "sign_response: false"} {
 		text := b.baseConfig(nil) + "saml:\n  service_providers:\n    - name: wiki\n      metadata_file: sp.xml\n      " + setting + "\n"
 		if err := os.WriteFile(b.cfg, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -259,4 +270,53 @@ func TestSAMLUnsupportedSettingsRefused(t *testing.T) {
 			t.Errorf("%s: serve %v\n%s", setting, err, out)
 		}
 	}
+}
+
+// An SP that must sign its requests (require_signed_requests) gets a
+// sign-in only for a request signed with a key of its metadata; unsigned,
+// tampered and RSA-SHA1-signed requests are refused.
+func TestSAMLSignedRequests(t *testing.T) {
+	bin, phoneBin := binaries(t)
+	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin, phone: phoneBin}
+	b.cfg = filepath.Join(b.dir, "bridge.yaml")
+	sp := newSAMLSP(t, b.dir, true)
+	b.public = freePort(t)
+	b.start(b.baseConfig(nil) + `saml:
+  service_providers:
+    - name: wiki
+      metadata_file: sp.xml
+      require_signed_requests: true
+`)
+	sp.serve(t, b.baseURL()+"/saml/metadata")
+
+	br := newBrowser(t)
+	form := br.get(sp.url.String() + "/")
+	if form.status != http.StatusOK || !strings.Contains(form.body, `name="username"`) {
+		t.Fatalf("a signed request did not reach the sign-in form: %s (%d)\n%s", form.url, form.status, form.body)
+	}
+	var signed string
+	for _, v := range br.visits {
+		if strings.Contains(v, "/saml/sso?") {
+			signed = v
+		}
+	}
+	if !strings.Contains(signed, "Signature=") {
+		t.Fatalf("the SP did not sign: %s", signed)
+	}
+	refused := func(name, u string) {
+		t.Helper()
+		other := newBrowser(t)
+		if p := other.get(u); p.status != http.StatusBadRequest || !strings.Contains(p.body, "signature") {
+			t.Errorf("%s: %d\n%s", name, p.status, p.body)
+		}
+	}
+	refused("unsigned", samlRedirect(t, b, sp, func(*crewjam.AuthnRequest) {}, ""))
+	refused("RSA-SHA1", samlRedirect(t, b, sp, func(*crewjam.AuthnRequest) {}, dsig.RSASHA1SignatureMethod))
+	u, _ := url.Parse(samlRedirect(t, b, sp, func(*crewjam.AuthnRequest) {}, dsig.RSASHA256SignatureMethod))
+	q := u.RawQuery
+	u.RawQuery = strings.Replace(q, "RelayState=", "RelayState=x", 1)
+	if u.RawQuery == q {
+		u.RawQuery = q + "&RelayState=forged"
+	}
+	refused("tampered", u.String())
 }
