@@ -95,10 +95,13 @@ type IdP struct {
 	d     Deps
 	log   *slog.Logger
 	now   func() time.Time
-	sps   map[string]*ServiceProvider // by entity id
 	base  *url.URL
 	mu    sync.Mutex
 	certs map[string]*x509.Certificate // by key id
+	// spMu guards sps: metadata fetched from a URL is swapped in while
+	// requests are served.
+	spMu sync.RWMutex
+	sps  map[string]*ServiceProvider // by entity id
 }
 
 // New builds the identity provider.
@@ -234,12 +237,43 @@ func signingKeysOnly(md *saml.EntityDescriptor) *saml.EntityDescriptor {
 	return &out
 }
 
+// sp returns the SP registered under entity id, or nil.
+func (i *IdP) sp(entityID string) *ServiceProvider {
+	i.spMu.RLock()
+	defer i.spMu.RUnlock()
+	return i.sps[entityID]
+}
+
+// UpdateMetadata replaces the metadata of the SP called name (fetched
+// again from its URL). The entity id must stay the same: a changed one
+// would hand the SP's sign-ins to whoever now controls the document.
+func (i *IdP) UpdateMetadata(name string, md *saml.EntityDescriptor) error {
+	if md == nil || len(md.SPSSODescriptors) == 0 {
+		return fmt.Errorf("saml: %s: metadata without an SPSSODescriptor", name)
+	}
+	i.spMu.Lock()
+	defer i.spMu.Unlock()
+	for id, sp := range i.sps {
+		if sp.Name != name {
+			continue
+		}
+		if md.EntityID != id {
+			return fmt.Errorf("saml: %s: the metadata's entity id changed from %q to %q; not taken", name, id, md.EntityID)
+		}
+		next := *sp
+		next.Metadata = signingKeysOnly(md)
+		i.sps[id] = &next
+		return nil
+	}
+	return fmt.Errorf("saml: no service provider called %q", name)
+}
+
 // registry is crewjam's ServiceProviderProvider over the configured SPs.
 type registry struct{ i *IdP }
 
 func (r registry) GetServiceProvider(_ *http.Request, id string) (*saml.EntityDescriptor, error) {
-	sp, ok := r.i.sps[id]
-	if !ok {
+	sp := r.i.sp(id)
+	if sp == nil {
 		return nil, os.ErrNotExist
 	}
 	return sp.Metadata, nil
@@ -299,7 +333,7 @@ func (i *IdP) sso(w http.ResponseWriter, r *http.Request) {
 		i.errorPage(w, http.StatusBadRequest, "The sign-in request was refused: it comes from an unknown application, or asks to be answered at an address the application has not registered.")
 		return
 	}
-	sp := i.sps[req.ServiceProviderMetadata.EntityID]
+	sp := i.sp(req.ServiceProviderMetadata.EntityID)
 	if err := i.checkSignature(r, req, sp); err != nil {
 		i.audit(ctx, "", "saml.sso", sp.Name, store.ResultFailure, "AuthnRequest signature: "+err.Error())
 		i.errorPage(w, http.StatusBadRequest, "The sign-in request's signature is missing or not valid.")
@@ -375,7 +409,7 @@ func (i *IdP) loginDone(w http.ResponseWriter, r *http.Request) {
 		err = json.Unmarshal(g.Data, &st)
 	}
 	bound := err == nil && st.Binding != "" && hmac.Equal([]byte(st.Binding), []byte(i.d.Flow.BindingHash(r)))
-	sp := i.sps[st.SP]
+	sp := i.sp(st.SP)
 	if !bound || sp == nil || !g.UsedAt.IsZero() {
 		i.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
 		return
