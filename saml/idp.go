@@ -286,6 +286,7 @@ func (i *IdP) Handler() http.Handler {
 	mux.HandleFunc("GET /saml/sso", i.sso)
 	mux.HandleFunc("POST /saml/sso", i.sso)
 	mux.HandleFunc("GET /saml/login/done", i.loginDone)
+	mux.HandleFunc("GET /saml/idp/{sp}", i.idpInitiated)
 	return mux
 }
 
@@ -298,10 +299,11 @@ func (i *IdP) metadata(w http.ResponseWriter, r *http.Request) {
 	p.ServeMetadata(w, r)
 }
 
-// request is an AuthnRequest kept while the user signs in.
+// request is an AuthnRequest kept while the user signs in (Buffer nil for
+// an IdP-initiated sign-in).
 type request struct {
 	SP         string    `json:"sp"`
-	Buffer     []byte    `json:"buf"`
+	Buffer     []byte    `json:"buf,omitempty"`
 	RelayState string    `json:"relay,omitempty"`
 	Received   time.Time `json:"received"`
 	Binding    string    `json:"binding"`
@@ -370,6 +372,14 @@ func (i *IdP) sso(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fresh := req.Request.ForceAuthn != nil && *req.Request.ForceAuthn
+	if req.Request.IsPassive != nil && *req.Request.IsPassive {
+		// No page may be shown: a usable session answers, else NoPassive.
+		if _, err := i.d.Flow.SessionFor(r, sp.App); err != nil || fresh || !sp.App.SessionReuse {
+			i.audit(ctx, "", "saml.sso", sp.Name, store.ResultFailure, "IsPassive without a usable session")
+			i.errorResponse(w, r, req, saml.StatusNoPassive)
+			return
+		}
+	}
 	i.d.Flow.Begin(w, r, web.Login{App: sp.App, Fresh: fresh, Return: returnPath(id)})
 }
 
@@ -395,6 +405,66 @@ func (i *IdP) checkSignature(r *http.Request, req *saml.IdpAuthnRequest, sp *Ser
 		return nil
 	}
 	return err
+}
+
+// idpInitiated starts a sign-in to an SP without a request from it (a
+// link on an intranet page): /saml/idp/{name}?RelayState=... The answer
+// is an unsolicited Response to the SP's POST ACS; the SP decides whether
+// it takes those.
+func (i *IdP) idpInitiated(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	var sp *ServiceProvider
+	i.spMu.RLock()
+	for _, s := range i.sps {
+		if s.Name == r.PathValue("sp") {
+			sp = s
+		}
+	}
+	i.spMu.RUnlock()
+	if sp == nil {
+		i.errorPage(w, http.StatusNotFound, "There is no such application.")
+		return
+	}
+	relay := r.URL.Query().Get("RelayState")
+	if len(relay) > 80 { // SAML bindings 3.4.3: at most 80 bytes
+		i.errorPage(w, http.StatusBadRequest, "The RelayState is too long.")
+		return
+	}
+	id, err := randomString(16)
+	if err != nil {
+		i.fail(w, r, err)
+		return
+	}
+	now := i.now()
+	data, _ := json.Marshal(request{SP: sp.Metadata.EntityID, RelayState: relay, Received: now, Binding: i.d.Flow.Bind(w, r)})
+	if err := i.d.Store.PutGrant(ctx, store.Grant{Kind: store.GrantSAMLRequest, ID: id, Data: data, CreatedAt: now,
+		ExpiresAt: now.Add(requestLifetime)}); err != nil {
+		i.fail(w, r, err)
+		return
+	}
+	i.d.Flow.Begin(w, r, web.Login{App: sp.App, Return: returnPath(id)})
+}
+
+// unsolicited fills req for an IdP-initiated answer: the SP's default
+// POST ACS (or its first).
+func unsolicited(req *saml.IdpAuthnRequest, sp *ServiceProvider) error {
+	req.ServiceProviderMetadata = sp.Metadata
+	for d := range sp.Metadata.SPSSODescriptors {
+		desc := &sp.Metadata.SPSSODescriptors[d]
+		for k := range desc.AssertionConsumerServices {
+			acs := &desc.AssertionConsumerServices[k]
+			if acs.Binding != saml.HTTPPostBinding {
+				continue
+			}
+			if req.ACSEndpoint == nil || acs.IsDefault != nil && *acs.IsDefault {
+				req.SPSSODescriptor, req.ACSEndpoint = desc, acs
+			}
+		}
+	}
+	if req.ACSEndpoint == nil {
+		return fmt.Errorf("saml: %s has no HTTP-POST AssertionConsumerService", sp.Name)
+	}
+	return nil
 }
 
 func returnPath(id string) string { return "/saml/login/done?id=" + url.QueryEscape(id) }
@@ -429,12 +499,23 @@ func (i *IdP) loginDone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req := &saml.IdpAuthnRequest{IDP: p, HTTPRequest: r, RelayState: st.RelayState, RequestBuffer: st.Buffer, Now: st.Received}
-	if err := req.Validate(); err != nil { // as when it was received
+	if st.Buffer == nil {
+		if err := unsolicited(req, sp); err != nil {
+			i.fail(w, r, err)
+			return
+		}
+	} else if err := req.Validate(); err != nil { // as when it was received
 		i.fail(w, r, fmt.Errorf("revalidating a stored AuthnRequest: %w", err))
 		return
 	}
 	req.Now = i.now()
-	if err := i.makeAssertion(req, sp, res, i.d.Flow.ClientIP(r)); err != nil {
+	ac, ok := authnContext(&req.Request, res)
+	if !ok {
+		i.audit(ctx, res.User, "saml.sso", sp.Name, store.ResultFailure, "the requested authentication context cannot be met")
+		i.errorResponse(w, r, req, saml.StatusNoAuthnContext)
+		return
+	}
+	if err := i.makeAssertion(req, sp, res, i.d.Flow.ClientIP(r), ac); err != nil {
 		i.fail(w, r, err)
 		return
 	}
@@ -444,11 +525,7 @@ func (i *IdP) loginDone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	i.audit(ctx, res.User, "saml.sso", sp.Name, store.ResultSuccess, "")
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'sha256-"+postScriptHash+"'; form-action "+originOf(req.ACSEndpoint.Location)+"; frame-ancestors 'none'; base-uri 'none'")
-	_, _ = w.Write(buf.Bytes())
+	i.writePostPage(w, req.ACSEndpoint.Location, buf.Bytes())
 }
 
 // Name ID formats.
@@ -468,7 +545,7 @@ const (
 )
 
 // makeAssertion builds the assertion for the signed-in user.
-func (i *IdP) makeAssertion(req *saml.IdpAuthnRequest, sp *ServiceProvider, res web.Result, clientIP string) error {
+func (i *IdP) makeAssertion(req *saml.IdpAuthnRequest, sp *ServiceProvider, res web.Result, clientIP, ac string) error {
 	now := req.Now
 	lifetime := sp.AssertionLifetime
 	if lifetime <= 0 {
@@ -477,13 +554,6 @@ func (i *IdP) makeAssertion(req *saml.IdpAuthnRequest, sp *ServiceProvider, res 
 	format, value, err := i.nameID(sp, res)
 	if err != nil {
 		return err
-	}
-	ac := acMobile
-	switch {
-	case res.MFA():
-		ac = acMFA
-	case len(res.AMR) == 1 && res.AMR[0] == "pwd":
-		ac = acPassword
 	}
 	idpID := req.IDP.Metadata().EntityID
 	id, err := randomString(20)
@@ -677,3 +747,5 @@ func (a logAdapter) Fatalln(v ...any)               { a.l.Error(fmt.Sprint(v...)
 func (a logAdapter) Panic(v ...any)                 { a.l.Error(fmt.Sprint(v...)) }
 func (a logAdapter) Panicf(format string, v ...any) { a.l.Error(fmt.Sprintf(format, v...)) }
 func (a logAdapter) Panicln(v ...any)               { a.l.Error(fmt.Sprint(v...)) }
+
+func encodeStd(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -54,7 +54,7 @@ func newSAMLSP(t *testing.T, dir string, signRequests bool) *samlSP {
 		t.Fatal(err)
 	}
 	cert, _ := x509.ParseCertificate(der)
-	sp := &samlSP{url: u, l: l, opts: samlsp.Options{URL: *u, Key: key, Certificate: cert, SignRequest: signRequests}}
+	sp := &samlSP{url: u, l: l, opts: samlsp.Options{URL: *u, Key: key, Certificate: cert, SignRequest: signRequests, AllowIDPInitiated: true}}
 	def := samlsp.DefaultServiceProvider(sp.opts)
 	md := def.Metadata()
 	b, err := xml.MarshalIndent(md, "", "  ")
@@ -193,6 +193,33 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 		t.Fatalf("POST binding with a session: %s (%d)\n%s", p.url, p.status, p.body)
 	} else if _, resp := postSAMLForm(t, br, p); !strings.Contains(resp, "InResponseTo=") {
 		t.Errorf("POST binding response:\n%s", resp)
+	}
+
+	// IdP-initiated: a link the operator puts on an intranet page. The
+	// session stands in for the push; the SP takes the unsolicited
+	// Response.
+	if p := br.get(b.baseURL() + "/saml/idp/wiki?RelayState=%2F"); p.url.Path != "/saml/login/done" {
+		t.Fatalf("IdP-initiated: %s (%d)\n%s", p.url, p.status, p.body)
+	} else if landed, resp := postSAMLForm(t, br, p); landed.body != "hello alice <alice@example.com>" || strings.Contains(resp, "InResponseTo") {
+		t.Errorf("IdP-initiated: the SP answered %d %s\n%s", landed.status, landed.body, resp)
+	}
+
+	// IsPassive from a browser without a session: no page may be shown,
+	// so the SP gets NoPassive at once. A context the sign-in cannot meet
+	// gets NoAuthnContext after it.
+	passive := samlRedirect(t, b, sp, func(r *crewjam.AuthnRequest) { yes := true; r.IsPassive = &yes })
+	if p := newBrowser(t).get(passive); !strings.Contains(p.body, "SAMLResponse") {
+		t.Fatalf("IsPassive without a session: %d\n%s", p.status, p.body)
+	} else if _, resp := postSAMLForm(t, newBrowser(t), p); !strings.Contains(resp, crewjam.StatusNoPassive) || strings.Contains(resp, "Assertion") {
+		t.Errorf("IsPassive without a session:\n%s", resp)
+	}
+	better := samlRedirect(t, b, sp, func(r *crewjam.AuthnRequest) {
+		r.RequestedAuthnContext = &crewjam.RequestedAuthnContext{Comparison: "better", AuthnContextClassRef: "https://refeds.org/profile/mfa"}
+	})
+	if p := br.get(better); !strings.Contains(p.body, "SAMLResponse") {
+		t.Fatalf("an unmeetable context: %d\n%s", p.status, p.body)
+	} else if _, resp := postSAMLForm(t, newBrowser(t), p); !strings.Contains(resp, crewjam.StatusNoAuthnContext) || strings.Contains(resp, "<saml:Assertion") {
+		t.Errorf("an unmeetable context:\n%s", resp)
 	}
 
 	// An AuthnRequest from an unknown SP, or asking for an ACS URL the SP
