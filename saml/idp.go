@@ -168,6 +168,7 @@ func (i *IdP) provider() (*saml.IdentityProvider, error) {
 		Logger:                  logAdapter{i.log},
 		MetadataURL:             i.url("/saml/metadata"),
 		SSOURL:                  i.url("/saml/sso"),
+		LogoutURL:               i.url("/saml/slo"),
 		ServiceProviderProvider: registry{i},
 		SignatureMethod:         i.signatureMethod(),
 		ValidDuration:           &lifetime,
@@ -287,6 +288,8 @@ func (i *IdP) Handler() http.Handler {
 	mux.HandleFunc("POST /saml/sso", i.sso)
 	mux.HandleFunc("GET /saml/login/done", i.loginDone)
 	mux.HandleFunc("GET /saml/idp/{sp}", i.idpInitiated)
+	mux.HandleFunc("GET /saml/slo", i.slo)
+	mux.HandleFunc("POST /saml/slo", i.slo)
 	return mux
 }
 

@@ -222,6 +222,39 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 		t.Errorf("an unmeetable context:\n%s", resp)
 	}
 
+	// SP-initiated Single Logout: the SP sends the browser with a
+	// LogoutRequest naming the user; the bridge ends the session and
+	// answers with a LogoutResponse the SP's own library validates. The
+	// next sign-in asks again.
+	nameID := regexp.MustCompile(`<saml:NameID[^>]*>([^<]+)</saml:NameID>`).FindStringSubmatch(response)
+	if nameID == nil {
+		t.Fatalf("no NameID in the response:\n%s", response)
+	}
+	spLib := samlsp.DefaultServiceProvider(sp.opts)
+	spLib.SignatureMethod = dsig.RSASHA256SignatureMethod
+	logoutURL, err := spLib.MakeRedirectLogoutRequest(nameID[1], "bye")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp := br.get(logoutURL.String())
+	m := regexp.MustCompile(`name="SAMLResponse" value="([^"]+)"`).FindStringSubmatch(lp.body)
+	if m == nil {
+		t.Fatalf("no LogoutResponse: %d\n%s", lp.status, lp.body)
+	}
+	if err := spLib.ValidateLogoutResponseForm(html.UnescapeString(m[1])); err != nil {
+		t.Errorf("crewjam's SP rejects the LogoutResponse: %v", err)
+	}
+	if auditCount(t, b, "saml.logout", "alice") != 1 {
+		t.Error("the logout was not audited")
+	}
+	if p := br.get(samlRedirect(t, b, sp, func(*crewjam.AuthnRequest) {})); !strings.Contains(p.body, `name="username"`) {
+		t.Errorf("after Single Logout the session still signs the browser in: %s\n%s", p.url, p.body)
+	}
+	// A replayed LogoutRequest is refused.
+	if p := newBrowser(t).get(logoutURL.String()); p.status != http.StatusBadRequest {
+		t.Errorf("a replayed LogoutRequest: %d", p.status)
+	}
+
 	// An AuthnRequest from an unknown SP, or asking for an ACS URL the SP
 	// did not register, gets an error page and no redirect.
 	for name, mutate := range map[string]func(*crewjam.AuthnRequest){
