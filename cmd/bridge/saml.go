@@ -1,10 +1,10 @@
 package main
 
 import (
-	"encoding/xml"
-	"errors"
+	"context"
 	"fmt"
 	"log/slog"
+	"net/url"
 
 	crewjam "github.com/crewjam/saml"
 
@@ -21,22 +21,26 @@ const samlNameIDLabel = "bridge saml persistent nameid v1"
 
 // openSAML builds the SAML identity provider; nil when no service
 // providers are configured. What this build of the IdP does not do yet is
-// refused here, not silently ignored.
-func openSAML(cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys.Sealer, flow *web.Flow, dirs *directory.Set, apps browserApps, audit saml.Auditor, logger *slog.Logger) (*saml.IdP, error) {
+// refused here, not silently ignored. The metadata of a service provider
+// with a metadata_url is fetched now (failing the start when it cannot be);
+// the returned refreshers fetch it again every metadata_refresh, and are
+// to be run in the background until their context ends.
+func openSAML(ctx context.Context, cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys.Sealer, flow *web.Flow, dirs *directory.Set, apps browserApps, audit saml.Auditor, logger *slog.Logger) (*saml.IdP, []func(context.Context), error) {
 	sc := cfg.SAML
 	if !sc.Enabled() {
-		return nil, nil
+		return nil, nil, nil
 	}
 	pc := saml.Config{
 		BaseURL: cfg.HTTP.Public.BaseURL, AssertionLifetime: sc.AssertionLifetime, ClockSkew: sc.ClockSkew,
 		SignatureAlgorithm: sc.SignatureAlgorithm,
 		NameIDKey:          sealer.DeriveKey(samlNameIDLabel),
 	}
+	var (
+		idp        *saml.IdP // set below, before a refresher runs
+		refreshers []func(context.Context)
+	)
 	for _, s := range sc.ServiceProviders {
 		var unsupported []string
-		if s.MetadataURL != "" {
-			unsupported = append(unsupported, "metadata_url (use metadata_file)")
-		}
 		if !s.SignResponse || !s.SignAssertion {
 			unsupported = append(unsupported, "sign_response or sign_assertion false (both are signed)")
 		}
@@ -44,42 +48,52 @@ func openSAML(cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys
 			unsupported = append(unsupported, "encrypt_assertion")
 		}
 		if len(unsupported) > 0 {
-			return nil, fmt.Errorf("saml service provider %q: not supported yet: %v", s.Name, unsupported)
+			return nil, nil, fmt.Errorf("saml service provider %q: not supported yet: %v", s.Name, unsupported)
 		}
-		var md crewjam.EntityDescriptor
-		if err := unmarshalMetadata(s.Metadata, &md); err != nil {
-			return nil, fmt.Errorf("saml service provider %q: metadata: %w", s.Name, err)
+		md := new(crewjam.EntityDescriptor)
+		var err error
+		if s.MetadataURL != "" {
+			fetched, err := saml.FetchMetadata(ctx, nil, s.MetadataURL)
+			if err != nil {
+				return nil, nil, fmt.Errorf("saml service provider %q: fetching its metadata from %s: %w", s.Name, redactURL(s.MetadataURL), err)
+			}
+			md = fetched
+			logger.Info("fetched SAML service provider metadata", "service_provider", s.Name, "url", redactURL(s.MetadataURL),
+				"entity_id", md.EntityID, "refresh", s.MetadataRefresh)
+			name, u, every := s.Name, s.MetadataURL, s.MetadataRefresh
+			refreshers = append(refreshers, func(ctx context.Context) {
+				saml.RefreshMetadata(ctx, idp, name, u, every, nil, logger)
+			})
+		} else if md, err = saml.ParseSPMetadata(s.Metadata); err != nil {
+			return nil, nil, fmt.Errorf("saml service provider %q: metadata: %w", s.Name, err)
 		}
 		dir, err := dirs.Get(s.Directory)
 		if err != nil {
-			return nil, fmt.Errorf("saml service provider %q: %w", s.Name, err)
+			return nil, nil, fmt.Errorf("saml service provider %q: %w", s.Name, err)
 		}
 		app := web.App{ID: s.Name, Name: s.DisplayName, Channel: "saml", Directory: dir,
 			NumberMatching: s.NumberMatching, SessionReuse: s.SessionReuse}
 		apps["saml\x00"+s.Name] = app
-		sp := &saml.ServiceProvider{Name: s.Name, Metadata: &md, App: app, NameIDFormat: s.NameIDFormat,
+		sp := &saml.ServiceProvider{Name: s.Name, Metadata: md, App: app, NameIDFormat: s.NameIDFormat,
 			AssertionLifetime: s.AssertionLifetime, RequireSignedRequests: s.RequireSignedRequests}
 		for _, a := range s.Attributes {
 			sp.Attributes = append(sp.Attributes, saml.Attribute{Name: a.Name, From: a.From, Value: a.Value, NameFormat: a.NameFormat})
 		}
 		pc.ServiceProviders = append(pc.ServiceProviders, sp)
 	}
-	return saml.New(pc, saml.Deps{Store: st, Replay: st, Keys: km, Flow: flow, Audit: audit, Logger: logger})
+	var err error
+	idp, err = saml.New(pc, saml.Deps{Store: st, Replay: st, Keys: km, Flow: flow, Audit: audit, Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	return idp, refreshers, nil
 }
 
-// unmarshalMetadata reads an SP's metadata: an EntityDescriptor, or an
-// EntitiesDescriptor holding exactly one.
-func unmarshalMetadata(b []byte, md *crewjam.EntityDescriptor) error {
-	if err := xml.Unmarshal(b, md); err == nil && md.EntityID != "" {
-		return nil
+// redactURL is a URL for messages: without its password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
 	}
-	var set crewjam.EntitiesDescriptor
-	if err := xml.Unmarshal(b, &set); err != nil {
-		return err
-	}
-	if len(set.EntityDescriptors) != 1 {
-		return errors.New("expected one EntityDescriptor")
-	}
-	*md = set.EntityDescriptors[0]
-	return nil
+	return u.Redacted()
 }

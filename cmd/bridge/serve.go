@@ -103,7 +103,7 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	idp, err := openSAML(cfg, st, km, sealer, flow, dirs, apps, push.audit, logger)
+	idp, samlRefreshers, err := openSAML(ctx, cfg, st, km, sealer, flow, dirs, apps, push.audit, logger)
 	if err != nil {
 		return err
 	}
@@ -128,6 +128,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	wg.Go(func() { km.Run(bg) })
 	wg.Go(func() { sweep(bg, st, cfg.Storage.SweepInterval, logger) })
 	wg.Go(func() { push.Run(bg) })
+	for _, refresh := range samlRefreshers {
+		wg.Go(func() { refresh(bg) })
+	}
 	if push.memory {
 		wg.Go(func() { sweep(bg, push.state, cfg.Storage.SweepInterval, logger) })
 	}
