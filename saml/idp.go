@@ -53,6 +53,10 @@ type ServiceProvider struct {
 	App               web.App
 	NameIDFormat      string // persistent, emailAddress, transient, unspecified
 	AssertionLifetime time.Duration
+	// EncryptAssertion encrypts the assertion to the encryption
+	// certificate of the SP's metadata (crewjam's XML Encryption 1.0:
+	// AES-128-CBC with RSA-OAEP), inside the signed Response.
+	EncryptAssertion bool
 	// RequireSignedRequests demands signed AuthnRequests (also demanded
 	// when the metadata says AuthnRequestsSigned="true"), verified against
 	// the signing certificates of the SP's metadata.
@@ -133,7 +137,13 @@ func New(cfg Config, d Deps) (*IdP, error) {
 		if len(sp.Metadata.SPSSODescriptors) == 0 {
 			return nil, fmt.Errorf("saml: service provider %q: no SPSSODescriptor in its metadata", sp.Name)
 		}
-		sp.Metadata = signingKeysOnly(sp.Metadata)
+		if sp.EncryptAssertion {
+			if !hasEncryptionKey(sp.Metadata) {
+				return nil, fmt.Errorf("saml: service provider %q: encrypt_assertion, but its metadata has no encryption certificate", sp.Name)
+			}
+		} else {
+			sp.Metadata = signingKeysOnly(sp.Metadata)
+		}
 		i.sps[sp.Metadata.EntityID] = sp
 	}
 	if _, err := i.provider(); err != nil {
@@ -214,6 +224,20 @@ func (i *IdP) certificate(k keys.Key) (*x509.Certificate, error) {
 	return c, nil
 }
 
+// hasEncryptionKey reports whether md has a certificate crewjam would
+// encrypt to (use encryption, or no use).
+func hasEncryptionKey(md *saml.EntityDescriptor) bool {
+	for _, d := range md.SPSSODescriptors {
+		for _, k := range d.KeyDescriptors {
+			if (k.Use == "encryption" || k.Use == "") && len(k.KeyInfo.X509Data.X509Certificates) > 0 &&
+				k.KeyInfo.X509Data.X509Certificates[0].Data != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // signingKeysOnly copies md without the SP's encryption keys: crewjam
 // encrypts the assertion to any it finds (a key without a use counts), and
 // encryption is not offered yet. Keys without a use are kept for
@@ -262,7 +286,12 @@ func (i *IdP) UpdateMetadata(name string, md *saml.EntityDescriptor) error {
 			return fmt.Errorf("saml: %s: the metadata's entity id changed from %q to %q; not taken", name, id, md.EntityID)
 		}
 		next := *sp
-		next.Metadata = signingKeysOnly(md)
+		next.Metadata = md
+		if !sp.EncryptAssertion {
+			next.Metadata = signingKeysOnly(md)
+		} else if !hasEncryptionKey(md) {
+			return fmt.Errorf("saml: %s: the new metadata has no encryption certificate; not taken", name)
+		}
 		i.sps[id] = &next
 		return nil
 	}

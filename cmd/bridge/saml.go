@@ -44,9 +44,6 @@ func openSAML(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		if !s.SignResponse || !s.SignAssertion {
 			unsupported = append(unsupported, "sign_response or sign_assertion false (both are signed)")
 		}
-		if s.EncryptAssertion {
-			unsupported = append(unsupported, "encrypt_assertion")
-		}
 		if len(unsupported) > 0 {
 			return nil, nil, fmt.Errorf("saml service provider %q: not supported yet: %v", s.Name, unsupported)
 		}
@@ -75,7 +72,8 @@ func openSAML(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 			NumberMatching: s.NumberMatching, SessionReuse: s.SessionReuse}
 		apps["saml\x00"+s.Name] = app
 		sp := &saml.ServiceProvider{Name: s.Name, Metadata: md, App: app, NameIDFormat: s.NameIDFormat,
-			AssertionLifetime: s.AssertionLifetime, RequireSignedRequests: s.RequireSignedRequests}
+			AssertionLifetime: s.AssertionLifetime, RequireSignedRequests: s.RequireSignedRequests,
+			EncryptAssertion: s.EncryptAssertion}
 		for _, a := range s.Attributes {
 			sp.Attributes = append(sp.Attributes, saml.Attribute{Name: a.Name, From: a.From, Value: a.Value, NameFormat: a.NameFormat})
 		}

@@ -318,7 +318,7 @@ func TestSAMLUnsupportedSettingsRefused(t *testing.T) {
 	b.cfg = filepath.Join(b.dir, "bridge.yaml")
 	newSAMLSP(t, b.dir, false)
 	b.public = freePort(t)
-	for _, setting := range []string{"encrypt_assertion: true", "sign_response: false"} {
+	for _, setting := range []string{"sign_response: false", "sign_assertion: false\n      sign_response: true"} {
 		text := b.baseConfig(nil) + "saml:\n  service_providers:\n    - name: wiki\n      metadata_file: sp.xml\n      " + setting + "\n"
 		if err := os.WriteFile(b.cfg, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
@@ -379,4 +379,32 @@ func TestSAMLSignedRequests(t *testing.T) {
 		u.RawQuery = q + "&RelayState=forged"
 	}
 	refused("tampered", u.String())
+}
+
+// encrypt_assertion: the assertion goes to the SP encrypted to its
+// metadata's certificate, and crewjam's SP decrypts it.
+func TestSAMLEncryptedAssertion(t *testing.T) {
+	bin, phoneBin := binaries(t)
+	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin, phone: phoneBin}
+	b.cfg = filepath.Join(b.dir, "bridge.yaml")
+	sp := newSAMLSP(t, b.dir, false)
+	b.public = freePort(t)
+	b.start(b.baseConfig(nil) + `saml:
+  service_providers:
+    - name: wiki
+      metadata_file: sp.xml
+      encrypt_assertion: true
+`)
+	sp.serve(t, b.baseURL()+"/saml/metadata")
+	b.cli(password+"\n", "users", "add", "alice", "--password-stdin", "--email", "alice@example.com")
+	phone := b.enroll("alice")
+	br := newBrowser(t)
+	done := approve(t, b, br, signIn(t, br, sp.url.String()+"/", "alice"), phone)
+	landed, response := postSAMLForm(t, br, done)
+	if landed.body != "hello alice <alice@example.com>" {
+		t.Fatalf("the SP did not accept the encrypted assertion: %d %s", landed.status, landed.body)
+	}
+	if !strings.Contains(response, "EncryptedAssertion") || strings.Contains(response, "alice@example.com") {
+		t.Errorf("the assertion went in clear:\n%s", response)
+	}
 }
