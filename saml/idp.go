@@ -358,7 +358,7 @@ func (i *IdP) sso(w http.ResponseWriter, r *http.Request) {
 	}
 	now := i.now()
 	req.Now = now
-	if err := req.Validate(); err != nil {
+	if err := validate(req); err != nil {
 		issuer := ""
 		if req.Request.Issuer != nil {
 			issuer = req.Request.Issuer.Value
@@ -536,7 +536,7 @@ func (i *IdP) loginDone(w http.ResponseWriter, r *http.Request) {
 			i.fail(w, r, err)
 			return
 		}
-	} else if err := req.Validate(); err != nil { // as when it was received
+	} else if err := validate(req); err != nil { // as when it was received
 		i.fail(w, r, fmt.Errorf("revalidating a stored AuthnRequest: %w", err))
 		return
 	}

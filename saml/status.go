@@ -2,12 +2,15 @@ package saml
 
 import (
 	"bytes"
+	"encoding/xml"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
+	xrv "github.com/mattermost/xml-roundtrip-validator"
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/bridge-idp/bridge/web"
@@ -146,4 +149,29 @@ func hasPassword(res web.Result) bool {
 		}
 	}
 	return false
+}
+
+// validate is crewjam's Validate behind the checks it lacks: crewjam
+// dereferences the Issuer without looking (a request without one panics
+// it), so a request is parsed here first and must have an Issuer, an ID
+// and version 2.0, in round-trip-safe XML without a DTD.
+func validate(req *saml.IdpAuthnRequest) error {
+	b := req.RequestBuffer
+	if bytes.Contains(b, []byte("<!DOCTYPE")) || bytes.Contains(b, []byte("<!ENTITY")) {
+		return errors.New("DTDs are not allowed")
+	}
+	if err := xrv.Validate(bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("unsafe XML: %w", err)
+	}
+	var ar saml.AuthnRequest
+	if err := xml.Unmarshal(b, &ar); err != nil {
+		return fmt.Errorf("not an AuthnRequest: %w", err)
+	}
+	if ar.Issuer == nil || strings.TrimSpace(ar.Issuer.Value) == "" {
+		return errors.New("no Issuer")
+	}
+	if ar.ID == "" || ar.Version != "2.0" {
+		return errors.New("no ID, or not SAML 2.0")
+	}
+	return req.Validate()
 }

@@ -260,6 +260,7 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 	for name, mutate := range map[string]func(*crewjam.AuthnRequest){
 		"unknown SP":  func(r *crewjam.AuthnRequest) { r.Issuer.Value = "https://evil.example.com/metadata" },
 		"foreign ACS": func(r *crewjam.AuthnRequest) { r.AssertionConsumerServiceURL = "https://evil.example.com/acs" },
+		"no Issuer":   func(r *crewjam.AuthnRequest) { r.Issuer = nil },
 	} {
 		u := samlRedirect(t, b, sp, mutate)
 		other := newBrowser(t)
