@@ -53,6 +53,9 @@ type ServiceProvider struct {
 	App               web.App
 	NameIDFormat      string // persistent, emailAddress, transient, unspecified
 	AssertionLifetime time.Duration
+	// SignResponse and SignAssertion say what is signed: the Response,
+	// the Assertion, or both (at least one).
+	SignResponse, SignAssertion bool
 	// EncryptAssertion encrypts the assertion to the encryption
 	// certificate of the SP's metadata (crewjam's XML Encryption 1.0:
 	// AES-128-CBC with RSA-OAEP), inside the signed Response.
@@ -136,6 +139,9 @@ func New(cfg Config, d Deps) (*IdP, error) {
 		}
 		if len(sp.Metadata.SPSSODescriptors) == 0 {
 			return nil, fmt.Errorf("saml: service provider %q: no SPSSODescriptor in its metadata", sp.Name)
+		}
+		if !sp.SignResponse && !sp.SignAssertion {
+			return nil, fmt.Errorf("saml: service provider %q: neither the Response nor the Assertion would be signed", sp.Name)
 		}
 		if sp.EncryptAssertion {
 			if !hasEncryptionKey(sp.Metadata) {
@@ -551,13 +557,13 @@ func (i *IdP) loginDone(w http.ResponseWriter, r *http.Request) {
 		i.fail(w, r, err)
 		return
 	}
-	var buf bytes.Buffer
-	if err := req.WriteResponse(&bufferWriter{&buf}); err != nil {
+	el, err := i.response(req, sp)
+	if err != nil {
 		i.fail(w, r, err)
 		return
 	}
 	i.audit(ctx, res.User, "saml.sso", sp.Name, store.ResultSuccess, "")
-	i.writePostPage(w, req.ACSEndpoint.Location, buf.Bytes())
+	i.writeForm(w, req, el)
 }
 
 // Name ID formats.
@@ -743,14 +749,6 @@ func originOf(u string) string {
 	}
 	return p.Scheme + "://" + p.Host
 }
-
-// bufferWriter lets crewjam write the form into a buffer, so that the
-// headers are set first.
-type bufferWriter struct{ b *bytes.Buffer }
-
-func (b *bufferWriter) Header() http.Header         { return http.Header{} }
-func (b *bufferWriter) Write(p []byte) (int, error) { return b.b.Write(p) }
-func (b *bufferWriter) WriteHeader(int)             {}
 
 func randomString(n int) (string, error) {
 	b := make([]byte, n)

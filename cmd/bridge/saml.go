@@ -20,8 +20,7 @@ import (
 const samlNameIDLabel = "bridge saml persistent nameid v1"
 
 // openSAML builds the SAML identity provider; nil when no service
-// providers are configured. What this build of the IdP does not do yet is
-// refused here, not silently ignored. The metadata of a service provider
+// providers are configured. The metadata of a service provider
 // with a metadata_url is fetched now (failing the start when it cannot be);
 // the returned refreshers fetch it again every metadata_refresh, and are
 // to be run in the background until their context ends.
@@ -40,13 +39,6 @@ func openSAML(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		refreshers []func(context.Context)
 	)
 	for _, s := range sc.ServiceProviders {
-		var unsupported []string
-		if !s.SignResponse || !s.SignAssertion {
-			unsupported = append(unsupported, "sign_response or sign_assertion false (both are signed)")
-		}
-		if len(unsupported) > 0 {
-			return nil, nil, fmt.Errorf("saml service provider %q: not supported yet: %v", s.Name, unsupported)
-		}
 		md := new(crewjam.EntityDescriptor)
 		var err error
 		if s.MetadataURL != "" {
@@ -73,7 +65,7 @@ func openSAML(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		apps["saml\x00"+s.Name] = app
 		sp := &saml.ServiceProvider{Name: s.Name, Metadata: md, App: app, NameIDFormat: s.NameIDFormat,
 			AssertionLifetime: s.AssertionLifetime, RequireSignedRequests: s.RequireSignedRequests,
-			EncryptAssertion: s.EncryptAssertion}
+			EncryptAssertion: s.EncryptAssertion, SignResponse: s.SignResponse, SignAssertion: s.SignAssertion}
 		for _, a := range s.Attributes {
 			sp.Attributes = append(sp.Attributes, saml.Attribute{Name: a.Name, From: a.From, Value: a.Value, NameFormat: a.NameFormat})
 		}
