@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"html/template"
@@ -334,7 +335,21 @@ func (i *IdP) metadata(w http.ResponseWriter, r *http.Request) {
 		i.fail(w, r, err)
 		return
 	}
-	p.ServeMetadata(w, r)
+	// crewjam lists Single Logout over HTTP-Redirect only; the bridge
+	// takes HTTP-POST too.
+	md := p.Metadata()
+	slo := i.url("/saml/slo")
+	md.IDPSSODescriptors[0].SingleLogoutServices = []saml.Endpoint{
+		{Binding: saml.HTTPRedirectBinding, Location: slo.String()},
+		{Binding: saml.HTTPPostBinding, Location: slo.String()},
+	}
+	b, err := xml.MarshalIndent(md, "", "  ")
+	if err != nil {
+		i.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/samlmetadata+xml")
+	_, _ = w.Write(b)
 }
 
 // request is an AuthnRequest kept while the user signs in (Buffer nil for
@@ -355,6 +370,11 @@ func (i *IdP) sso(w http.ResponseWriter, r *http.Request) {
 	p, err := i.provider()
 	if err != nil {
 		i.fail(w, r, err)
+		return
+	}
+	// Bounded first (64 KiB inflated): crewjam would inflate up to 10 MiB.
+	if _, err := readMessage(r); err != nil {
+		i.errorPage(w, http.StatusBadRequest, "The sign-in request could not be read.")
 		return
 	}
 	req, err := saml.NewIdpAuthnRequest(p, r)

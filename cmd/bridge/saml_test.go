@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/flate"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -133,6 +135,13 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 	sp.serve(t, b.baseURL()+"/saml/metadata")
 	b.cli(password+"\n", "users", "add", "alice", "--password-stdin", "--email", "alice@example.com")
 	phone := b.enroll("alice")
+	md := newBrowser(t).get(b.baseURL() + "/saml/metadata")
+	for _, want := range []string{"SingleLogoutService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\"",
+		"SingleLogoutService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\"", "X509Certificate"} {
+		if !strings.Contains(md.body, want) {
+			t.Errorf("the IdP metadata lacks %s:\n%s", want, md.body)
+		}
+	}
 
 	br := newBrowser(t)
 	wait := signIn(t, br, sp.url.String()+"/", "alice")
@@ -260,12 +269,22 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 		"unknown SP":  func(r *crewjam.AuthnRequest) { r.Issuer.Value = "https://evil.example.com/metadata" },
 		"foreign ACS": func(r *crewjam.AuthnRequest) { r.AssertionConsumerServiceURL = "https://evil.example.com/acs" },
 		"no Issuer":   func(r *crewjam.AuthnRequest) { r.Issuer = nil },
+		"expired":     func(r *crewjam.AuthnRequest) { r.IssueInstant = time.Now().Add(-10 * time.Minute) },
 	} {
 		u := samlRedirect(t, b, sp, mutate)
 		other := newBrowser(t)
 		if p := other.get(u); p.status != http.StatusBadRequest || len(other.visits) != 0 {
 			t.Errorf("%s: %d, redirects %v", name, p.status, other.visits)
 		}
+	}
+	// A deflate bomb: a few KiB that inflate to 8 MiB.
+	var bomb bytes.Buffer
+	fw, _ := flate.NewWriter(&bomb, 9)
+	fw.Write([]byte("<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\">"))
+	fw.Write(bytes.Repeat([]byte("<x/>"), 2<<20))
+	fw.Close()
+	if p := newBrowser(t).get(b.baseURL() + "/saml/sso?SAMLRequest=" + url.QueryEscape(base64.StdEncoding.EncodeToString(bomb.Bytes()))); p.status != http.StatusBadRequest {
+		t.Errorf("a deflate bomb: %d", p.status)
 	}
 }
 
