@@ -28,7 +28,8 @@ type SAML struct {
 	// bridge's clock: from 0 to 5m. Default 90s.
 	ClockSkew time.Duration `yaml:"clock_skew"`
 	// SignatureAlgorithm is how responses and assertions are signed, with
-	// an RSA key of keys.rsa_bits: rsa-sha256 (default) or rsa-sha512.
+	// an RSA key of keys.rsa_bits: rsa-sha256 (default) or rsa-sha512; or
+	// with a P-256 key: ecdsa-sha256 (for SPs that take it).
 	SignatureAlgorithm string `yaml:"signature_algorithm"`
 	// ServiceProviders are the applications allowed to sign users in.
 	ServiceProviders []SAMLServiceProvider `yaml:"service_providers"`
@@ -127,7 +128,7 @@ func (f *File) SAMLSLOURL() string { return f.HTTP.Public.BaseURL + "/saml/slo" 
 
 // The values of the saml keys, in the order of messages.
 var (
-	samlSignatureAlgorithms = []string{"rsa-sha256", "rsa-sha512"}
+	samlSignatureAlgorithms = []string{"rsa-sha256", "rsa-sha512", "ecdsa-sha256"}
 	samlNameIDFormats       = []string{"persistent", "emailAddress", "transient", "unspecified"}
 	samlAttributeSources    = []string{"username", "email", "name", "groups", "value"}
 	samlNameFormats         = []string{"basic", "uri", "unspecified"}

@@ -138,7 +138,7 @@ func TestSAMLValidate(t *testing.T) {
 		{"clock_skew long", "saml:\n  clock_skew: 5m1s\n" + sp(""), "bridge.yaml:6: saml.clock_skew: must be from 0s to 5m, got 5m1s"},
 		{"clock_skew negative", "saml:\n  clock_skew: -1s\n" + sp(""), "saml.clock_skew: must be from 0s to 5m, got -1s"},
 		{"signature_algorithm", "saml:\n  signature_algorithm: rsa-sha1\n" + sp(""),
-			`bridge.yaml:6: saml.signature_algorithm: unknown value "rsa-sha1" (use rsa-sha256, rsa-sha512)`},
+			`bridge.yaml:6: saml.signature_algorithm: unknown value "rsa-sha1" (use rsa-sha256, rsa-sha512, ecdsa-sha256)`},
 		{"signature_algorithm rsa-sha512", "saml:\n  signature_algorithm: rsa-sha512\n" + sp(""), ""},
 
 		{"name required", "saml:\n  service_providers:\n    - metadata_file: sp.xml\n",

@@ -15,6 +15,7 @@
 // Response with RSA-SHA256 (crewjam's default would be RSA-SHA1) and posts
 // them to the ACS.
 //
-// The signing key is the key manager's SAML key; its certificate is made
-// from the key deterministically, so every node publishes the same one.
+// The signing key is the key manager's SAML key (RSA, or P-256 for
+// ecdsa-sha256); its self-signed certificate is made once and kept in the
+// store, so every node publishes the same one.
 package saml

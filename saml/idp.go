@@ -170,11 +170,15 @@ func (i *IdP) url(path string) url.URL {
 
 // provider is crewjam's IdP with the current signing key.
 func (i *IdP) provider() (*saml.IdentityProvider, error) {
-	k, err := i.d.Keys.Signer(store.PurposeSAML, keys.AlgRS256)
-	if err != nil {
-		return nil, fmt.Errorf("saml: no signing key: %w", err)
+	alg := keys.AlgRS256
+	if i.cfg.SignatureAlgorithm == "ecdsa-sha256" {
+		alg = keys.AlgES256
 	}
-	cert, err := i.certificate(k)
+	k, err := i.d.Keys.Signer(store.PurposeSAML, alg)
+	if err != nil {
+		return nil, fmt.Errorf("saml: no %s signing key: %w", alg, err)
+	}
+	cert, err := i.certificate(context.Background(), k)
 	if err != nil {
 		return nil, err
 	}
@@ -196,39 +200,72 @@ func (i *IdP) provider() (*saml.IdentityProvider, error) {
 // signatureMethod is the XML signature method: RSA-SHA256 unless the
 // config says RSA-SHA512 (crewjam's own default is RSA-SHA1).
 func (i *IdP) signatureMethod() string {
-	if i.cfg.SignatureAlgorithm == "rsa-sha512" {
+	switch i.cfg.SignatureAlgorithm {
+	case "rsa-sha512":
 		return dsig.RSASHA512SignatureMethod
+	case "ecdsa-sha256":
+		return dsig.ECDSASHA256SignatureMethod
 	}
 	return dsig.RSASHA256SignatureMethod
 }
 
-// certificate is the self-signed certificate of the signing key, made
-// deterministically from the key (RSA PKCS #1 v1.5 signatures are
-// deterministic), so every node publishes the same one.
-func (i *IdP) certificate(k keys.Key) (*x509.Certificate, error) {
+// certificate is the self-signed certificate of the signing key, which the
+// metadata publishes and SPs pin. It is made once and kept in the store
+// (an ECDSA-signed certificate differs each time it is made), so every
+// node and every restart publishes the same one.
+func (i *IdP) certificate(ctx context.Context, k keys.Key) (*x509.Certificate, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if c := i.certs[k.ID]; c != nil {
 		return c, nil
 	}
+	now := i.now()
+	g, err := i.d.Store.GetGrant(ctx, grantCertificate, k.ID, now)
+	if errors.Is(err, store.ErrNotFound) {
+		der, cerr := newCertificate(k)
+		if cerr != nil {
+			return nil, cerr
+		}
+		err = i.d.Store.PutGrant(ctx, store.Grant{Kind: grantCertificate, ID: k.ID, Data: der, CreatedAt: now,
+			ExpiresAt: k.CreatedAt.AddDate(certYears, 0, 0)})
+		if errors.Is(err, store.ErrConflict) { // another node made it first
+			g, err = i.d.Store.GetGrant(ctx, grantCertificate, k.ID, now)
+		} else {
+			g.Data = der
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("saml: certificate of the signing key: %w", err)
+	}
+	c, err := x509.ParseCertificate(g.Data)
+	if err != nil {
+		return nil, fmt.Errorf("saml: stored certificate of key %s: %w", k.ID, err)
+	}
+	i.certs[k.ID] = c
+	return c, nil
+}
+
+// grantCertificate keeps the signing keys' certificates (ID the key id).
+const grantCertificate = "saml_certificate"
+
+// certYears is how long a signing key's certificate is valid.
+const certYears = 20
+
+func newCertificate(k keys.Key) ([]byte, error) {
 	h := sha256.Sum256([]byte(k.ID))
+	start := k.CreatedAt.UTC().Truncate(time.Second)
 	tmpl := &x509.Certificate{
 		SerialNumber: new(big.Int).SetBytes(h[:16]),
 		Subject:      pkix.Name{CommonName: "bridge SAML signing key " + k.ID[:min(12, len(k.ID))]},
-		NotBefore:    k.CreatedAt.UTC().Truncate(time.Second),
-		NotAfter:     k.CreatedAt.UTC().Truncate(time.Second).AddDate(20, 0, 0),
+		NotBefore:    start,
+		NotAfter:     start.AddDate(certYears, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, k.Public, k.Signer)
 	if err != nil {
 		return nil, fmt.Errorf("saml: certificate of the signing key: %w", err)
 	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	i.certs[k.ID] = c
-	return c, nil
+	return der, nil
 }
 
 // hasEncryptionKey reports whether md has a certificate crewjam would

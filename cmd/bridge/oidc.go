@@ -105,11 +105,18 @@ func openOIDC(cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys
 }
 
 // keySpecs are the signing keys this config needs: the defaults, plus an
-// Ed25519 OIDC key when a client signs with EdDSA.
+// Ed25519 OIDC key when a client signs with EdDSA and a P-256 SAML key for
+// ecdsa-sha256.
 func keySpecs(cfg *config.Config) []keys.Spec {
 	specs := keys.DefaultSpecs()
+	want := []keys.Spec{}
 	for _, a := range cfg.OIDC.Algorithms() {
-		s := keys.Spec{Purpose: store.PurposeOIDC, Algorithm: a}
+		want = append(want, keys.Spec{Purpose: store.PurposeOIDC, Algorithm: a})
+	}
+	if cfg.SAML.SignatureAlgorithm == "ecdsa-sha256" {
+		want = append(want, keys.Spec{Purpose: store.PurposeSAML, Algorithm: keys.AlgES256})
+	}
+	for _, s := range want {
 		found := false
 		for _, have := range specs {
 			found = found || have == s

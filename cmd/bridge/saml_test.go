@@ -444,3 +444,43 @@ func TestSAMLEncryptedAssertion(t *testing.T) {
 		t.Errorf("the assertion went in clear:\n%s", response)
 	}
 }
+
+// signature_algorithm ecdsa-sha256: a P-256 key signs, crewjam's SP
+// verifies; and a second node on the same store publishes the very same
+// certificate (it is made once and kept in the store).
+func TestSAMLECDSAAndOneCertificate(t *testing.T) {
+	bin, phoneBin := binaries(t)
+	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin, phone: phoneBin}
+	b.cfg = filepath.Join(b.dir, "bridge.yaml")
+	sp := newSAMLSP(t, b.dir, false)
+	b.public = freePort(t)
+	samlSection := `saml:
+  signature_algorithm: ecdsa-sha256
+  service_providers:
+    - name: wiki
+      metadata_file: sp.xml
+`
+	b.start(b.baseConfig(nil) + samlSection)
+	sp.serve(t, b.baseURL()+"/saml/metadata")
+	b.cli(password+"\n", "users", "add", "alice", "--password-stdin", "--email", "alice@example.com")
+	phone := b.enroll("alice")
+	br := newBrowser(t)
+	landed, resp := postSAMLForm(t, br, approve(t, b, br, signIn(t, br, sp.url.String()+"/", "alice"), phone))
+	if landed.body != "hello alice <alice@example.com>" {
+		t.Fatalf("the SP did not accept the ECDSA-signed response: %d %s\n%s", landed.status, landed.body, resp)
+	}
+	if !strings.Contains(resp, "ecdsa-sha256") || strings.Contains(resp, "rsa-sha") {
+		t.Errorf("not signed with ECDSA-SHA256:\n%s", resp)
+	}
+
+	// A second node: same data directory (the same SQLite store and KEK),
+	// its own ports.
+	b2 := &liveBridge{t: t, dir: b.dir, bin: bin, phone: phoneBin, cfg: filepath.Join(b.dir, "node2.yaml"), public: freePort(t)}
+	b2.start(b2.baseConfig(nil) + samlSection)
+	cert := regexp.MustCompile(`<X509Certificate[^>]*>([^<]+)</`)
+	m1 := cert.FindStringSubmatch(newBrowser(t).get(b.baseURL() + "/saml/metadata").body)
+	m2 := cert.FindStringSubmatch(newBrowser(t).get(b2.baseURL() + "/saml/metadata").body)
+	if m1 == nil || m2 == nil || m1[1] != m2[1] {
+		t.Errorf("the nodes publish different certificates:\n%v\n%v", m1, m2)
+	}
+}
