@@ -197,6 +197,7 @@ func defaults(f *File, set func(path string) bool) {
 		flag(cp+"sign_assertion", &sp.SignAssertion, true)
 		flag(cp+"encrypt_assertion", &sp.EncryptAssertion, false)
 		flag(cp+"require_signed_requests", &sp.RequireSignedRequests, false)
+		flag(cp+"allow_idp_initiated", &sp.AllowIDPInitiated, false)
 		dur(cp+"assertion_lifetime", &sp.AssertionLifetime, sa.AssertionLifetime)
 		if !set(cp + "attributes") {
 			sp.Attributes = defaultSAMLAttributes()

@@ -379,6 +379,7 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 					SignAssertion:         true,
 					EncryptAssertion:      true,
 					RequireSignedRequests: true,
+					AllowIDPInitiated:     true,
 					AssertionLifetime:     2 * time.Minute,
 					Attributes: []SAMLAttribute{
 						{Name: "urn:oid:0.9.2342.19200300.100.1.3", From: "email", NameFormat: "uri"},

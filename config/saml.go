@@ -86,6 +86,12 @@ type SAMLServiceProvider struct {
 	// must be signed anyway when its metadata says
 	// AuthnRequestsSigned="true".
 	RequireSignedRequests bool `yaml:"require_signed_requests"`
+	// AllowIDPInitiated lets a sign-in start at the bridge
+	// (base_url/saml/idp/NAME, a link on an intranet page) and end in an
+	// unsolicited Response to the service provider. Default false: any
+	// web page could send a browser there and sign it in to the SP, so
+	// turn it on only for SPs that need it.
+	AllowIDPInitiated bool `yaml:"allow_idp_initiated"`
 	// AssertionLifetime is saml.assertion_lifetime for this service
 	// provider: from 1m to 30m. Default saml.assertion_lifetime.
 	AssertionLifetime time.Duration `yaml:"assertion_lifetime"`

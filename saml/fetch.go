@@ -120,12 +120,42 @@ func ParseSPMetadata(b []byte) (*crewjam.EntityDescriptor, error) {
 	if md.EntityID == "" {
 		return nil, errors.New("metadata: no entityID")
 	}
+	hasACS := false
 	for _, d := range md.SPSSODescriptors {
-		if len(d.AssertionConsumerServices) > 0 {
-			return &md, nil
+		hasACS = hasACS || len(d.AssertionConsumerServices) > 0
+		// Assertions and logout answers are posted to these: absolute
+		// https URLs (http only to loopback, for tests).
+		for _, e := range d.AssertionConsumerServices {
+			if err := endpointURL(e.Location); err != nil {
+				return nil, fmt.Errorf("metadata of %q: AssertionConsumerService %q: %w", md.EntityID, e.Location, err)
+			}
+		}
+		for _, e := range d.SingleLogoutServices {
+			if err := endpointURL(e.Location); err != nil {
+				return nil, fmt.Errorf("metadata of %q: SingleLogoutService %q: %w", md.EntityID, e.Location, err)
+			}
 		}
 	}
-	return nil, fmt.Errorf("metadata of %q: no SPSSODescriptor with an AssertionConsumerService", md.EntityID)
+	if !hasACS {
+		return nil, fmt.Errorf("metadata of %q: no SPSSODescriptor with an AssertionConsumerService", md.EntityID)
+	}
+	return &md, nil
+}
+
+// endpointURL checks an SP endpoint's Location.
+func endpointURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return err
+	case !u.IsAbs() || u.Host == "":
+		return errors.New("not an absolute URL")
+	case u.Scheme == "https":
+		return nil
+	case u.Scheme == "http" && loopback(u.Hostname()):
+		return nil
+	}
+	return errors.New("not https")
 }
 
 // metadataRoot reads the whole document, refusing a DOCTYPE (and any other

@@ -19,9 +19,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/beevik/etree"
 	"github.com/crewjam/saml"
 	dsig "github.com/russellhaering/goxmldsig"
 
@@ -57,6 +59,8 @@ type ServiceProvider struct {
 	// SignResponse and SignAssertion say what is signed: the Response,
 	// the Assertion, or both (at least one).
 	SignResponse, SignAssertion bool
+	// AllowIDPInitiated lets sign-ins to this SP start at the bridge.
+	AllowIDPInitiated bool
 	// EncryptAssertion encrypts the assertion to the encryption
 	// certificate of the SP's metadata (crewjam's XML Encryption 1.0:
 	// AES-128-CBC with RSA-OAEP), inside the signed Response.
@@ -110,6 +114,23 @@ type IdP struct {
 	// requests are served.
 	spMu sync.RWMutex
 	sps  map[string]*ServiceProvider // by entity id
+	// limit bounds the unauthenticated requests an address can make the
+	// bridge store (requests, sign-ins) and audit.
+	limit *web.Limiter
+}
+
+// requestsPerMinute is how many SSO, IdP-initiated and logout requests an
+// address may send per minute.
+const requestsPerMinute = 300
+
+// allow counts a request from r's address and reports whether it is under
+// the limit; if not, it has answered.
+func (i *IdP) allow(w http.ResponseWriter, r *http.Request) bool {
+	if i.limit.Take(web.AddressKey(i.d.Flow.ClientIP(r))) {
+		return true
+	}
+	i.errorPage(w, http.StatusTooManyRequests, "Too many sign-in requests from this address. Wait a few minutes and try again.")
+	return false
 }
 
 // New builds the identity provider.
@@ -130,7 +151,8 @@ func New(cfg Config, d Deps) (*IdP, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	i := &IdP{cfg: cfg, d: d, log: d.Logger, now: d.Now, sps: map[string]*ServiceProvider{}, base: base, certs: map[string]*x509.Certificate{}}
+	i := &IdP{cfg: cfg, d: d, log: d.Logger, now: d.Now, sps: map[string]*ServiceProvider{}, base: base, certs: map[string]*x509.Certificate{},
+		limit: web.NewLimiter(requestsPerMinute, time.Minute, d.Now)}
 	for _, sp := range cfg.ServiceProviders {
 		if sp.Metadata == nil || sp.Metadata.EntityID == "" {
 			return nil, fmt.Errorf("saml: service provider %q has no entity id", sp.Name)
@@ -404,6 +426,9 @@ const requestLifetime = 15 * time.Minute
 
 func (i *IdP) sso(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if !i.allow(w, r) {
+		return
+	}
 	p, err := i.provider()
 	if err != nil {
 		i.fail(w, r, err)
@@ -431,6 +456,10 @@ func (i *IdP) sso(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sp := i.sp(req.ServiceProviderMetadata.EntityID)
+	if len(req.RelayState) > maxRelayState {
+		i.errorPage(w, http.StatusBadRequest, "The RelayState is longer than 80 bytes.")
+		return
+	}
 	if err := i.checkSignature(r, req, sp); err != nil {
 		i.audit(ctx, "", "saml.sso", sp.Name, store.ResultFailure, "AuthnRequest signature: "+err.Error())
 		i.errorPage(w, http.StatusBadRequest, "The sign-in request's signature is missing or not valid.")
@@ -490,16 +519,41 @@ func (i *IdP) checkSignature(r *http.Request, req *saml.IdpAuthnRequest, sp *Ser
 		}
 	}
 	certs := SPSigningCerts(sp.Metadata)
-	var err error
+	var (
+		err      error
+		verified *etree.Element
+	)
 	if r.Method == http.MethodGet {
 		err = VerifyRedirectSignature(r.URL.RawQuery, certs)
 	} else {
-		_, err = VerifyPOSTSignature(req.RequestBuffer, certs)
+		verified, err = VerifyPOSTSignature(req.RequestBuffer, certs)
 	}
 	if errors.Is(err, ErrUnsigned) && !required {
 		return nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// A signed request must name where it was sent (SAML bindings
+	// 3.4.5.2, 3.5.5.2); crewjam checks the value when it is there.
+	if req.Request.Destination == "" {
+		return errors.New("a signed request without a Destination")
+	}
+	if verified != nil {
+		// From here on only what the signature covers is used: the
+		// request is read again from the verified element.
+		doc := etree.NewDocument()
+		doc.SetRoot(verified)
+		b, err := doc.WriteToBytes()
+		if err != nil {
+			return err
+		}
+		req.RequestBuffer = b
+		if err := validate(req); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // idpInitiated starts a sign-in to an SP without a request from it (a
@@ -508,6 +562,9 @@ func (i *IdP) checkSignature(r *http.Request, req *saml.IdpAuthnRequest, sp *Ser
 // it takes those.
 func (i *IdP) idpInitiated(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if !i.allow(w, r) {
+		return
+	}
 	var sp *ServiceProvider
 	i.spMu.RLock()
 	for _, s := range i.sps {
@@ -516,13 +573,15 @@ func (i *IdP) idpInitiated(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	i.spMu.RUnlock()
-	if sp == nil {
+	if sp == nil || !sp.AllowIDPInitiated {
 		i.errorPage(w, http.StatusNotFound, "There is no such application.")
 		return
 	}
+	// The RelayState comes from whoever made the link: a path on the SP
+	// only, so that it cannot turn the SP into an open redirect.
 	relay := r.URL.Query().Get("RelayState")
-	if len(relay) > 80 { // SAML bindings 3.4.3: at most 80 bytes
-		i.errorPage(w, http.StatusBadRequest, "The RelayState is too long.")
+	if len(relay) > maxRelayState || relay != "" && (!strings.HasPrefix(relay, "/") || strings.HasPrefix(relay, "//") || strings.HasPrefix(relay, "/\\")) {
+		i.errorPage(w, http.StatusBadRequest, "The RelayState must be a path of at most 80 bytes.")
 		return
 	}
 	id, err := randomString(16)
@@ -562,6 +621,9 @@ func unsolicited(req *saml.IdpAuthnRequest, sp *ServiceProvider) error {
 	return nil
 }
 
+// maxRelayState is the longest RelayState (SAML bindings 3.4.3, 3.5.3).
+const maxRelayState = 80
+
 func returnPath(id string) string { return "/saml/login/done?id=" + url.QueryEscape(id) }
 
 // loginDone answers the SP once the user has signed in.
@@ -576,11 +638,13 @@ func (i *IdP) loginDone(w http.ResponseWriter, r *http.Request) {
 	bound := err == nil && st.Binding != "" && hmac.Equal([]byte(st.Binding), []byte(i.d.Flow.BindingHash(r)))
 	sp := i.sp(st.SP)
 	if !bound || sp == nil || !g.UsedAt.IsZero() {
+		i.audit(ctx, "", "saml.sso", st.SP, store.ResultFailure, "the sign-in's answer was asked for by another browser, or twice")
 		i.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
 		return
 	}
 	res, err := i.d.Flow.Finish(r, r.URL.Query().Get("login"), returnPath(id))
 	if err != nil || sp.App.Directory == nil || res.Directory != sp.App.Directory.Name() {
+		i.audit(ctx, res.User, "saml.sso", sp.Name, store.ResultFailure, "no finished sign-in of this request in this browser")
 		i.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
 		return
 	}
@@ -676,7 +740,7 @@ func (i *IdP) makeAssertion(req *saml.IdpAuthnRequest, sp *ServiceProvider, res 
 		},
 		AuthnStatements: []saml.AuthnStatement{{
 			AuthnInstant:    res.AuthTime,
-			SessionIndex:    res.Session,
+			SessionIndex:    i.sessionIndex(sp, res.Session),
 			SubjectLocality: &saml.SubjectLocality{Address: clientIP},
 			AuthnContext:    saml.AuthnContext{AuthnContextClassRef: &saml.AuthnContextClassRef{Value: ac}},
 		}},
@@ -704,6 +768,18 @@ func (i *IdP) nameID(sp *ServiceProvider, res web.Result) (format, value string,
 		m.Write([]byte(sp.Metadata.EntityID + "\x00" + res.Directory + "\x00" + res.User))
 		return nameIDPersistent, base64.RawURLEncoding.EncodeToString(m.Sum(nil)), nil
 	}
+}
+
+// sessionIndex is the SessionIndex the SP gets for a browser session: an
+// HMAC per SP, so SPs cannot link a user through it and it is not the
+// session's key in the store; "" without a session.
+func (i *IdP) sessionIndex(sp *ServiceProvider, session string) string {
+	if session == "" {
+		return ""
+	}
+	m := hmac.New(sha256.New, i.cfg.NameIDKey)
+	m.Write([]byte("session-index\x00" + sp.Metadata.EntityID + "\x00" + session))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
 func attributes(sp *ServiceProvider, res web.Result) []saml.Attribute {

@@ -72,3 +72,31 @@ func FuzzParseLogoutRequest(f *testing.F) {
 		}
 	})
 }
+
+// An SP's endpoints are where assertions and logout answers are posted:
+// absolute https URLs, http only to loopback.
+func TestParseSPMetadataEndpoints(t *testing.T) {
+	md := func(acs string) []byte {
+		return []byte(`<EntityDescriptor xmlns="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://sp.example.com/saml/metadata">` +
+			`<SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
+			`<AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="` + acs + `" index="1"/>` +
+			`</SPSSODescriptor></EntityDescriptor>`)
+	}
+	for acs, ok := range map[string]bool{
+		"https://sp.example.com/acs":   true,
+		"http://127.0.0.1:8080/acs":    true,
+		"http://sp.example.com/acs":    false,
+		"javascript:alert(1)":          false,
+		"/relative/acs":                false,
+		"":                             false,
+		"https:///no-host":             false,
+		"ftp://sp.example.com/acs":     false,
+		"http://localhost/saml/acs":    true,
+		"https://sp.example.com:8443/": true,
+	} {
+		_, err := ParseSPMetadata(md(acs))
+		if (err == nil) != ok {
+			t.Errorf("ACS %q: %v", acs, err)
+		}
+	}
+}

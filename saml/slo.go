@@ -3,6 +3,7 @@ package saml
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/xml"
@@ -81,6 +82,9 @@ func parseLogoutRequest(b []byte) (*saml.LogoutRequest, error) {
 // LogoutResponse at the SP's SingleLogoutService.
 func (i *IdP) slo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	if !i.allow(w, r) {
+		return
+	}
 	b, err := readMessage(r)
 	var lr *saml.LogoutRequest
 	if err == nil {
@@ -98,13 +102,14 @@ func (i *IdP) slo(w http.ResponseWriter, r *http.Request) {
 	}
 	now := i.now()
 	slo := i.url("/saml/slo")
+	var signed bool
 	switch {
 	case lr.Destination != "" && lr.Destination != slo.String():
 		err = errors.New("wrong Destination")
 	case lr.IssueInstant.After(now.Add(i.cfg.ClockSkew)) || lr.IssueInstant.Before(now.Add(-saml.MaxIssueDelay-i.cfg.ClockSkew)):
 		err = errors.New("IssueInstant out of range")
 	default:
-		err = i.checkLogoutSignature(r, b, sp)
+		signed, err = i.checkLogoutSignature(r, b, sp)
 	}
 	if err == nil {
 		h := sha256.Sum256([]byte(sp.Metadata.EntityID + "\x00" + lr.ID))
@@ -121,17 +126,27 @@ func (i *IdP) slo(w http.ResponseWriter, r *http.Request) {
 		i.errorPage(w, http.StatusBadRequest, "The application has no sign-out address.")
 		return
 	}
-	// The browser's session ends if it is the one the request names.
+	// The browser's session ends if the request names it: by the
+	// SessionIndex the bridge gave this SP for it (an HMAC nobody else
+	// can make), or, when signed by the SP, by the NameID. Anyone can
+	// send a browser here with an unsigned request naming a guessable
+	// NameID: that alone ends nothing.
 	status, user := saml.StatusSuccess, ""
 	if res, serr := i.d.Flow.SessionFor(r, sp.App); serr == nil {
-		if i.namesUser(sp, lr.NameID, res) {
+		byIndex := lr.SessionIndex != nil && res.Session != "" &&
+			hmac.Equal([]byte(lr.SessionIndex.Value), []byte(i.sessionIndex(sp, res.Session)))
+		if byIndex || signed && i.namesUser(sp, lr.NameID, res) {
 			user = res.User
 			i.d.Flow.EndSession(w, r)
 		} else {
 			status = saml.StatusRequester
 		}
 	}
-	i.audit(ctx, user, "saml.logout", sp.Name, auditResult(status), "")
+	reason := "unsigned request"
+	if signed {
+		reason = "signed request"
+	}
+	i.audit(ctx, user, "saml.logout", sp.Name, auditResult(status), reason)
 	p, err := i.provider()
 	if err != nil {
 		i.fail(w, r, err)
@@ -157,6 +172,9 @@ func (i *IdP) slo(w http.ResponseWriter, r *http.Request) {
 	}
 	var buf bytes.Buffer
 	relay := r.FormValue("RelayState")
+	if len(relay) > maxRelayState {
+		relay = ""
+	}
 	if err := postForm.Execute(&buf, saml.IdpAuthnRequestForm{URL: target.Location, SAMLResponse: encodeStd(raw), RelayState: relay}); err != nil {
 		i.fail(w, r, err)
 		return
@@ -165,8 +183,9 @@ func (i *IdP) slo(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkLogoutSignature verifies a signed LogoutRequest, and demands one
-// where the SP's AuthnRequests must be signed.
-func (i *IdP) checkLogoutSignature(r *http.Request, doc []byte, sp *ServiceProvider) error {
+// where the SP's AuthnRequests must be signed. signed reports whether a
+// signature was there and verified.
+func (i *IdP) checkLogoutSignature(r *http.Request, doc []byte, sp *ServiceProvider) (signed bool, err error) {
 	required := sp.RequireSignedRequests
 	for _, d := range sp.Metadata.SPSSODescriptors {
 		if d.AuthnRequestsSigned != nil && *d.AuthnRequestsSigned {
@@ -174,21 +193,19 @@ func (i *IdP) checkLogoutSignature(r *http.Request, doc []byte, sp *ServiceProvi
 		}
 	}
 	certs := SPSigningCerts(sp.Metadata)
-	var err error
 	if r.Method == http.MethodGet {
 		err = VerifyRedirectSignature(r.URL.RawQuery, certs)
 	} else {
 		_, err = VerifyPOSTSignature(doc, certs)
 	}
 	if errors.Is(err, ErrUnsigned) && !required {
-		return nil
+		return false, nil
 	}
-	return err
+	return err == nil, err
 }
 
 // namesUser reports whether the LogoutRequest's NameID is the one the
-// bridge gives res's user at sp (a transient one cannot be told and is
-// taken).
+// bridge gives res's user at sp (a transient one names nobody).
 func (i *IdP) namesUser(sp *ServiceProvider, id *saml.NameID, res web.Result) bool {
 	if id == nil {
 		return false
@@ -197,7 +214,7 @@ func (i *IdP) namesUser(sp *ServiceProvider, id *saml.NameID, res web.Result) bo
 	if err != nil {
 		return false
 	}
-	return format == nameIDTransient || id.Value == value
+	return format != nameIDTransient && id.Value == value
 }
 
 // sloEndpoint is the SP's HTTP-POST SingleLogoutService.

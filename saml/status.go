@@ -173,5 +173,20 @@ func validate(req *saml.IdpAuthnRequest) error {
 	if ar.ID == "" || ar.Version != "2.0" {
 		return errors.New("no ID, or not SAML 2.0")
 	}
-	return req.Validate()
+	// The answer goes by HTTP-POST only: crewjam picks an ACS by index
+	// or URL whatever its binding, and would post a bearer assertion to
+	// an artifact or PAOS endpoint.
+	if ar.ProtocolBinding != "" && ar.ProtocolBinding != saml.HTTPPostBinding {
+		return fmt.Errorf("ProtocolBinding %s is not supported (HTTP-POST only)", ar.ProtocolBinding)
+	}
+	if ar.AssertionConsumerServiceIndex != "" && ar.AssertionConsumerServiceURL != "" {
+		return errors.New("both AssertionConsumerServiceIndex and AssertionConsumerServiceURL")
+	}
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	if req.ACSEndpoint == nil || req.ACSEndpoint.Binding != saml.HTTPPostBinding {
+		return errors.New("the AssertionConsumerService asked for is not an HTTP-POST one")
+	}
+	return nil
 }

@@ -65,7 +65,7 @@ func openSAML(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		apps["saml\x00"+s.Name] = app
 		sp := &saml.ServiceProvider{Name: s.Name, Metadata: md, App: app, NameIDFormat: s.NameIDFormat,
 			AssertionLifetime: s.AssertionLifetime, RequireSignedRequests: s.RequireSignedRequests,
-			EncryptAssertion: s.EncryptAssertion, SignResponse: s.SignResponse, SignAssertion: s.SignAssertion}
+			EncryptAssertion: s.EncryptAssertion, AllowIDPInitiated: s.AllowIDPInitiated, SignResponse: s.SignResponse, SignAssertion: s.SignAssertion}
 		for _, a := range s.Attributes {
 			sp.Attributes = append(sp.Attributes, saml.Attribute{Name: a.Name, From: a.From, Value: a.Value, NameFormat: a.NameFormat})
 		}

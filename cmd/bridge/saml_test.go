@@ -131,6 +131,7 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
     - name: wiki
       display_name: Team wiki
       metadata_file: sp.xml
+      allow_idp_initiated: true
 `)
 	sp.serve(t, b.baseURL()+"/saml/metadata")
 	b.cli(password+"\n", "users", "add", "alice", "--password-stdin", "--email", "alice@example.com")
@@ -211,6 +212,13 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 	} else if landed, resp := postSAMLForm(t, br, p); landed.body != "hello alice <alice@example.com>" || strings.Contains(resp, "InResponseTo") {
 		t.Errorf("IdP-initiated: the SP answered %d %s\n%s", landed.status, landed.body, resp)
 	}
+	// A RelayState that leaves the SP (an open redirect through it) is
+	// refused.
+	for _, relay := range []string{"https://evil.example.com/", "//evil.example.com/", strings.Repeat("/a", 41)} {
+		if p := newBrowser(t).get(b.baseURL() + "/saml/idp/wiki?RelayState=" + url.QueryEscape(relay)); p.status != http.StatusBadRequest {
+			t.Errorf("IdP-initiated with RelayState %q: %d", relay, p.status)
+		}
+	}
 
 	// IsPassive from a browser without a session: no page may be shown,
 	// so the SP gets NoPassive at once. A context the sign-in cannot meet
@@ -238,12 +246,31 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 	if nameID == nil {
 		t.Fatalf("no NameID in the response:\n%s", response)
 	}
-	spLib := samlsp.DefaultServiceProvider(sp.opts)
-	spLib.SignatureMethod = dsig.RSASHA256SignatureMethod
-	logoutURL, err := spLib.MakeRedirectLogoutRequest(nameID[1], "bye")
-	if err != nil {
-		t.Fatal(err)
+	sessionIndex := regexp.MustCompile(`SessionIndex="([^"]+)"`).FindStringSubmatch(response)
+	if sessionIndex == nil {
+		t.Fatalf("no SessionIndex in the response:\n%s", response)
 	}
+	spLib := samlsp.DefaultServiceProvider(sp.opts)
+	logoutRequest := func(index string) *url.URL {
+		lr, err := spLib.MakeLogoutRequest(b.baseURL()+"/saml/slo", nameID[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if index != "" {
+			lr.SessionIndex = &crewjam.SessionIndex{Value: index}
+		}
+		return lr.Redirect("bye")
+	}
+	// Unsigned and without the SessionIndex (anyone can send a browser
+	// with that, the NameID guessed): the session stays.
+	if p := br.get(logoutRequest("").String()); !strings.Contains(p.body, "SAMLResponse") {
+		t.Fatalf("LogoutRequest without a SessionIndex: %d\n%s", p.status, p.body)
+	}
+	if p := br.get(samlRedirect(t, b, sp, func(*crewjam.AuthnRequest) {})); p.url.Path != "/saml/login/done" {
+		t.Fatalf("an unsigned LogoutRequest naming only the NameID ended the session: %s", p.url)
+	}
+	// With the SessionIndex the bridge gave this SP: the session ends.
+	logoutURL := logoutRequest(sessionIndex[1])
 	lp := br.get(logoutURL.String())
 	m := regexp.MustCompile(`name="SAMLResponse" value="([^"]+)"`).FindStringSubmatch(lp.body)
 	if m == nil {
@@ -269,7 +296,11 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 		"unknown SP":  func(r *crewjam.AuthnRequest) { r.Issuer.Value = "https://evil.example.com/metadata" },
 		"foreign ACS": func(r *crewjam.AuthnRequest) { r.AssertionConsumerServiceURL = "https://evil.example.com/acs" },
 		"no Issuer":   func(r *crewjam.AuthnRequest) { r.Issuer = nil },
-		"expired":     func(r *crewjam.AuthnRequest) { r.IssueInstant = time.Now().Add(-10 * time.Minute) },
+		"the artifact ACS by index": func(r *crewjam.AuthnRequest) {
+			r.AssertionConsumerServiceURL, r.ProtocolBinding, r.AssertionConsumerServiceIndex = "", "", "2"
+		},
+		"PAOS":    func(r *crewjam.AuthnRequest) { r.ProtocolBinding = "urn:oasis:names:tc:SAML:2.0:bindings:PAOS" },
+		"expired": func(r *crewjam.AuthnRequest) { r.IssueInstant = time.Now().Add(-10 * time.Minute) },
 	} {
 		u := samlRedirect(t, b, sp, mutate)
 		other := newBrowser(t)
@@ -407,6 +438,10 @@ func TestSAMLSignedRequests(t *testing.T) {
 		}
 	}
 	refused("unsigned", samlRedirect(t, b, sp, func(*crewjam.AuthnRequest) {}, ""))
+	// IdP-initiated sign-in is off unless the SP's config turns it on.
+	if p := newBrowser(t).get(b.baseURL() + "/saml/idp/wiki"); p.status != http.StatusNotFound {
+		t.Errorf("IdP-initiated without allow_idp_initiated: %d", p.status)
+	}
 	refused("RSA-SHA1", samlRedirect(t, b, sp, func(*crewjam.AuthnRequest) {}, dsig.RSASHA1SignatureMethod))
 	u, _ := url.Parse(samlRedirect(t, b, sp, func(*crewjam.AuthnRequest) {}, dsig.RSASHA256SignatureMethod))
 	q := u.RawQuery
