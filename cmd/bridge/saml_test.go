@@ -121,19 +121,13 @@ func postSAMLForm(t *testing.T, br *browser, p page) (page, string) {
 }
 
 func TestSAMLWithCrewjamSP(t *testing.T) {
-	bin, phoneBin := binaries(t)
-	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin, phone: phoneBin}
-	b.cfg = filepath.Join(b.dir, "bridge.yaml")
-	sp := newSAMLSP(t, b.dir, false)
-	b.public = freePort(t)
-	b.start(b.baseConfig(nil) + `saml:
+	b, sp := startSAMLBridge(t, false, `saml:
   service_providers:
     - name: wiki
       display_name: Team wiki
       metadata_file: sp.xml
       allow_idp_initiated: true
 `)
-	sp.serve(t, b.baseURL()+"/saml/metadata")
 	b.cli(password+"\n", "users", "add", "alice", "--password-stdin", "--email", "alice@example.com")
 	phone := b.enroll("alice")
 	md := newBrowser(t).get(b.baseURL() + "/saml/metadata")
@@ -319,6 +313,21 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 	}
 }
 
+// startSAMLBridge runs the bridge with the saml section samlYAML (its SP
+// metadata_file sp.xml) in front of a crewjam SP whose metadata that file
+// holds; the SP signs its requests with signRequests.
+func startSAMLBridge(t *testing.T, signRequests bool, samlYAML string) (*liveBridge, *samlSP) {
+	t.Helper()
+	bin, phoneBin := binaries(t)
+	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin, phone: phoneBin}
+	b.cfg = filepath.Join(b.dir, "bridge.yaml")
+	sp := newSAMLSP(t, b.dir, signRequests)
+	b.public = freePort(t)
+	b.start(b.baseConfig(nil) + samlYAML)
+	sp.serve(t, b.baseURL()+"/saml/metadata")
+	return b, sp
+}
+
 // samlRedirect makes a fresh Redirect-binding AuthnRequest of the test SP,
 // changed by mutate, and returns its URL.
 func samlRedirect(t *testing.T, b *liveBridge, sp *samlSP, mutate func(*crewjam.AuthnRequest), sigMethod ...string) string {
@@ -372,13 +381,7 @@ func TestSAMLSigningOptions(t *testing.T) {
 		{"sign_response: false", false, true},
 	} {
 		t.Run(tc.setting, func(t *testing.T) {
-			bin, phoneBin := binaries(t)
-			b := &liveBridge{t: t, dir: t.TempDir(), bin: bin, phone: phoneBin}
-			b.cfg = filepath.Join(b.dir, "bridge.yaml")
-			sp := newSAMLSP(t, b.dir, false)
-			b.public = freePort(t)
-			b.start(b.baseConfig(nil) + "saml:\n  service_providers:\n    - name: wiki\n      metadata_file: sp.xml\n      " + tc.setting + "\n")
-			sp.serve(t, b.baseURL()+"/saml/metadata")
+			b, sp := startSAMLBridge(t, false, "saml:\n  service_providers:\n    - name: wiki\n      metadata_file: sp.xml\n      "+tc.setting+"\n")
 			b.cli(password+"\n", "users", "add", "alice", "--password-stdin", "--email", "alice@example.com")
 			phone := b.enroll("alice")
 			br := newBrowser(t)
@@ -403,18 +406,12 @@ func TestSAMLSigningOptions(t *testing.T) {
 // sign-in only for a request signed with a key of its metadata; unsigned,
 // tampered and RSA-SHA1-signed requests are refused.
 func TestSAMLSignedRequests(t *testing.T) {
-	bin, phoneBin := binaries(t)
-	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin, phone: phoneBin}
-	b.cfg = filepath.Join(b.dir, "bridge.yaml")
-	sp := newSAMLSP(t, b.dir, true)
-	b.public = freePort(t)
-	b.start(b.baseConfig(nil) + `saml:
+	b, sp := startSAMLBridge(t, true, `saml:
   service_providers:
     - name: wiki
       metadata_file: sp.xml
       require_signed_requests: true
 `)
-	sp.serve(t, b.baseURL()+"/saml/metadata")
 
 	br := newBrowser(t)
 	form := br.get(sp.url.String() + "/")
@@ -455,18 +452,12 @@ func TestSAMLSignedRequests(t *testing.T) {
 // encrypt_assertion: the assertion goes to the SP encrypted to its
 // metadata's certificate, and crewjam's SP decrypts it.
 func TestSAMLEncryptedAssertion(t *testing.T) {
-	bin, phoneBin := binaries(t)
-	b := &liveBridge{t: t, dir: t.TempDir(), bin: bin, phone: phoneBin}
-	b.cfg = filepath.Join(b.dir, "bridge.yaml")
-	sp := newSAMLSP(t, b.dir, false)
-	b.public = freePort(t)
-	b.start(b.baseConfig(nil) + `saml:
+	b, sp := startSAMLBridge(t, false, `saml:
   service_providers:
     - name: wiki
       metadata_file: sp.xml
       encrypt_assertion: true
 `)
-	sp.serve(t, b.baseURL()+"/saml/metadata")
 	b.cli(password+"\n", "users", "add", "alice", "--password-stdin", "--email", "alice@example.com")
 	phone := b.enroll("alice")
 	br := newBrowser(t)
