@@ -103,99 +103,13 @@ func startApache(t *testing.T, b *liveBridge, port int, edit func(string) string
 		site = edit(site)
 	}
 
-	// The pages are served by Apache's children, which run as www-data
-	// when the test runs as root: the document root must be theirs to
-	// read, unlike t.TempDir().
-	docroot, err := os.MkdirTemp("", "apache-docroot")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(docroot) })
-	if err := os.WriteFile(filepath.Join(docroot, "index.html"), []byte("<!doctype html><title>Wiki</title><h1>Welcome to the wiki</h1>\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(docroot, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "User www-data\nGroup www-data"
-	}
-	var mods strings.Builder
-	for _, m := range []string{"mpm_prefork", "authn_core", "authz_core", "authz_user", "auth_openidc", "headers", "mime", "dir"} {
-		fmt.Fprintf(&mods, "LoadModule %s_module %s/mod_%s.so\n", m, apacheModules, m)
-	}
-	conf := fmt.Sprintf(`ServerRoot %[1]s
-DefaultRuntimeDir %[1]s
-PidFile %[1]s/httpd.pid
-ErrorLog %[2]s
-LogLevel warn auth_openidc:info
-%[3]s
-%[4]s
-ServerName 127.0.0.1
-Listen 127.0.0.1:%[5]d
-TypesConfig /etc/mime.types
-DirectoryIndex index.html
-StartServers 2
-<VirtualHost 127.0.0.1:%[5]d>
-    ServerName 127.0.0.1
-    DocumentRoot %[6]s
-    <Directory %[6]s>
-        Require all granted
-    </Directory>
-%[7]s
-    # The test's window on what the site's applications see.
+	return runApache(t, a, port, []string{"auth_openidc"}, "auth_openidc:info", site, `    # The test's window on what the site's applications see.
     OIDCPassIDTokenAs claims serialized
     <Location />
-        Header always set X-Remote-User "expr=%%{REMOTE_USER}"
-        Header always set X-Claim-Sub "%%{OIDC_CLAIM_sub}e"
-        Header always set X-ID-Token "%%{OIDC_id_token}e"
-    </Location>
-</VirtualHost>
-`, a.dir, a.errorLog, mods.String(), user, port, docroot, site)
-	confFile := filepath.Join(a.dir, "httpd.conf")
-	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	cmd := exec.Command(apacheBin, "-f", confFile, "-DFOREGROUND")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("apache config:\n%s\napache output:\n%s\napache error log:\n%s", conf, out.String(), a.log())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-			return a
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("apache exited: %v\n%s\nerror log:\n%s", err, out.String(), a.log())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("apache does not listen on port %d:\n%s\nerror log:\n%s", port, out.String(), a.log())
-		}
-	}
+        Header always set X-Remote-User "expr=%{REMOTE_USER}"
+        Header always set X-Claim-Sub "%{OIDC_CLAIM_sub}e"
+        Header always set X-ID-Token "%{OIDC_id_token}e"
+    </Location>`)
 }
 
 func (a *apache) log() string {
@@ -382,4 +296,100 @@ func visibleText(page string) string {
 	tags := regexp.MustCompile(`(?s)<(script|style)[^>]*>.*?</(script|style)>|<[^>]+>`)
 	spaces := regexp.MustCompile(`\s*\n\s*`)
 	return strings.TrimSpace(spaces.ReplaceAllString(html.UnescapeString(tags.ReplaceAllString(page, "\n")), "\n"))
+}
+
+// runApache runs Apache in the foreground on 127.0.0.1:port, from a config
+// in a.dir: the base modules plus modules, the example's site directives
+// and probe (directives that show the test what the site sees), serving a
+// wiki page. It stops Apache when the test ends and logs its config,
+// output and error log if the test failed.
+func runApache(t *testing.T, a *apache, port int, modules []string, logLevel, site, probe string) *apache {
+	t.Helper()
+	// The pages are served by Apache's children, which run as www-data
+	// when the test runs as root: the document root must be theirs to
+	// read, unlike t.TempDir().
+	docroot, err := os.MkdirTemp("", "apache-docroot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(docroot) })
+	if err := os.WriteFile(filepath.Join(docroot, "index.html"), []byte("<!doctype html><title>Wiki</title><h1>Welcome to the wiki</h1>\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(docroot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "User www-data\nGroup www-data"
+	}
+	var mods strings.Builder
+	for _, m := range append([]string{"mpm_prefork", "authn_core", "authz_core", "authz_user", "headers", "mime", "dir"}, modules...) {
+		fmt.Fprintf(&mods, "LoadModule %s_module %s/mod_%s.so\n", m, apacheModules, m)
+	}
+	conf := fmt.Sprintf(`ServerRoot %[1]s
+DefaultRuntimeDir %[1]s
+PidFile %[1]s/httpd.pid
+ErrorLog %[2]s
+LogLevel warn %[8]s
+%[3]s
+%[4]s
+ServerName 127.0.0.1
+Listen 127.0.0.1:%[5]d
+TypesConfig /etc/mime.types
+DirectoryIndex index.html
+StartServers 2
+<VirtualHost 127.0.0.1:%[5]d>
+    ServerName 127.0.0.1
+    DocumentRoot %[6]s
+    <Directory %[6]s>
+        Require all granted
+    </Directory>
+%[7]s
+%[9]s
+</VirtualHost>
+`, a.dir, a.errorLog, mods.String(), user, port, docroot, site, logLevel, probe)
+	confFile := filepath.Join(a.dir, "httpd.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := exec.Command(apacheBin, "-f", confFile, "-DFOREGROUND")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("apache config:\n%s\napache output:\n%s\napache error log:\n%s", conf, out.String(), a.log())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			return a
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("apache exited: %v\n%s\nerror log:\n%s", err, out.String(), a.log())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("apache does not listen on port %d:\n%s\nerror log:\n%s", port, out.String(), a.log())
+		}
+	}
 }

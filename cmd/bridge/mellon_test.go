@@ -1,19 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/bridge-idp/bridge/internal/testenv"
 )
@@ -166,98 +162,11 @@ func startMellonApache(t *testing.T, port int, site string) *apache {
 	t.Helper()
 	a := &apache{base: fmt.Sprintf("http://127.0.0.1:%d", port), dir: t.TempDir()}
 	a.errorLog = filepath.Join(a.dir, "error.log")
-
-	// The pages are served by Apache's children, which run as www-data
-	// when the test runs as root: the document root must be theirs to
-	// read, unlike t.TempDir().
-	docroot, err := os.MkdirTemp("", "apache-docroot")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(docroot) })
-	if err := os.WriteFile(filepath.Join(docroot, "index.html"), []byte("<!doctype html><title>Wiki</title><h1>Welcome to the wiki</h1>\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(docroot, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "User www-data\nGroup www-data"
-	}
-	var mods strings.Builder
-	for _, m := range []string{"mpm_prefork", "authn_core", "authz_core", "authz_user", "auth_mellon", "env", "headers", "mime", "dir"} {
-		fmt.Fprintf(&mods, "LoadModule %s_module %s/mod_%s.so\n", m, apacheModules, m)
-	}
-	conf := fmt.Sprintf(`ServerRoot %[1]s
-DefaultRuntimeDir %[1]s
-PidFile %[1]s/httpd.pid
-ErrorLog %[2]s
-LogLevel warn auth_mellon:debug
-%[3]s
-%[4]s
-ServerName 127.0.0.1
-Listen 127.0.0.1:%[5]d
-TypesConfig /etc/mime.types
-DirectoryIndex index.html
-StartServers 2
-<VirtualHost 127.0.0.1:%[5]d>
-    ServerName 127.0.0.1
-    DocumentRoot %[6]s
-    <Directory %[6]s>
-        Require all granted
-    </Directory>
-%[7]s
-    # The test's window on what the site's applications see.
+	return runApache(t, a, port, []string{"auth_mellon", "env"}, "auth_mellon:debug", site, `    # The test's window on what the site's applications see.
     <Location />
-        Header always set X-Remote-User "expr=%%{REMOTE_USER}"
-        Header always set X-Mellon-Uid "%%{MELLON_uid}e"
-        Header always set X-Mellon-Email "%%{MELLON_email}e"
-        Header always set X-Mellon-NameID "%%{MELLON_NAME_ID}e"
-    </Location>
-</VirtualHost>
-`, a.dir, a.errorLog, mods.String(), user, port, docroot, site)
-	confFile := filepath.Join(a.dir, "httpd.conf")
-	if err := os.WriteFile(confFile, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	cmd := exec.Command(apacheBin, "-f", confFile, "-DFOREGROUND")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("apache config:\n%s\napache output:\n%s\napache error log:\n%s", conf, out.String(), a.log())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-			return a
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("apache exited: %v\n%s\nerror log:\n%s", err, out.String(), a.log())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("apache does not listen on port %d:\n%s\nerror log:\n%s", port, out.String(), a.log())
-		}
-	}
+        Header always set X-Remote-User "expr=%{REMOTE_USER}"
+        Header always set X-Mellon-Uid "%{MELLON_uid}e"
+        Header always set X-Mellon-Email "%{MELLON_email}e"
+        Header always set X-Mellon-NameID "%{MELLON_NAME_ID}e"
+    </Location>`)
 }
