@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -858,29 +857,22 @@ func (p *Provider) auditClient(ctx context.Context, clientID, action string, res
 	p.audit(ctx, "", action, clientID, res, reason, nil)
 }
 
-var pageTmpl = template.Must(template.New("page").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/style.css"></head>
-<body><main><h1>{{.Title}}</h1><p role="alert">{{.Msg}}</p>
-{{if .Action}}<form method="post" action="{{.Action}}">{{if .Next}}<input type="hidden" name="next" value="{{.Next}}">{{end}}<button type="submit" autofocus>Sign out</button></form>{{end}}
-</main></body></html>
-`))
-
 // errorPage is shown instead of redirecting to a client that cannot be
 // trusted with the answer.
 func (p *Provider) errorPage(w http.ResponseWriter, status int, msg string) {
-	p.page(w, status, "Sign-in error", msg, "", "")
+	web.SimplePage(w, status, "Sign-in error", msg, nil)
 }
 
 // page renders a simple page, with a sign-out form when action is set.
 func (p *Provider) page(w http.ResponseWriter, status int, title, msg, action, next string) {
-	var buf bytes.Buffer
-	_ = pageTmpl.Execute(&buf, struct{ Title, Msg, Action, Next string }{title, msg, action, next})
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	var form *web.SimpleForm
+	if action != "" {
+		form = &web.SimpleForm{Action: action, Button: "Sign out"}
+		if next != "" {
+			form.Hidden = map[string]string{"next": next}
+		}
+	}
+	web.SimplePage(w, status, title, msg, form)
 }
 
 // issWriter adds iss to authorization responses (RFC 9207): redirects to

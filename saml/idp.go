@@ -1,7 +1,6 @@
 package saml
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -839,22 +838,10 @@ func (i *IdP) fail(w http.ResponseWriter, r *http.Request, err error) {
 	i.errorPage(w, http.StatusInternalServerError, "The sign-in could not be completed. Try again in a moment.")
 }
 
-var errorTmpl = template.Must(template.New("error").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign-in error</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/style.css"></head>
-<body><main><h1>Sign-in error</h1><p role="alert">{{.}}</p></main></body></html>
-`))
-
 // errorPage answers a request that cannot be answered to the SP (an
 // unknown SP or ACS must not get a redirect).
 func (i *IdP) errorPage(w http.ResponseWriter, status int, msg string) {
-	var buf bytes.Buffer
-	_ = errorTmpl.Execute(&buf, msg)
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	web.SimplePage(w, status, "Sign-in error", msg, nil)
 }
 
 // postScript submits the response form; the page's CSP allows exactly it

@@ -476,7 +476,7 @@ func (f *Flow) get(r *http.Request, id string) (login, error) {
 	if err != nil {
 		return st, err
 	}
-	if g.UsedAt.IsZero() == false {
+	if !g.UsedAt.IsZero() {
 		return st, store.ErrUsed
 	}
 	if err := json.Unmarshal(g.Data, &st); err != nil {
