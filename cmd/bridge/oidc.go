@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
@@ -109,7 +110,7 @@ func openOIDC(cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys
 // ecdsa-sha256.
 func keySpecs(cfg *config.Config) []keys.Spec {
 	specs := keys.DefaultSpecs()
-	want := []keys.Spec{}
+	var want []keys.Spec
 	for _, a := range cfg.OIDC.Algorithms() {
 		want = append(want, keys.Spec{Purpose: store.PurposeOIDC, Algorithm: a})
 	}
@@ -117,11 +118,7 @@ func keySpecs(cfg *config.Config) []keys.Spec {
 		want = append(want, keys.Spec{Purpose: store.PurposeSAML, Algorithm: keys.AlgES256})
 	}
 	for _, s := range want {
-		found := false
-		for _, have := range specs {
-			found = found || have == s
-		}
-		if !found {
+		if !slices.Contains(specs, s) {
 			specs = append(specs, s)
 		}
 	}
