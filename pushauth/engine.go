@@ -411,10 +411,13 @@ func (e *Engine) newChallenge(req Request, now time.Time) (store.Challenge, erro
 	if err != nil {
 		return store.Challenge{}, err
 	}
+	// The signed exp is in whole seconds; the deadline the engine keeps is
+	// that same second, so that no answer is taken after the time the
+	// device was shown (one clock, one rule).
 	c := store.Challenge{
 		ID: id, User: req.User, AppID: req.AppID, AppName: req.AppName, Channel: req.Channel,
 		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Location: req.Location, Station: req.Station,
-		State: store.ChallengePending, CreatedAt: now, ExpiresAt: now.Add(e.cfg.ChallengeTTL),
+		State: store.ChallengePending, CreatedAt: now, ExpiresAt: time.Unix(now.Add(e.cfg.ChallengeTTL).Unix(), 0),
 	}
 	c.PurgeAt = c.ExpiresAt.Add(e.cfg.Retention)
 	claims := protocol.ChallengeClaims{

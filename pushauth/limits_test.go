@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bridge-idp/bridge/internal/testenv"
 	"github.com/bridge-idp/bridge/pushauth"
 	"github.com/bridge-idp/bridge/pushauth/authenticator"
 	"github.com/bridge-idp/bridge/pushauth/memstate"
@@ -222,4 +223,21 @@ func TestNULInDeviceInputOnPostgres(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Errorf("proof with a NUL in kid: HTTP %d %s, want 401", resp.StatusCode, pe.Code)
 	}
+}
+
+// TestAnswerAfterSignedExpiry: the signed exp is in whole seconds and is
+// the deadline. A challenge created half a second into a second is not
+// answerable in the half second after its signed exp.
+func TestAnswerAfterSignedExpiry(t *testing.T) {
+	clock := testenv.NewClock(time.Now().Truncate(time.Second).Add(500 * time.Millisecond))
+	e := newNode(t, sqliteStore(t), memstate.New(), clock)
+	dev := e.enroll("alice", authenticator.EnrollOptions{})
+	h := e.start(login("alice"))
+	c := e.fetch(dev, h.ID)
+	if got, want := h.ExpiresAt, c.Expires(); !got.Equal(want) {
+		t.Fatalf("the handle expires at %s, the signed challenge at %s", got, want)
+	}
+	e.clock.Add(pushauth.DefaultChallengeTTL - 250*time.Millisecond) // past the signed exp, before creation + TTL
+	_, err := dev.Answer(e.ctx, c, protocol.Approve, h.Number)
+	serverErr(t, err, 409, protocol.ErrExpired)
 }
