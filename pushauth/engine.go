@@ -230,6 +230,13 @@ type Request struct {
 	Station string
 	// NumberMatching makes the user type Handle.Number on the phone.
 	NumberMatching bool
+	// Arrived is when the login reached the front end, before its first
+	// factor was checked; zero means now. Whether it belongs to a pending
+	// attempt is decided by it: a login that arrived while a challenge of
+	// its station was pending gets that challenge's answer, even when the
+	// phone answered before this login's first factor was done; one that
+	// arrived after the answer is a new attempt.
+	Arrived time.Time
 }
 
 // Handle is a started approval.
@@ -275,10 +282,9 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 		}
 	}
 	now := e.now()
-	if req.ClientIP != "" && !e.ipLimit.allow(req.ClientIP, now) {
-		e.m.started.WithLabelValues("refused").Inc()
-		e.auditLog(ctx, store.AuditEvent{Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultDenied, Reason: "per-IP push rate exceeded", Details: map[string]string{"app": req.AppID}})
-		return Handle{}, &RateLimitError{Err: ErrRateLimited, Reason: "too many push requests from this address", RetryAfter: now.Add(time.Minute)}
+	arrived := req.Arrived
+	if arrived.IsZero() || arrived.After(now) {
+		arrived = now
 	}
 	devs, err := e.activeDevices(ctx, req.User)
 	if err != nil {
@@ -287,6 +293,16 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 	if len(devs) == 0 {
 		e.m.started.WithLabelValues("refused").Inc()
 		return Handle{}, ErrNoDevice
+	}
+	// A login that joins sends no push: it is decided before the limits,
+	// so that a NAS's burst of requests for one attempt is one attempt.
+	if h, ok, err := e.joinRecent(ctx, req, arrived, now); err != nil || ok {
+		return h, err
+	}
+	if req.ClientIP != "" && !e.ipLimit.allow(req.ClientIP, now) {
+		e.m.started.WithLabelValues("refused").Inc()
+		e.auditLog(ctx, store.AuditEvent{Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultDenied, Reason: "per-IP push rate exceeded", Details: map[string]string{"app": req.AppID}})
+		return Handle{}, &RateLimitError{Err: ErrRateLimited, Reason: "too many push requests from this address", RetryAfter: now.Add(time.Minute)}
 	}
 	join := func(p store.Challenge) bool { return joinable(p, req) }
 	if err := e.checkLimits(ctx, req, now, join); err != nil {
@@ -298,7 +314,9 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 	if err != nil {
 		return Handle{}, err
 	}
-	got, joined, closed, err := e.state.CreateChallenge(ctx, c, now, join)
+	// The same rule again, inside the transaction that inserts: a
+	// challenge answered since joinRecent looked is still joined.
+	got, joined, closed, err := e.state.CreateChallenge(ctx, c, now, arrived, func(p store.Challenge) bool { return joins(p, req, arrived, now) })
 	if err != nil {
 		return Handle{}, fmt.Errorf("pushauth: start: %w", err)
 	}
@@ -335,6 +353,69 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 	e.publish(ctx, userTopic(req.User))
 	e.wake(devs, Wake{ChallengeID: got.ID, Kind: WakeChallenge, Expires: got.ExpiresAt})
 	return h, nil
+}
+
+// deliveredNamespace marks, in the replay cache, the approvals some login
+// was given (see Wait): an approval nobody received may be taken once by
+// the same station's next login.
+const deliveredNamespace = "push.delivered"
+
+// joins reports whether a login for req that arrived at arrived gets the
+// answer of c: c is of the same application and station, and was pending
+// when the login arrived (it still is, or it was answered since).
+func joins(c store.Challenge, req Request, arrived, now time.Time) bool {
+	if !joinable(c, req) {
+		return false
+	}
+	switch c.State {
+	case store.ChallengePending:
+		return now.Before(c.ExpiresAt)
+	case store.ChallengeApproved, store.ChallengeDenied, store.ChallengeFraud:
+		// Strictly after: an answer in the same instant is taken as the
+		// earlier event, so that nothing rides on it.
+		return c.ClosedAt.After(arrived)
+	}
+	return false // expired, superseded, cancelled: no answer to give
+}
+
+// joinRecent finds the challenge, if any, that a login belongs to: the
+// newest challenge of its station, when the login arrived while it was
+// pending, or when it is an approval that no login received (its node
+// died holding the request) and the login arrived within its lifetime;
+// such an approval is taken by exactly one login.
+func (e *Engine) joinRecent(ctx context.Context, req Request, arrived, now time.Time) (Handle, bool, error) {
+	recent, err := e.state.RecentChallenges(ctx, req.User, arrived.Add(-e.cfg.ChallengeTTL))
+	if err != nil {
+		return Handle{}, false, fmt.Errorf("pushauth: start: %w", err)
+	}
+	for _, c := range recent {
+		if !joinable(c, req) {
+			continue
+		}
+		reason := "joined the pending challenge"
+		switch {
+		case joins(c, req, arrived, now):
+			if c.State.Closed() {
+				reason = "joined the challenge answered after this login arrived"
+			}
+		case c.State == store.ChallengeApproved && arrived.Before(c.ExpiresAt):
+			err := e.state.UseOnce(ctx, deliveredNamespace, c.ID, now, c.PurgeAt)
+			if errors.Is(err, store.ErrUsed) {
+				return Handle{}, false, nil
+			}
+			if err != nil {
+				return Handle{}, false, fmt.Errorf("pushauth: start: %w", err)
+			}
+			reason = "took the approval that no login received"
+		default:
+			return Handle{}, false, nil // the newest of the station decides
+		}
+		e.m.started.WithLabelValues("joined").Inc()
+		e.auditLog(ctx, store.AuditEvent{Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultSuccess, Reason: reason,
+			Details: map[string]string{"challenge": c.ID, "app": req.AppID, "joined": "true", "number_matching": fmt.Sprint(req.NumberMatching)}})
+		return Handle{ID: c.ID, User: c.User, Number: c.Number, ExpiresAt: c.ExpiresAt, Joined: true}, true, nil
+	}
+	return Handle{}, false, nil
 }
 
 // joinable reports whether a login for req may join the pending challenge
@@ -469,6 +550,9 @@ func (e *Engine) Wait(ctx context.Context, id string) (Outcome, error) {
 			return Outcome{}, fmt.Errorf("pushauth: wait: %w", err)
 		}
 		if c.State.Closed() {
+			if c.State == store.ChallengeApproved {
+				e.delivered(ctx, c)
+			}
 			return e.outcome(ctx, c), nil
 		}
 		left := c.ExpiresAt.Sub(e.now())
@@ -489,6 +573,15 @@ func (e *Engine) Wait(ctx context.Context, id string) (Outcome, error) {
 		case <-ctx.Done():
 			return Outcome{}, ctx.Err()
 		}
+	}
+}
+
+// delivered records that a login was given c's approval, so that no later
+// login takes it as one nobody received.
+func (e *Engine) delivered(ctx context.Context, c store.Challenge) {
+	err := e.state.UseOnce(ctx, deliveredNamespace, c.ID, e.now(), c.PurgeAt)
+	if err != nil && !errors.Is(err, store.ErrUsed) {
+		e.log.Warn("recording that an approval was delivered failed", "challenge", c.ID, "err", err)
 	}
 }
 

@@ -164,7 +164,7 @@ func newFuzzFixture(f *testing.F) *fuzzFixture {
 // pending, no proof seen.
 func (fx *fuzzFixture) reset() error {
 	s := memstate.New()
-	if _, _, _, err := s.CreateChallenge(context.Background(), fx.chal, fuzzStart, func(store.Challenge) bool { return false }); err != nil {
+	if _, _, _, err := s.CreateChallenge(context.Background(), fx.chal, fuzzStart, time.Time{}, func(store.Challenge) bool { return false }); err != nil {
 		return err
 	}
 	fx.state.set(s)
@@ -1012,8 +1012,12 @@ func (s *swapState) get() *memstate.State {
 	return s.cur
 }
 
-func (s *swapState) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time, join func(store.Challenge) bool) (store.Challenge, bool, []store.Challenge, error) {
-	return s.get().CreateChallenge(ctx, c, now, join)
+func (s *swapState) CreateChallenge(ctx context.Context, c store.Challenge, now, closedSince time.Time, join func(store.Challenge) bool) (store.Challenge, bool, []store.Challenge, error) {
+	return s.get().CreateChallenge(ctx, c, now, closedSince, join)
+}
+
+func (s *swapState) RecentChallenges(ctx context.Context, user string, since time.Time) ([]store.Challenge, error) {
+	return s.get().RecentChallenges(ctx, user, since)
 }
 
 func (s *swapState) GetChallenge(ctx context.Context, id string) (store.Challenge, error) {

@@ -46,11 +46,14 @@ type login struct {
 	calling string // Calling-Station-Id
 	ip      string // the end user's address, when Calling-Station-Id is one
 	station string // where the login comes from, for joining a pending push
+	arrived time.Time
 }
 
 // access decides an Access-Request: a response packet, or nil to drop it.
 func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, src netip.AddrPort) *radius.Packet {
-	l := &login{c: c, req: p, src: src}
+	// Arrival, before the first factor, decides which attempt the
+	// request belongs to (pushauth.Request.Arrived).
+	l := &login{c: c, req: p, src: src, arrived: s.now()}
 	l.user = rfc2865.UserName_GetString(p)
 	l.nas = clean(rfc2865.NASIdentifier_GetString(p))
 	if ip, err := rfc2865.NASIPAddress_Lookup(p); err == nil {
@@ -202,7 +205,7 @@ func (s *Server) push(ctx context.Context, l *login) *radius.Packet {
 	c := l.c
 	h, err := s.deps.Push.Start(ctx, pushauth.Request{
 		User: l.user, AppID: c.Name, AppName: c.Name, Channel: "radius",
-		ClientIP: l.ip, UserAgent: l.nas, Station: l.station, NumberMatching: c.NumberMatching,
+		ClientIP: l.ip, UserAgent: l.nas, Station: l.station, NumberMatching: c.NumberMatching, Arrived: l.arrived,
 	})
 	l.factor = FactorPush
 	if err != nil {

@@ -79,7 +79,18 @@ type PushState interface {
 	// and inserts c. closed lists what this call closed, so the caller can
 	// audit it and dismiss it on the devices. At most one challenge per
 	// user is ever pending, whatever the number of nodes.
-	CreateChallenge(ctx context.Context, c Challenge, now time.Time, join func(pending Challenge) bool) (got Challenge, joined bool, closed []Challenge, err error)
+	//
+	// When none is pending and closedSince is set, the user's challenges
+	// closed at or after closedSince are offered to join, newest first,
+	// and the first it takes is returned with joined set (nothing is
+	// inserted): a login that arrived while a challenge was pending gets
+	// that challenge's answer even if the answer came before the login
+	// was ready to ask. Offering them in the same transaction as the
+	// insert means a challenge closing meanwhile cannot make a second.
+	CreateChallenge(ctx context.Context, c Challenge, now, closedSince time.Time, join func(Challenge) bool) (got Challenge, joined bool, closed []Challenge, err error)
+	// RecentChallenges lists the user's challenges created at or after
+	// since, in any state, newest first.
+	RecentChallenges(ctx context.Context, user string, since time.Time) ([]Challenge, error)
 	// GetChallenge returns a challenge in any state; ErrNotFound once purged.
 	GetChallenge(ctx context.Context, id string) (Challenge, error)
 	// PendingChallenges lists the user's challenges pending and unexpired at now.

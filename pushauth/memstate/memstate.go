@@ -60,7 +60,7 @@ func (s *State) close(c *store.Challenge, state store.ChallengeState, deviceID, 
 
 // CreateChallenge implements store.PushState. join is called with the
 // state locked: it must not call s.
-func (s *State) CreateChallenge(_ context.Context, c store.Challenge, now time.Time, join func(pending store.Challenge) bool) (store.Challenge, bool, []store.Challenge, error) {
+func (s *State) CreateChallenge(_ context.Context, c store.Challenge, now, closedSince time.Time, join func(store.Challenge) bool) (store.Challenge, bool, []store.Challenge, error) {
 	switch {
 	case c.ID == "" || c.User == "":
 		return c, false, nil, fmt.Errorf("%w: challenge without id or user", store.ErrInvalid)
@@ -78,6 +78,15 @@ func (s *State) CreateChallenge(_ context.Context, c store.Challenge, now time.T
 	p := s.pending[c.User]
 	if p != nil && !expired(p, now) && join(out(p)) {
 		return out(p), true, nil, nil
+	}
+	if (p == nil || expired(p, now)) && !closedSince.IsZero() {
+		mine := s.byUser[c.User]
+		for i := len(mine) - 1; i >= 0; i-- {
+			o := mine[i]
+			if o.State.Closed() && !o.ClosedAt.Before(closedSince) && join(out(o)) {
+				return out(o), true, nil, nil
+			}
+		}
 	}
 	// Refuse before changing anything, as a rolled-back transaction would.
 	if _, dup := s.byID[c.ID]; dup {
@@ -121,6 +130,21 @@ func (s *State) PendingChallenges(_ context.Context, user string, now time.Time)
 		return nil, nil
 	}
 	return []store.Challenge{out(p)}, nil
+}
+
+// RecentChallenges implements store.PushState.
+func (s *State) RecentChallenges(_ context.Context, user string, since time.Time) ([]store.Challenge, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var list []store.Challenge
+	mine := s.byUser[user]
+	for i := len(mine) - 1; i >= 0; i-- {
+		if !mine[i].CreatedAt.Before(since) {
+			list = append(list, out(mine[i]))
+		}
+	}
+	slices.SortStableFunc(list, func(a, b store.Challenge) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return list, nil
 }
 
 // CloseChallenge implements store.PushState.

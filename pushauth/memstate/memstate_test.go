@@ -30,7 +30,7 @@ func BenchmarkCreateClose(b *testing.B) {
 			id := strconv.FormatInt(i, 10)
 			c := store.Challenge{ID: id, User: "user" + strconv.FormatInt(i%1000, 10), Hash: []byte("0123456789abcdef0123456789abcdef"),
 				CreatedAt: now, ExpiresAt: now.Add(time.Minute), PurgeAt: now.Add(time.Hour)}
-			got, _, _, err := s.CreateChallenge(context.Background(), c, now, join)
+			got, _, _, err := s.CreateChallenge(context.Background(), c, now, time.Time{}, join)
 			if err != nil {
 				b.Error(err)
 				return

@@ -80,7 +80,7 @@ var errPendingRace = errors.New("another node made a pending challenge for the u
 // decide and inserts. The partial unique index on pending challenges keeps
 // it to one per user across nodes: an insert that loses to a concurrent one
 // retries, and join is then asked about the winner.
-func (s *DB) CreateChallenge(ctx context.Context, c store.Challenge, now time.Time, join func(pending store.Challenge) bool) (store.Challenge, bool, []store.Challenge, error) {
+func (s *DB) CreateChallenge(ctx context.Context, c store.Challenge, now, closedSince time.Time, join func(store.Challenge) bool) (store.Challenge, bool, []store.Challenge, error) {
 	c, err := checkChallenge(c)
 	if err != nil {
 		return c, false, nil, err
@@ -112,6 +112,21 @@ func (s *DB) CreateChallenge(ctx context.Context, c store.Challenge, now time.Ti
 					return err
 				}
 				closed = append(closed, sup...)
+			} else if !closedSince.IsZero() {
+				// Read after the locking read above: a close that raced it
+				// has committed by now, so the closed challenge is seen here.
+				recent, err := s.queryChallenges(ctx, tx, "reading recently closed challenges",
+					"SELECT "+challengeColumns+" FROM push_challenges WHERE user_name = $1 AND state <> 'pending' AND closed_at >= $2 ORDER BY created_at DESC, id DESC",
+					c.User, micro(closedSince))
+				if err != nil {
+					return err
+				}
+				for _, o := range recent {
+					if join(o) {
+						got, joined = o, true
+						return nil
+					}
+				}
 			}
 			return s.insertChallenge(ctx, tx, c)
 		})
@@ -129,6 +144,13 @@ func (s *DB) CreateChallenge(ctx context.Context, c store.Challenge, now time.Ti
 			return c, false, nil, err
 		}
 	}
+}
+
+// RecentChallenges implements store.PushState.
+func (s *DB) RecentChallenges(ctx context.Context, user string, since time.Time) ([]store.Challenge, error) {
+	return s.queryChallenges(ctx, s.db, fmt.Sprintf("listing the recent challenges of %q", user),
+		"SELECT "+challengeColumns+" FROM push_challenges WHERE user_name = $1 AND created_at >= $2 ORDER BY created_at DESC, id DESC",
+		user, micro(since))
 }
 
 // closePending closes the user's pending challenge, if cond (with $2 = now)

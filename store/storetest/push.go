@@ -34,6 +34,8 @@ var pushStateCases = []struct {
 	{"Push/ExpireOnceAcrossNodes", testPushExpireAcrossNodes},
 	{"Push/CountWindow", testPushCountWindow},
 	{"Push/PendingList", testPushPendingList},
+	{"Push/JoinClosedSince", testPushJoinClosedSince},
+	{"Push/RecentList", testPushRecentList},
 	{"Push/Purge", testPushPurge},
 	{"Replay/UseOnce", testReplayUseOnce},
 	{"Replay/Concurrent", testReplayConcurrent},
@@ -76,7 +78,7 @@ func joinNever(store.Challenge) bool  { return false }
 // test if anything was pending.
 func create(t *testing.T, s store.PushState, c store.Challenge) store.Challenge {
 	t.Helper()
-	got, joined, closed, err := s.CreateChallenge(ctx(), c, c.CreatedAt, func(p store.Challenge) bool {
+	got, joined, closed, err := s.CreateChallenge(ctx(), c, c.CreatedAt, time.Time{}, func(p store.Challenge) bool {
 		t.Errorf("create %s: join asked about %s, but nothing should be pending", c.ID, p.ID)
 		return false
 	})
@@ -149,7 +151,7 @@ func testPushRoundTrip(t *testing.T, open openPush) {
 	}
 
 	// The same id for another user is a conflict, not a second challenge.
-	_, _, _, err = s.CreateChallenge(ctx(), challenge("c1", "bob", ts), ts, joinNever)
+	_, _, _, err = s.CreateChallenge(ctx(), challenge("c1", "bob", ts), ts, time.Time{}, joinNever)
 	wantErr(t, err, store.ErrConflict, "duplicate id")
 	if p, _ := s.PendingChallenges(ctx(), "bob", ts); len(p) != 0 {
 		t.Fatalf("a refused challenge is pending: %v", ids(p))
@@ -162,7 +164,7 @@ func testPushRoundTrip(t *testing.T, open openPush) {
 		"no expiry":            func() store.Challenge { c := challenge("x3", "carol", ts); c.ExpiresAt = time.Time{}; return c }(),
 		"purged before expiry": func() store.Challenge { c := challenge("x4", "carol", ts); c.PurgeAt = ts; return c }(),
 	} {
-		_, _, _, err := s.CreateChallenge(ctx(), bad, ts, joinNever)
+		_, _, _, err := s.CreateChallenge(ctx(), bad, ts, time.Time{}, joinNever)
 		if !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s: got %v, want ErrInvalid", name, err)
 		}
@@ -174,7 +176,7 @@ func testPushJoinOrSupersede(t *testing.T, open openPush) {
 	first := create(t, s, challenge("c1", "dave", ts))
 
 	var asked []string
-	got, joined, closed, err := s.CreateChallenge(ctx(), challenge("c2", "dave", ts.Add(time.Second)), ts.Add(time.Second), func(p store.Challenge) bool {
+	got, joined, closed, err := s.CreateChallenge(ctx(), challenge("c2", "dave", ts.Add(time.Second)), ts.Add(time.Second), time.Time{}, func(p store.Challenge) bool {
 		asked = append(asked, p.ID)
 		return true
 	})
@@ -186,7 +188,7 @@ func testPushJoinOrSupersede(t *testing.T, open openPush) {
 	wantErr(t, err, store.ErrNotFound, "a joining challenge is not stored")
 
 	now := ts.Add(2 * time.Second)
-	got, joined, closed, err = s.CreateChallenge(ctx(), challenge("c3", "dave", now), now, joinNever)
+	got, joined, closed, err = s.CreateChallenge(ctx(), challenge("c3", "dave", now), now, time.Time{}, joinNever)
 	must(t, err, "create superseding")
 	if joined || got.ID != "c3" || got.State != store.ChallengePending {
 		t.Fatalf("superseding: got %+v joined=%v", got, joined)
@@ -219,7 +221,7 @@ func testPushConcurrentJoin(t *testing.T, open openPush) {
 			s = b
 		}
 		var err error
-		got[i], joined[i], _, err = s.CreateChallenge(ctx(), challenge(fmt.Sprintf("c%02d", i), "erin", ts), ts, joinAlways)
+		got[i], joined[i], _, err = s.CreateChallenge(ctx(), challenge(fmt.Sprintf("c%02d", i), "erin", ts), ts, time.Time{}, joinAlways)
 		return err
 	})
 	if ok != n {
@@ -266,7 +268,7 @@ func testPushConcurrentSupersede(t *testing.T, open openPush) {
 			s = b
 		}
 		id := fmt.Sprintf("c%02d", i)
-		got, joined, closed, err := s.CreateChallenge(ctx(), challenge(id, "frank", ts), ts, joinNever)
+		got, joined, closed, err := s.CreateChallenge(ctx(), challenge(id, "frank", ts), ts, time.Time{}, joinNever)
 		if err != nil {
 			return err
 		}
@@ -312,7 +314,7 @@ func testPushExpiredClosedByCreate(t *testing.T, open openPush) {
 	s, _ := open(t)
 	old := create(t, s, challenge("c1", "gina", ts))
 	now := old.ExpiresAt // expired at now
-	got, joined, closed, err := s.CreateChallenge(ctx(), challenge("c2", "gina", now), now, func(p store.Challenge) bool {
+	got, joined, closed, err := s.CreateChallenge(ctx(), challenge("c2", "gina", now), now, time.Time{}, func(p store.Challenge) bool {
 		t.Errorf("join asked about %s, which expired", p.ID)
 		return true
 	})
@@ -487,7 +489,7 @@ func testPushCountWindow(t *testing.T, open openPush) {
 	s, _ := open(t)
 	for i := range 3 {
 		at := ts.Add(time.Duration(i) * time.Minute)
-		if _, _, _, err := s.CreateChallenge(ctx(), challenge(fmt.Sprintf("c%d", i), "mike", at), at, joinNever); err != nil {
+		if _, _, _, err := s.CreateChallenge(ctx(), challenge(fmt.Sprintf("c%d", i), "mike", at), at, time.Time{}, joinNever); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -606,5 +608,78 @@ func testReplayConcurrent(t *testing.T, open openPush) {
 	}
 	for _, err := range errs {
 		wantErr(t, err, store.ErrUsed, "losing use")
+	}
+}
+
+// testPushJoinClosedSince: with nothing pending, CreateChallenge offers the
+// challenges closed at or after closedSince (closed on another node), newest
+// first; one that join takes is returned and nothing is inserted. Closed
+// before closedSince, or with a challenge pending, they are not offered.
+func testPushJoinClosedSince(t *testing.T, open openPush) {
+	a, b := open(t)
+	create(t, a, challenge("c1", "olga", ts))
+	closedAt := ts.Add(10 * time.Second)
+	_, err := b.CloseChallenge(ctx(), "c1", store.ChallengeClose{State: store.ChallengeApproved, DeviceID: "d1", Reason: "approved"}, closedAt)
+	must(t, err, "approve c1")
+
+	now := ts.Add(20 * time.Second)
+	var asked []string
+	got, joined, closed, err := a.CreateChallenge(ctx(), challenge("c2", "olga", now), now, ts.Add(5*time.Second), func(p store.Challenge) bool {
+		asked = append(asked, p.ID)
+		return p.State == store.ChallengeApproved
+	})
+	must(t, err, "create after the approval")
+	if !joined || got.ID != "c1" || got.State != store.ChallengeApproved || !got.ClosedAt.Equal(closedAt) || len(closed) != 0 || !slices.Equal(asked, []string{"c1"}) {
+		t.Fatalf("joining a challenge closed since: got %+v joined=%v closed=%v asked=%v", got, joined, ids(closed), asked)
+	}
+	_, err = a.GetChallenge(ctx(), "c2")
+	wantErr(t, err, store.ErrNotFound, "a joining challenge is not stored")
+
+	got, joined, _, err = a.CreateChallenge(ctx(), challenge("c3", "olga", now), now, closedAt.Add(time.Microsecond), func(p store.Challenge) bool {
+		t.Errorf("join asked about %s, closed before closedSince", p.ID)
+		return true
+	})
+	must(t, err, "create after closedSince")
+	if joined || got.ID != "c3" {
+		t.Fatalf("closed before closedSince: got %s joined=%v, want c3 inserted", got.ID, joined)
+	}
+	// c3 is pending now: only it is offered, whatever closedSince says.
+	asked = nil
+	later := now.Add(time.Second)
+	got, joined, closed, err = a.CreateChallenge(ctx(), challenge("c4", "olga", later), later, ts, func(p store.Challenge) bool {
+		asked = append(asked, p.ID)
+		return false
+	})
+	must(t, err, "create with one pending")
+	if joined || got.ID != "c4" || !slices.Equal(asked, []string{"c3"}) || len(closed) != 1 || closed[0].ID != "c3" {
+		t.Fatalf("with c3 pending: got %s joined=%v closed=%v asked=%v; want c3 alone offered, then superseded", got.ID, joined, ids(closed), asked)
+	}
+}
+
+// testPushRecentList: RecentChallenges lists a user's challenges created at
+// or after since, in any state, newest first, and no one else's.
+func testPushRecentList(t *testing.T, open openPush) {
+	a, b := open(t)
+	create(t, a, challenge("c1", "pia", ts))
+	_, err := a.CloseChallenge(ctx(), "c1", store.ChallengeClose{State: store.ChallengeDenied, Reason: "denied"}, ts.Add(time.Second))
+	must(t, err, "deny c1")
+	create(t, b, challenge("c2", "pia", ts.Add(2*time.Second)))
+	create(t, b, challenge("c3", "quinn", ts.Add(3*time.Second)))
+	for _, tc := range []struct {
+		since time.Time
+		want  []string
+	}{
+		{ts, []string{"c2", "c1"}},
+		{ts.Add(time.Second), []string{"c2"}},
+		{ts.Add(3 * time.Second), nil},
+	} {
+		got, err := a.RecentChallenges(ctx(), "pia", tc.since)
+		must(t, err, "recent")
+		if !slices.Equal(ids(got), tc.want) {
+			t.Errorf("recent since %v = %v, want %v", tc.since, ids(got), tc.want)
+		}
+		if len(got) == 2 && got[1].State != store.ChallengeDenied {
+			t.Errorf("c1 listed as %s, want denied", got[1].State)
+		}
 	}
 }
