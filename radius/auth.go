@@ -361,17 +361,22 @@ func isCodeRefusal(err error) bool {
 }
 
 // challenge answers with an Access-Challenge and keeps the session for the
-// NAS to come back to with the State.
+// NAS to come back to with the State, on this node or another.
 func (s *Server) challenge(ctx context.Context, l *login, sess *session, msg string) *radius.Packet {
 	if sess.id == "" {
 		var b [18]byte
 		_, _ = rand.Read(b[:])
 		sess.id = base64.RawURLEncoding.EncodeToString(b[:])
-		sess.client, sess.user, sess.ident, sess.typed = l.c, l.user, l.ident, strings.ToLower(strings.TrimSpace(rfc2865.UserName_GetString(l.req)))
-		if dropped := s.sessions.put(sess); dropped != nil && dropped.challenge != "" && dropped.challenge != sess.challenge {
-			s.cancelPush(dropped.challenge, "too many challenge sessions for the user")
-		}
+		sess.client, sess.user, sess.ident, sess.typed = l.c.Name, l.user, l.ident, strings.ToLower(strings.TrimSpace(rfc2865.UserName_GetString(l.req)))
 		l.factor = sess.kind
+		if err := s.sessions.put(ctx, sess, s.now()); err != nil {
+			// The second round could not be recognised: the second
+			// factor is unavailable, as when the push engine is down.
+			if sess.challenge != "" {
+				s.cancelPush(sess.challenge, "its RADIUS challenge session could not be stored")
+			}
+			return s.failed(ctx, l, fmt.Errorf("storing the challenge session: %w", err))
+		}
 		s.auditEvent(ctx, l, "login.challenge", store.ResultSuccess, "first factor accepted; Access-Challenge sent for the "+sess.kind, "")
 	}
 	resp := l.req.Response(radius.CodeAccessChallenge)
@@ -387,25 +392,33 @@ func (s *Server) challenge(ctx context.Context, l *login, sess *session, msg str
 }
 
 // resume handles the NAS coming back with a State: the user pressed Enter
-// (push) or typed a code.
+// (push) or typed a code. The session may have been made on another node.
 func (s *Server) resume(ctx context.Context, l *login, state, response string) *radius.Packet {
-	sess, unlock := s.sessions.take(state, s.now())
-	if sess == nil {
+	sess, unlock, err := s.sessions.take(ctx, state, s.now())
+	switch {
+	case errors.Is(err, errSessionUsed):
+		return s.reject(ctx, l, "State already used", msgExpired)
+	case errors.Is(err, store.ErrNotFound):
 		return s.reject(ctx, l, "unknown or expired State", msgExpired)
+	case err != nil:
+		// Not failmode: without the session nothing shows that this
+		// request's first factor was ever checked.
+		return s.reject(ctx, l, "the challenge session could not be read: "+err.Error(), msgUnavailable)
 	}
 	defer unlock()
-	if sess.client != l.c || !strings.EqualFold(sess.typed, strings.TrimSpace(l.user)) {
+	if sess.client != l.c.Name || !strings.EqualFold(sess.typed, strings.TrimSpace(l.user)) {
 		return s.reject(ctx, l, "State sent by another client or for another user", "")
 	}
 	l.user, l.ident, l.factor, l.chal = sess.user, sess.ident, sess.kind, sess.challenge
-	if sess.done {
-		return s.reject(ctx, l, "State already used", msgExpired)
-	}
 	response = strings.TrimSpace(response)
 	end := func(resp *radius.Packet) *radius.Packet {
 		if resp != nil && resp.Code != radius.CodeAccessChallenge {
-			sess.done = true
-			s.sessions.remove(sess.id)
+			// Another node may have ended it at the same moment (a NAS
+			// that sent the round to both): the decision stands, it was
+			// reached on its own evidence.
+			if err := s.sessions.end(context.WithoutCancel(ctx), sess, s.now()); err != nil && !errors.Is(err, errSessionUsed) {
+				s.log.Warn("ending a RADIUS challenge session failed; it expires by itself", "client", l.c.Name, "user", l.user, "err", err)
+			}
 		}
 		return resp
 	}
@@ -428,8 +441,8 @@ func (s *Server) resume(ctx context.Context, l *login, state, response string) *
 		case !isCodeRefusal(err):
 			return end(s.failed(ctx, l, err))
 		}
-		sess.attempts++
-		if sess.attempts >= maxCodeAttempts {
+		n, cerr := s.sessions.countAttempt(ctx, sess, s.now())
+		if cerr != nil || n >= maxCodeAttempts {
 			if sess.challenge != "" {
 				s.cancelPush(sess.challenge, "too many wrong one-time codes")
 			}

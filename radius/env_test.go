@@ -192,7 +192,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			client("push-only", pushOnlyAddr, func(c *bradius.Client) { c.Directory = e.noneDir() }),
 		},
 	}
-	deps := bradius.Deps{Push: e.eng, TOTP: e.totp, Bypass: e.bypass, Audit: audit, Metrics: e.reg,
+	deps := bradius.Deps{Push: e.eng, TOTP: e.totp, Bypass: e.bypass, Audit: audit, Sessions: st, Metrics: e.reg,
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, o := range opts {
 		o(&cfg, &deps)

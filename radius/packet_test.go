@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -263,9 +262,10 @@ func FuzzPacket(f *testing.F) {
 	f.Add([]byte{12, 1, 0, 38, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 80, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, true)
 	f.Add([]byte{1, 1, 0, 20}, false)
 	f.Add([]byte{4, 9, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 40, 6, 0, 0, 0, 1, 44, 4, 's', '1'}, true)
+	st := testStore(f)
 	s := &Server{
-		deps: Deps{Push: nopPush{}, Audit: nopAudit{}}, now: time.Now, log: discardLogger(),
-		sessions: newSessions(), holds: newHolds(), codes: newCodeLimiter(), warned: newLogLimiter(time.Second), metrics: newMetrics(nil),
+		deps: Deps{Push: nopPush{}, Audit: nopAudit{}, Sessions: st}, now: time.Now, log: discardLogger(),
+		sessions: newSessions(st), holds: newHolds(), codes: newCodeLimiter(), warned: newLogLimiter(time.Second), metrics: newMetrics(nil),
 	}
 	f.Fuzz(func(t *testing.T, b []byte, sign bool) {
 		c := &Client{Name: "fuzz", Secret: testSecret, Directory: rejectAll{}, MessageAuthenticator: MAAlways,
@@ -316,33 +316,6 @@ func FuzzPacket(f *testing.F) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
-
-func TestSessionsPerUserCap(t *testing.T) {
-	s := newSessions()
-	now := time.Now()
-	var first *session
-	for i := range maxSessionsPerUser + 1 {
-		sess := &session{id: fmt.Sprint("s", i), user: "alice", expires: now.Add(time.Minute)}
-		if i == 0 {
-			first = sess
-		}
-		dropped := s.put(sess)
-		if i < maxSessionsPerUser && dropped != nil {
-			t.Fatalf("session %d displaced %s", i, dropped.id)
-		}
-		if i == maxSessionsPerUser && dropped != first {
-			t.Fatalf("the %d-th session displaced %v, want the oldest", i+1, dropped)
-		}
-	}
-	if got, _ := s.take("s0", now); got != nil {
-		t.Fatal("the displaced session can still be used")
-	}
-	s.put(&session{id: "b", user: "bob", expires: now.Add(time.Minute)})
-	s.expire(now.Add(2 * time.Minute))
-	if len(s.m) != 0 || len(s.byUser) != 0 {
-		t.Fatalf("expired sessions left: %d, by user %d", len(s.m), len(s.byUser))
-	}
-}
 
 func TestCodeLimiterReserves(t *testing.T) {
 	l := newCodeLimiter()

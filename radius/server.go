@@ -64,6 +64,9 @@ type Deps struct {
 	TOTP   CodeVerifier
 	Bypass CodeVerifier
 	Audit  Auditor
+	// Sessions keeps Access-Challenge sessions where every node sees
+	// them (the store's Grants).
+	Sessions store.Grants
 	// Metrics, if set, receives the front end's Prometheus metrics.
 	Metrics prometheus.Registerer
 	Logger  *slog.Logger
@@ -101,8 +104,8 @@ const (
 // start. Serve answers on them; Close releases them if Serve is never
 // called.
 func New(cfg Config, deps Deps) (*Server, error) {
-	if deps.Push == nil || deps.Audit == nil {
-		return nil, errors.New("radius: the push engine and the audit log are required")
+	if deps.Push == nil || deps.Audit == nil || deps.Sessions == nil {
+		return nil, errors.New("radius: the push engine, the audit log and the session store are required")
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
@@ -130,7 +133,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cfg: cfg, deps: deps, log: deps.Logger.With("component", "radius"), now: deps.Now,
 		clients:  clients,
 		cache:    newAnswerCache(),
-		sessions: newSessions(),
+		sessions: newSessions(deps.Sessions),
 		holds:    newHolds(),
 		codes:    newCodeLimiter(),
 		warned:   newLogLimiter(10 * time.Second),
@@ -220,7 +223,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	return nil
 }
 
-// housekeeping ages the answer cache and drops expired sessions.
+// housekeeping ages the answer cache and the code limiter. Expired
+// challenge sessions are deleted by the store's janitor.
 func (s *Server) housekeeping(ctx context.Context) {
 	t := time.NewTicker(s.cfg.AnswerCache)
 	defer t.Stop()
@@ -230,7 +234,6 @@ func (s *Server) housekeeping(ctx context.Context) {
 			return
 		case <-t.C:
 			s.cache.rotate()
-			s.sessions.expire(s.now())
 			s.codes.expire(s.now())
 			s.metrics.cached.Set(float64(s.cache.len()))
 		}

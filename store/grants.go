@@ -15,6 +15,7 @@ const (
 	GrantAccessToken  = "oidc_access"  // an OIDC access token
 	GrantRefreshToken = "oidc_refresh" // an OIDC refresh token
 	GrantSAMLRequest  = "saml_request" // a SAML AuthnRequest being answered
+	GrantRADIUSState  = "radius_state" // a RADIUS Access-Challenge awaiting its State
 )
 
 // Grant is one short-lived record of a login or of what it issued: a
