@@ -84,7 +84,11 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		p.close = append(p.close, func() { _ = s.Close() })
 		deps.Senders[s.Provider()] = s
 	}
-	audit := store.NewAuditBatcher(st, logger)
+	spool, err := store.OpenAuditSpool(cfg.Storage.AuditSpool.Path, int64(cfg.Storage.AuditSpool.MaxMB)<<20, logger)
+	if err != nil {
+		return nil, fmt.Errorf("audit spool: %w", err)
+	}
+	audit := store.NewAuditBatcherWith(st, logger, store.AuditBatcherOptions{Spool: spool})
 	p.close = append(p.close, audit.Close)
 	deps.Audit = audit
 	p.audit = audit
