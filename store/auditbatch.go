@@ -261,6 +261,7 @@ func (b *AuditBatcher) toSpool(batch []*auditReq) {
 	if err != nil {
 		b.logger.Error("audit event neither in the store nor in the spool", "events", len(batch), "err", err)
 	}
+	b.spooled.Store(int64(b.spool.Len()))
 	for _, r := range batch {
 		r.out, r.err = r.e, err
 		if err == nil {
@@ -268,7 +269,6 @@ func (b *AuditBatcher) toSpool(batch []*auditReq) {
 		}
 		close(r.done)
 	}
-	b.spooled.Store(int64(b.spool.Len()))
 }
 
 // flush appends the spool to the store, oldest first, one batch per
