@@ -55,6 +55,12 @@ func defaults(f *File, set func(path string) bool) {
 	str("storage.sqlite.path", &f.Storage.SQLite.Path, filepath.Join(f.DataDir, "bridge.db"))
 	dur("storage.sqlite.busy_timeout", &f.Storage.SQLite.BusyTimeout, 5*time.Second)
 	num("storage.postgres.max_conns", &f.Storage.Postgres.MaxConns, 10)
+	spool := filepath.Join(f.DataDir, "audit.spool")
+	if f.Storage.Driver == "sqlite" {
+		spool = f.Storage.SQLite.Path + ".audit-spool"
+	}
+	str("storage.audit_spool.path", &f.Storage.AuditSpool.Path, spool)
+	num("storage.audit_spool.max_mb", &f.Storage.AuditSpool.MaxMB, 64)
 
 	dur("keys.rotation_overlap", &f.Keys.RotationOverlap, 7*24*time.Hour)
 	dur("keys.refresh_interval", &f.Keys.RefreshInterval, time.Minute)
@@ -276,6 +282,7 @@ func (c *Config) makeAbsolute(base string) {
 	abs(&f.DataDir)
 	abs(&f.Storage.SQLite.Path)
 	abs(&f.Storage.Postgres.DSNFile)
+	abs(&f.Storage.AuditSpool.Path)
 	abs(&f.Keys.KEKFile)
 	abs(&f.HTTP.AdminAPI.TokenFile)
 	for _, l := range []*Listener{&f.HTTP.Public, &f.HTTP.Admin} {

@@ -25,6 +25,7 @@ func TestDefaults(t *testing.T) {
 			SQLite:        SQLite{Path: filepath.Join(dir, "bridge.db"), BusyTimeout: 5 * time.Second},
 			Postgres:      Postgres{MaxConns: 10},
 			SweepInterval: time.Minute,
+			AuditSpool:    AuditSpool{Path: filepath.Join(dir, "bridge.db.audit-spool"), MaxMB: 64},
 		},
 		Keys: Keys{RotationOverlap: 168 * time.Hour, RefreshInterval: time.Minute, RSABits: 3072},
 		HTTP: HTTP{
@@ -132,6 +133,28 @@ func TestPaths(t *testing.T) {
 	}
 	if c.DataDir != "/var/lib/bridge" || c.Storage.SQLite.Path != "/var/lib/bridge/bridge.db" || c.DevKEKPath() != "/var/lib/bridge/dev.kek" {
 		t.Errorf("data_dir %q sqlite.path %q", c.DataDir, c.Storage.SQLite.Path)
+	}
+}
+
+// TestAuditSpoolPath: the spool defaults to beside the SQLite file, or to
+// data_dir with PostgreSQL, and a relative path is taken from the config
+// file's directory like every other path.
+func TestAuditSpoolPath(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"sqlite", "storage:\n  sqlite:\n    path: db/b.db\n", filepath.Join(dir, "db", "b.db.audit-spool")},
+		{"postgres", "data_dir: /var/lib/bridge\nstorage:\n  driver: postgres\n  postgres:\n    dsn: host=db\n", "/var/lib/bridge/audit.spool"},
+		{"set", "storage:\n  audit_spool:\n    path: spool/a\n", filepath.Join(dir, "spool", "a")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseString(t, trial(tc.yaml), dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Storage.AuditSpool.Path; got != tc.want {
+				t.Errorf("audit_spool.path %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

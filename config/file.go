@@ -55,6 +55,24 @@ type Storage struct {
 	// SweepInterval is how often expired short-lived records are deleted.
 	// Default 1m.
 	SweepInterval time.Duration `yaml:"sweep_interval"`
+	// AuditSpool is where this node keeps audit events while the store
+	// does not answer.
+	AuditSpool AuditSpool `yaml:"audit_spool"`
+}
+
+// AuditSpool is this node's file of audit events the store could not take
+// (it did not answer): a decision is sent only once its event is in the
+// store or synced here, and the node appends the file to the store, in
+// order, as soon as the store answers again (also after a restart). Each
+// node needs a spool of its own, on a local disk.
+type AuditSpool struct {
+	// Path of the spool file. Default: beside the SQLite file
+	// (sqlite.path + ".audit-spool") with sqlite, data_dir/audit.spool
+	// with postgres.
+	Path string `yaml:"path"`
+	// MaxMB bounds the file, in MiB; when it is full, decisions that need
+	// an audit event fail secure (an accept becomes a reject). Default 64.
+	MaxMB int `yaml:"max_mb"`
 }
 
 // SQLite is the embedded default backend.

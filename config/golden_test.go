@@ -178,6 +178,7 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 				MaxConns: 20,
 			},
 			SweepInterval: 2 * time.Minute,
+			AuditSpool:    AuditSpool{Path: "/var/lib/bridge/spool/audit", MaxMB: 16},
 		},
 		Keys: Keys{
 			KEK:             testKEK,

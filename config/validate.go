@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -124,6 +125,20 @@ func (v *validator) storage() {
 			v.errorf("storage.postgres.max_conns", "must be at least 1, got %s",
 				v.c.plain("storage.postgres.max_conns", s.Postgres.MaxConns))
 		}
+	}
+	switch sp := s.AuditSpool; {
+	case sp.Path == "":
+		v.errorf("storage.audit_spool.path", "must not be empty: the node keeps audit events there while the store is down")
+	case s.Driver == "sqlite" && sp.Path == s.SQLite.Path:
+		v.errorf("storage.audit_spool.path", "must not be the SQLite database file")
+	default:
+		if fi, err := os.Stat(sp.Path); err == nil && !fi.Mode().IsRegular() {
+			v.errorf("storage.audit_spool.path", "%s is not a regular file", sp.Path)
+		}
+	}
+	if s.AuditSpool.MaxMB < 1 || s.AuditSpool.MaxMB > 1<<16 {
+		v.errorf("storage.audit_spool.max_mb", "must be between 1 and 65536, got %s",
+			v.c.plain("storage.audit_spool.max_mb", s.AuditSpool.MaxMB))
 	}
 }
 

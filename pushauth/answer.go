@@ -81,6 +81,11 @@ func (e *Engine) answerOnce(ctx context.Context, dev store.Device, id, signed st
 	if !validID(id) {
 		return store.Challenge{}, deviceErr(404, protocol.ErrNotFound, "answer to a malformed challenge id")
 	}
+	if e.closes.queued(id) {
+		// Its login ended while the store was down; the cancel is still
+		// on its way to the store. Never approve an ended login.
+		return store.Challenge{ID: id}, deviceErr(409, protocol.ErrAlreadyAnswered, "answer to a challenge whose login ended (its cancel is queued)")
+	}
 	c, err := e.state.GetChallenge(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return c, deviceErr(404, protocol.ErrNotFound, "answer to an unknown challenge")

@@ -108,6 +108,7 @@ type Engine struct {
 	closing  chan struct{}
 	closeOne sync.Once
 	polls    pollLimiter
+	closes   *closeQueue
 }
 
 // pushSigner caches a go-jose signer for the active push key.
@@ -157,6 +158,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		jobs:        make(chan func(), 4*cfg.DeliveryWorkers),
 		closing:     make(chan struct{}),
 		m:           newMetrics(),
+		closes:      newCloseQueue(),
 	}
 	if err := e.m.register(d.Metrics); err != nil {
 		return nil, fmt.Errorf("pushauth: metrics: %w", err)
@@ -164,6 +166,8 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if _, err := e.pushKey(); err != nil {
 		return nil, err
 	}
+	e.workers.Add(1)
+	go e.retryCloses()
 	for range cfg.DeliveryWorkers {
 		e.workers.Add(1)
 		go func() {
@@ -532,45 +536,75 @@ func (e *Engine) newChallenge(req Request, now time.Time) (store.Challenge, erro
 	return c, nil
 }
 
-// Wait blocks until the challenge closes, it expires, or ctx ends. It does
-// not poll: an answer on any node wakes it through the Bus, and a timer
-// ends it at the challenge's expiry.
+// Wait blocks until the challenge closes, it expires, or ctx ends. An
+// answer on any node wakes it through the Bus; it also reads the challenge
+// every few seconds, so a wake-up lost while the bus was down is found,
+// and a store that stops answering is noticed: after a few seconds of
+// failed reads, or at ctx's end with the last read failed, Wait returns an
+// error that is ErrUnavailable (the front end's failmode applies, not "no
+// answer").
 func (e *Engine) Wait(ctx context.Context, id string) (Outcome, error) {
 	wake, cancel := e.bus.Subscribe(challengeTopic(id))
 	defer cancel()
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	timer := time.NewTimer(waitPoll)
+	defer timer.Stop()
+	var (
+		failing time.Time // when reads began to fail (real time: the outage's length)
+		lastErr error
+	)
 	for {
-		c, err := e.state.GetChallenge(ctx, id)
-		if err != nil {
+		next := waitPoll
+		rctx, rcancel := context.WithTimeout(ctx, waitPoll)
+		c, err := e.state.GetChallenge(rctx, id)
+		rcancel()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			if lastErr != nil {
+				return Outcome{}, &unavailableError{lastErr}
+			}
+			return Outcome{}, ctx.Err()
+		case err != nil && !store.Unavailable(err):
 			return Outcome{}, fmt.Errorf("pushauth: wait: %w", err)
-		}
-		if c.State.Closed() {
+		case err != nil:
+			if lastErr == nil {
+				failing = time.Now()
+			}
+			lastErr = err
+			if time.Since(failing) >= storeGrace {
+				return Outcome{}, &unavailableError{err}
+			}
+			next = waitRetry
+		case c.State.Closed():
 			if c.State == store.ChallengeApproved {
 				e.delivered(ctx, c)
 			}
 			return e.outcome(ctx, c), nil
-		}
-		left := c.ExpiresAt.Sub(e.now())
-		if left <= 0 {
-			if err := e.expire(ctx, id); err != nil {
-				return Outcome{}, err
+		default:
+			if lastErr != nil {
+				lastErr = nil
+				e.RetryNow() // the store answers again: run queued closes first
 			}
-			continue
+			left := c.ExpiresAt.Sub(e.now())
+			if left <= 0 {
+				if err := e.expire(ctx, id); err != nil {
+					if store.Unavailable(err) && ctx.Err() == nil {
+						lastErr, failing, next = err, time.Now(), waitRetry
+						break
+					}
+					return Outcome{}, err
+				}
+				continue
+			}
+			next = min(left, waitPoll)
 		}
-		if timer == nil {
-			timer = time.NewTimer(left)
-		} else {
-			timer.Reset(left)
-		}
+		timer.Reset(next)
 		select {
 		case <-wake:
 		case <-timer.C:
 		case <-ctx.Done():
+			if lastErr != nil {
+				return Outcome{}, &unavailableError{lastErr}
+			}
 			return Outcome{}, ctx.Err()
 		}
 	}
@@ -601,18 +635,21 @@ func (e *Engine) outcome(ctx context.Context, c store.Challenge) Outcome {
 // dismiss it. It counts towards the back-off like an unanswered push, so
 // that starting and cancelling logins cannot flood a phone; a login
 // completed another way uses Resolve.
+//
+// If the store does not answer, the cancel is queued on this node and
+// retried until it does (Cancel returns nil: it will happen); meanwhile
+// this node refuses answers to the challenge.
 func (e *Engine) Cancel(ctx context.Context, id, reason string) error {
-	c, err := e.state.CloseChallenge(ctx, id, store.ChallengeClose{State: store.ChallengeCancelled, Reason: reason, AllowExpired: true}, e.now())
-	if err != nil {
+	if err := e.close(ctx, id, reason); err != nil {
 		return fmt.Errorf("pushauth: cancel: %w", err)
 	}
-	e.closed(ctx, c, nil)
 	return nil
 }
 
 // Resolve closes a pending challenge because its login was completed
 // another way (a one-time code typed instead). The devices are told to
-// dismiss it; it does not count towards the back-off.
+// dismiss it; it does not count towards the back-off. Like Cancel, it is
+// queued and retried if the store does not answer.
 func (e *Engine) Resolve(ctx context.Context, id, reason string) error {
 	return e.Cancel(ctx, id, resolvedReason+reason)
 }
@@ -766,7 +803,9 @@ func (e *Engine) publish(ctx context.Context, topic string) {
 	}
 }
 
-func (e *Engine) auditLog(ctx context.Context, ev store.AuditEvent) {
+// auditLog records ev; the error says it is not durable (neither in the
+// store nor in the audit spool), and is logged here.
+func (e *Engine) auditLog(ctx context.Context, ev store.AuditEvent) error {
 	if ev.Time.IsZero() {
 		ev.Time = e.now()
 	}
@@ -782,6 +821,7 @@ func (e *Engine) auditLog(ctx context.Context, ev store.AuditEvent) {
 	if err != nil {
 		e.log.Error("audit append failed", "action", ev.Action, "subject", ev.Subject, "err", err)
 	}
+	return err
 }
 
 // limitReason starts the reason of a challenge cancelled by the limits.

@@ -214,7 +214,7 @@ func (e *Engine) Pending(ctx context.Context, dev store.Device, wait time.Durati
 		}
 		items := []protocol.ChallengeItem{}
 		for _, c := range cs {
-			if !dev.CreatedAt.After(c.CreatedAt) {
+			if !dev.CreatedAt.After(c.CreatedAt) && !e.closes.queued(c.ID) {
 				items = append(items, protocol.ChallengeItem{ID: c.ID, State: string(c.State), Signed: c.Signed})
 			}
 		}

@@ -233,6 +233,13 @@ func (s *Server) push(ctx context.Context, l *login) *radius.Packet {
 			s.cancelPush(h.ID, "the bridge is shutting down")
 		}
 		return nil
+	case errors.Is(err, pushauth.ErrUnavailable):
+		// The store went away while the login waited: the failmode, as
+		// for a new login, and the challenge must not stay answerable.
+		if last {
+			s.cancelPush(h.ID, "the store did not answer while the login waited")
+		}
+		return s.failed(ctx, l, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		// Another request of the same login (a NAS that gave up and
 		// started over) may still be waiting on this challenge.
@@ -249,8 +256,11 @@ func (s *Server) push(ctx context.Context, l *login) *radius.Packet {
 func (s *Server) cancelPush(id, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.deps.Push.Cancel(ctx, id, reason); err != nil {
-		s.log.Debug("cancelling a push challenge failed", "challenge", id, "err", err)
+	if err := s.deps.Push.Cancel(ctx, id, reason); err != nil && !errors.Is(err, store.ErrUsed) {
+		// The engine queues a cancel the store did not take; this is
+		// anything else, and the phone may show the challenge until it
+		// expires.
+		s.log.Warn("cancelling a push challenge failed", "challenge", id, "err", err)
 	}
 }
 
@@ -259,8 +269,8 @@ func (s *Server) cancelPush(id, reason string) {
 func (s *Server) resolvePush(id, reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.deps.Push.Resolve(ctx, id, reason); err != nil {
-		s.log.Debug("closing a push challenge failed", "challenge", id, "err", err)
+	if err := s.deps.Push.Resolve(ctx, id, reason); err != nil && !errors.Is(err, store.ErrUsed) {
+		s.log.Warn("closing a push challenge failed", "challenge", id, "err", err)
 	}
 }
 
@@ -513,7 +523,11 @@ func (s *Server) accept(ctx context.Context, l *login, reason string) *radius.Pa
 		// sent must not be audited as one.
 		return s.reject(ctx, l, fmt.Sprintf("the Access-Accept would be %d bytes, over RADIUS's %d: fewer reply attributes or Proxy-State", n, maxPacket), "")
 	}
-	s.audit(ctx, l, store.ResultSuccess, reason, class)
+	if err := s.audit(ctx, l, store.ResultSuccess, reason, class); err != nil {
+		// An accept leaves only with its audit event durable (in the
+		// store or this node's spool): fail secure.
+		return s.reject(ctx, l, "the accept could not be recorded in the audit log: "+err.Error(), msgUnavailable)
+	}
 	s.metrics.decisions.WithLabelValues(c.Name, "accept").Inc()
 	return resp
 }
@@ -538,7 +552,9 @@ func (s *Server) refuse(ctx context.Context, l *login, result store.AuditResult,
 	}
 	resp := l.req.Response(radius.CodeAccessReject)
 	addReplyMessage(resp, msg)
-	s.audit(ctx, l, result, reason, "")
+	// A reject grants nothing: it goes out even if its event could not
+	// be recorded (auditEvent logged that).
+	_ = s.audit(ctx, l, result, reason, "")
 	s.metrics.decisions.WithLabelValues(l.c.Name, "reject").Inc()
 	return resp
 }
@@ -552,16 +568,17 @@ func addReplyMessage(p *radius.Packet, msg string) {
 
 // auditChallenge records a step of a challenge session that did not end it.
 func (s *Server) auditChallenge(ctx context.Context, l *login, reason string) {
-	s.audit(ctx, l, store.ResultFailure, reason, "")
+	_ = s.audit(ctx, l, store.ResultFailure, reason, "")
 }
 
 // audit records a decision: who, from which NAS and end-user address, what
-// was decided and why.
-func (s *Server) audit(ctx context.Context, l *login, result store.AuditResult, reason, class string) {
-	s.auditEvent(ctx, l, "login", result, reason, class)
+// was decided and why. The error says the event is not durable (neither in
+// the store nor in the audit spool); it has been logged.
+func (s *Server) audit(ctx context.Context, l *login, result store.AuditResult, reason, class string) error {
+	return s.auditEvent(ctx, l, "login", result, reason, class)
 }
 
-func (s *Server) auditEvent(ctx context.Context, l *login, action string, result store.AuditResult, reason, class string) {
+func (s *Server) auditEvent(ctx context.Context, l *login, action string, result store.AuditResult, reason, class string) error {
 	d := map[string]string{"client": l.c.Name, "nas_addr": l.src.Addr().String(), "wait": string(l.c.Wait)}
 	for k, v := range map[string]string{"nas_identifier": l.nas, "nas_ip": l.nasIP, "calling_station_id": l.calling,
 		"factor": l.factor, "challenge": l.chal, "class": class, "directory": l.c.Directory.Name()} {
@@ -577,4 +594,5 @@ func (s *Server) auditEvent(ctx context.Context, l *login, action string, result
 	if err != nil {
 		s.log.Error("recording a RADIUS decision in the audit log failed", "client", l.c.Name, "user", user, "result", result, "err", err)
 	}
+	return err
 }

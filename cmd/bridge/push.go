@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/bridge-idp/bridge/config"
 	"github.com/bridge-idp/bridge/keys"
@@ -84,7 +85,18 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		p.close = append(p.close, func() { _ = s.Close() })
 		deps.Senders[s.Provider()] = s
 	}
-	audit := store.NewAuditBatcher(st, logger)
+	spool, err := store.OpenAuditSpool(cfg.Storage.AuditSpool.Path, int64(cfg.Storage.AuditSpool.MaxMB)<<20, logger)
+	if err != nil {
+		return nil, fmt.Errorf("audit spool: %w", err)
+	}
+	// When the spool has been appended the store answers again: the
+	// engine's queued cancels run then too.
+	var engine atomic.Pointer[pushauth.Engine]
+	audit := store.NewAuditBatcherWith(st, logger, store.AuditBatcherOptions{Spool: spool, Flushed: func() {
+		if e := engine.Load(); e != nil {
+			e.RetryNow()
+		}
+	}})
 	p.close = append(p.close, audit.Close)
 	deps.Audit = audit
 	p.audit = audit
@@ -112,6 +124,7 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 	}
 	p.close = append(p.close, eng.Close)
 	p.Engine = eng
+	engine.Store(eng)
 	providers := []string{}
 	for name := range deps.Senders {
 		providers = append(providers, name)
