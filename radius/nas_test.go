@@ -1,11 +1,17 @@
 package radius_test
 
 import (
+	"fmt"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
+
+	"github.com/bridge-idp/bridge/internal/testenv"
+	bradius "github.com/bridge-idp/bridge/radius"
 )
 
 // emptyPassword replaces User-Password with a zero-length attribute, as
@@ -48,5 +54,47 @@ func TestEmptyUserPasswordWithoutStateRejected(t *testing.T) {
 	}
 	if s, _ := e.pushesStarted("alice"); s != 0 {
 		t.Errorf("an empty password started %d pushes", s)
+	}
+}
+
+// A packet from an address of no client is dropped and logged with the
+// address and port, once per address a minute.
+func TestUnknownClientLogged(t *testing.T) {
+	clock := testenv.NewClock(time.Now())
+	e := newEnv(t, func(_ *bradius.Config, d *bradius.Deps) { d.Now = clock.Now })
+	n := e.nas(unknownAddr, secret)
+	port := n.conn.LocalAddr().(*net.UDPAddr).Port
+	lines := func() []string {
+		var out []string
+		for _, l := range strings.Split(e.logs.String(), "\n") {
+			if strings.Contains(l, "unknown client") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	for i := range 3 {
+		n.send(n.encode(n.accessRequest("alice", password), true))
+		if r := n.recvRaw(300 * time.Millisecond); r != nil {
+			t.Fatalf("packet %d from an unknown source was answered", i+1)
+		}
+	}
+	if got := e.counter("bridge_radius_dropped_total", "reason", "unknown_client"); got != 3 {
+		t.Errorf("dropped = %v, want 3", got)
+	}
+	ls := lines()
+	if len(ls) != 1 {
+		t.Fatalf("%d log lines for 3 packets within a minute, want 1:\n%s", len(ls), e.logs.String())
+	}
+	for _, want := range []string{"level=WARN", "addr=127.0.0.99", fmt.Sprintf("port=%d", port), "socket=auth"} {
+		if !strings.Contains(ls[0], want) {
+			t.Errorf("the line lacks %s: %s", want, ls[0])
+		}
+	}
+	clock.Add(time.Minute)
+	n.send(n.encode(n.accessRequest("alice", password), true))
+	n.recvRaw(300 * time.Millisecond)
+	if ls := lines(); len(ls) != 2 {
+		t.Fatalf("a minute later: %d lines, want 2:\n%s", len(ls), e.logs.String())
 	}
 }
