@@ -478,13 +478,11 @@ func (s *Server) accept(ctx context.Context, l *login, reason string) *radius.Pa
 	resp := l.req.Response(radius.CodeAccessAccept)
 	// Class ties the NAS's accounting records to this login (RFC 2865
 	// §5.25: the NAS sends it back unchanged in Accounting-Requests).
-	class := "bridge:" + l.chal
-	if l.chal == "" {
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		class = "bridge:" + base64.RawURLEncoding.EncodeToString(b[:])
+	// Per client: off, or a template (classValue).
+	class := classValue(c.Class, l.chal, l.user)
+	if class != "" {
+		resp.Add(rfc2865.Class_Type, radius.Attribute(class))
 	}
-	resp.Add(rfc2865.Class_Type, radius.Attribute(class))
 	if c.SessionTimeout > 0 {
 		rfc2865.SessionTimeout_Set(resp, rfc2865.SessionTimeout(c.SessionTimeout/time.Second))
 	}

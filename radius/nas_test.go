@@ -9,6 +9,7 @@ import (
 
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
+	"layeh.com/radius/rfc2866"
 
 	"github.com/bridge-idp/bridge/internal/testenv"
 	bradius "github.com/bridge-idp/bridge/radius"
@@ -96,5 +97,86 @@ func TestUnknownClientLogged(t *testing.T) {
 	n.recvRaw(300 * time.Millisecond)
 	if ls := lines(); len(ls) != 2 {
 		t.Fatalf("a minute later: %d lines, want 2:\n%s", len(ls), e.logs.String())
+	}
+}
+
+// The Class of an Access-Accept, per client: the default, off, or a
+// template; and when it is on, an Accounting-Request carrying it is tied to
+// the login in the audit log.
+func TestClassPerClient(t *testing.T) {
+	for _, tc := range []struct {
+		name, class string
+		want        func(chal string) string // "" for no Class
+	}{
+		{"default", "", func(c string) string { return "bridge:" + c }},
+		{"off", bradius.ClassOff, func(string) string { return "" }},
+		{"template", "vpn/{user}/{id}", func(c string) string { return "vpn/alice/" + c }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(c *bradius.Config, _ *bradius.Deps) { c.Clients[0].Class = tc.class })
+			phone := e.enroll("alice")
+			n := e.nas(holdAddr, secret)
+			approved := e.answerAsync(phone, "approve", "")
+			resp := n.exchange(n.accessRequest("alice", password), wait)
+			if resp == nil || resp.Code != radius.CodeAccessAccept {
+				t.Fatalf("got %v, want Access-Accept", resp)
+			}
+			c := <-approved
+			want := tc.want(c.ID)
+			var classes []string
+			for _, a := range resp.Attributes {
+				if a.Type == rfc2865.Class_Type {
+					classes = append(classes, string(a.Attribute))
+				}
+			}
+			switch {
+			case want == "" && len(classes) != 0:
+				t.Fatalf("Class %q sent with class: off", classes)
+			case want != "" && (len(classes) != 1 || classes[0] != want):
+				t.Fatalf("Class %q, want %q", classes, want)
+			}
+			login := e.audited("login", "alice")
+			if len(login) != 1 || login[0].Details["class"] != want {
+				t.Fatalf("the login's audit event has class %q, want %q: %+v", login[0].Details["class"], want, login)
+			}
+			if want == "" {
+				return
+			}
+			// The NAS sends the Class back in accounting: the record
+			// names the same Class as the login.
+			a := e.nasTo(holdAddr, secret, e.srv.AcctAddr())
+			p := radius.New(radius.CodeAccountingRequest, a.secret)
+			rfc2865.UserName_SetString(p, "alice")
+			rfc2866.AcctStatusType_Set(p, rfc2866.AcctStatusType_Value_Start)
+			rfc2865.Class_Set(p, []byte(classes[0]))
+			b := a.encode(p, false)
+			a.send(b)
+			if r := a.recv(b, wait); r == nil {
+				t.Fatal("accounting not answered")
+			}
+			acct := e.audited("radius.accounting", "alice")
+			if len(acct) != 1 || acct[0].Details["class"] != login[0].Details["class"] {
+				t.Fatalf("accounting %+v not tied to the login (class %q)", acct, want)
+			}
+		})
+	}
+}
+
+// A login completed by a one-time code has no push challenge: {id} is a
+// random id, different for every login.
+func TestClassWithoutPush(t *testing.T) {
+	e := newEnv(t, func(c *bradius.Config, _ *bradius.Deps) { c.Clients[0].Class = "otp:{id}" })
+	code := e.totpCode("bob")
+	n := e.nas(holdAddr, secret)
+	resp := n.exchange(n.accessRequest("bob", password+","+code(time.Now())), wait)
+	if resp == nil || resp.Code != radius.CodeAccessAccept {
+		t.Fatalf("got %v, want Access-Accept", resp)
+	}
+	class := string(rfc2865.Class_Get(resp))
+	if !strings.HasPrefix(class, "otp:") || len(class) < len("otp:")+16 {
+		t.Fatalf("Class %q, want otp: and a random id", class)
+	}
+	if l := e.audited("login", "bob"); len(l) != 1 || l[0].Details["class"] != class {
+		t.Fatalf("audit: %+v, want class %q", l, class)
 	}
 }
