@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -98,7 +97,9 @@ bindaddr *
 		//    which some containers refuse;
 		//  - device and ipv4-network: required at start even though
 		//    --authenticate never makes a tunnel (no tun device is opened);
-		//  - pid-file: not the default in /run.
+		//  - pid-file: not the default in /run;
+		//  - log-level = 3: sec-mod logs the group it read from Class and
+		//    "auth complete", which the tests look for.
 		// ocserv starts as root (the tests run as root) and runs its
 		// workers as nobody by default.
 		"ocserv.conf": fmt.Sprintf(`auth = "radius[config=%s,groupconfig=false]"
@@ -111,7 +112,7 @@ server-key = %s
 isolate-workers = false
 device = vpns
 ipv4-network = 192.168.99.0/24
-log-level = 2
+log-level = 3
 `, path("radiusclient.conf"), o.port, path("ocserv.sock"), path("ocserv.pid"), certFile, keyFile),
 	}
 	for name, text := range files {
@@ -195,12 +196,14 @@ func (o *ocservServer) log() string {
 // openconnect shows it, with the number to type on the phone.
 var ocservPromptRE = regexp.MustCompile(`Type (\d+) on your phone to approve`)
 
-// login runs openconnect --authenticate for user with the password. When
-// the bridge's challenge appears, reply is called with the number shown
-// and what it returns is typed at the prompt (after the phone has
-// answered, since reply does that first). It returns openconnect's stdout
-// (COOKIE=... on success), its stderr and its exit error.
-func (o *ocservServer) login(user, pw string, reply func(number string) string) (stdout, stderr string, err error) {
+// login runs openconnect --authenticate for user with the password. Each
+// time the bridge's prompt appears, the next of replies is called with the
+// number shown, and what it returns is typed at the prompt (after the
+// phone has answered, when the reply does that first). After the last
+// reply stdin is closed, so a prompt beyond them ends openconnect instead
+// of hanging the test. It returns openconnect's stdout (COOKIE=... on
+// success), its stderr and its exit error.
+func (o *ocservServer) login(user, pw string, replies ...func(number string) string) (stdout, stderr string, err error) {
 	t := o.t
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -226,16 +229,17 @@ func (o *ocservServer) login(user, pw string, reply func(number string) string) 
 	io.WriteString(in, pw+"\n")
 	var errOut strings.Builder
 	sc := bufio.NewScanner(errPipe)
-	answered, asked := false, 0
+	prompts, asked := 0, 0
 	for sc.Scan() {
 		line := sc.Text()
 		errOut.WriteString(line + "\n")
-		if m := ocservPromptRE.FindStringSubmatch(line); m != nil && !answered {
-			answered = true
-			io.WriteString(in, reply(m[1])+"\n")
-			// Nothing more to type: a second prompt ends in EOF, not in
-			// a test that hangs.
-			in.Close()
+		if m := ocservPromptRE.FindStringSubmatch(line); m != nil {
+			if prompts++; prompts <= len(replies) {
+				io.WriteString(in, replies[prompts-1](m[1])+"\n")
+			}
+			if prompts >= len(replies) {
+				in.Close()
+			}
 		}
 		if strings.Contains(line, "Please enter your password") {
 			if asked++; asked == 2 { // after a reject, ocserv asks again
@@ -244,8 +248,8 @@ func (o *ocservServer) login(user, pw string, reply func(number string) string) 
 		}
 	}
 	err = cmd.Wait()
-	if !answered && err == nil {
-		err = errors.New("openconnect logged in without showing the bridge's challenge")
+	if err == nil && prompts != len(replies) {
+		err = fmt.Errorf("openconnect logged in after %d prompts of the bridge, want %d", prompts, len(replies))
 	}
 	return out.String(), errOut.String(), err
 }
@@ -285,6 +289,24 @@ func TestOcservChallenge(t *testing.T) {
 		// The bridge's Class reached ocserv, which reads it as a group name.
 		o.waitLog(t, "found group string bridge:")
 	})
+	t.Run("Enter before approval, then again", func(t *testing.T) {
+		// The bridge waits 3 s for the phone, then asks again with the
+		// same State: a second Access-Challenge round through ocserv.
+		var shown string
+		stdout, stderr, err := o.login("alice", password,
+			func(number string) string { shown = number; return "" },
+			func(number string) string {
+				if number != shown {
+					t.Errorf("asked again with number %s, first %s", number, shown)
+				}
+				approve(number)
+				return ""
+			})
+		loggedIn(t, stdout, stderr, err)
+		if !strings.Contains(stderr, "Still waiting for your phone") {
+			t.Errorf("openconnect did not show the bridge's second prompt:\n%s", stderr)
+		}
+	})
 	t.Run("number typed at the prompt", func(t *testing.T) {
 		stdout, stderr, err := o.login("alice", password, func(number string) string {
 			approve(number)
@@ -319,12 +341,12 @@ func TestOcservChallenge(t *testing.T) {
 		}
 	})
 	t.Run("wrong password", func(t *testing.T) {
-		stdout, stderr, err := o.login("alice", "wrong", func(string) string {
-			t.Error("a wrong password got the challenge")
-			return ""
-		})
-		if err == nil || strings.Contains(stdout, "COOKIE=") {
-			t.Fatalf("openconnect logged in with a wrong password: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+		stdout, stderr, err := o.login("alice", "wrong")
+		if err == nil || strings.Contains(stdout, "COOKIE=") || ocservPromptRE.MatchString(stderr) {
+			t.Fatalf("openconnect logged in, or was asked for the phone, with a wrong password: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+		}
+		if l := lastLogin(t, b, "alice"); l.Result != "failure" || !strings.Contains(l.Reason, "wrong password") {
+			t.Errorf("the last login is not a wrong password: %+v", l)
 		}
 	})
 }
@@ -359,4 +381,39 @@ func lastLogin(t *testing.T, b *liveBridge, user string) auditLine {
 		t.Fatalf("no login event for %s", user)
 	}
 	return ls[len(ls)-1]
+}
+
+// ocserv reads the Class as the user's group: with class off it gets none,
+// with a template the one the template makes.
+func TestOcservClass(t *testing.T) {
+	ocservBinaries(t)
+	for _, tc := range []struct{ class, want string }{
+		{"off", ""},
+		{`"vpn-{user}-{id}"`, "found group string vpn-alice-"},
+	} {
+		t.Run(tc.class, func(t *testing.T) {
+			// At 8 spaces the first line continues the client's reply
+			// block of startRadiusBridge; the others are client keys.
+			b := startRadiusBridge(t, "        class: "+tc.class+"\n      wait: challenge\n      message_authenticator: never")
+			b.user("alice")
+			alice := b.enroll("alice")
+			o := startOcserv(t, b)
+			stdout, stderr, err := o.login("alice", password, func(number string) string {
+				if err := <-b.answer(alice, "--auto-approve", "--number", number); err != nil {
+					t.Errorf("phone: %v", err)
+				}
+				return ""
+			})
+			if err != nil || !strings.Contains(stdout, "COOKIE=") {
+				t.Fatalf("openconnect did not log in: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr)
+			}
+			o.waitLog(t, "auth complete for user 'alice'")
+			switch log := o.log(); {
+			case tc.want == "" && strings.Contains(log, "found group string"):
+				t.Errorf("ocserv got a group with class off:\n%s", log)
+			case tc.want != "" && !strings.Contains(log, tc.want):
+				t.Errorf("ocserv did not log %q:\n%s", tc.want, log)
+			}
+		})
+	}
 }
