@@ -148,6 +148,7 @@ func defaults(f *File, set func(path string) bool) {
 		flag(cp+"number_matching", &c.NumberMatching, c.Wait == "challenge" && c.SecondFactor == "push")
 		flag(cp+"password_suffix", &c.PasswordSuffix, true)
 		str(cp+"failmode", &c.Failmode, "secure")
+		str(cp+"reply.class", &c.Reply.Class, "bridge:{id}")
 	}
 
 	w := &f.Web

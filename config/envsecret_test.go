@@ -130,6 +130,7 @@ func TestEnvSecretsNotInErrors(t *testing.T) {
 		"radius.attr.format":   attr("vendor: 9; type: 1; format: $V; value: x"),
 		"radius.attr.vsa":      attr("vendor: 9; type: 1; format: integer; value: $V"),
 		"radius.group":         radius("      reply:\n        groups:\n          - group: $V\n"),
+		"radius.class":         radius("      reply:\n        class: $V\n"),
 		"web.session_lifetime": "web:\n  session_lifetime: $V\n",
 		"web.login_timeout":    "web:\n  login_timeout: $V\n",
 		"web.failures_per_ip":  "web:\n  failures_per_ip: $V\n",

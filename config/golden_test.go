@@ -260,6 +260,7 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 					PasswordSuffix:       false,
 					Failmode:             "secure",
 					Reply: RadiusReply{
+						Class:          "vpn:{user}:{id}",
 						SessionTimeout: 8 * time.Hour,
 						Attributes: []RadiusAttribute{
 							{Name: "Class", Value: "staff"},
@@ -283,6 +284,7 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 					SecondFactor:         "push",
 					PasswordSuffix:       true,
 					Failmode:             "secure",
+					Reply:                RadiusReply{Class: "bridge:{id}"},
 				},
 			},
 		},

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bridge-idp/bridge/radius"
 	"github.com/bridge-idp/bridge/radius/dict"
 )
 
@@ -102,6 +103,16 @@ type RadiusClient struct {
 // RadiusReply is the attributes of an Access-Accept: Session-Timeout,
 // attributes, then those of every group of reply.groups the user is in.
 type RadiusReply struct {
+	// Class is the Class attribute the bridge adds (RFC 2865 §5.25; the
+	// NAS sends it back in its Accounting-Requests, which ties them to
+	// the login in the audit log): a template where {id} is the login's
+	// push challenge id (a random one for a login by one-time code) and
+	// {user} the user name, or off to send none (ocserv, for one, takes
+	// Class as the user's group name). {id} is required in a template;
+	// the text around it must leave room for the id within 253 bytes, and
+	// {user} is cut to fit. Default bridge:{id}. A Class in attributes is
+	// sent besides it.
+	Class string `yaml:"class"`
 	// SessionTimeout is sent as Session-Timeout, in whole seconds: from 0
 	// (default: none sent) to 8760h. Not together with a Session-Timeout
 	// in attributes.
@@ -362,6 +373,15 @@ func (v *validator) hasDirectory(name string) bool {
 const maxSessionTimeout = 8760 * time.Hour
 
 func (v *validator) radiusReply(path string, r *RadiusReply) {
+	cp := path + ".class"
+	switch strings.ToLower(r.Class) {
+	case "false", "no", "true", "yes", "on":
+		v.errorf(cp, "%s: write off to send no Class, or leave it out for %s", v.c.show(cp, r.Class), radius.DefaultClass)
+	default:
+		if err := radius.CheckClass(r.Class); err != nil {
+			v.errorf(cp, "%s: %v", v.c.show(cp, r.Class), err)
+		}
+	}
 	sp := path + ".session_timeout"
 	switch t := r.SessionTimeout; {
 	case t < 0 || t > maxSessionTimeout:

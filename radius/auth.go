@@ -79,16 +79,22 @@ func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, src ne
 		return s.reject(ctx, l, "EAP is not supported: configure the NAS for PAP", "")
 	}
 	raw, hasPassword := p.Lookup(rfc2865.UserPassword_Type)
+	state, hasState := p.Lookup(rfc2865.State_Type)
 	var pw []byte
-	if hasPassword {
+	switch {
+	case hasPassword && len(raw) == 0 && !hasState:
+		return s.reject(ctx, l, "empty User-Password (zero-length attribute) without a State", "")
+	case hasPassword && len(raw) > 0:
+		// A zero-length one with a State is nothing typed (radcli, as
+		// ocserv uses it, sends that for Enter at a challenge's prompt).
 		var err error
 		if pw, err = radius.UserPassword(raw, c.Secret, p.Authenticator[:]); err != nil {
 			return s.reject(ctx, l, "User-Password does not decode: "+err.Error(), "")
 		}
 	}
-	if state, ok := p.Lookup(rfc2865.State_Type); ok {
+	if hasState {
 		// The answer to a challenge: what the user typed, possibly nothing
-		// (some NASes then leave User-Password out).
+		// (some NASes then leave User-Password out, radcli sends it empty).
 		return s.resume(ctx, l, string(state), string(pw))
 	}
 	if !hasPassword {
@@ -498,13 +504,11 @@ func (s *Server) accept(ctx context.Context, l *login, reason string) *radius.Pa
 	resp := l.req.Response(radius.CodeAccessAccept)
 	// Class ties the NAS's accounting records to this login (RFC 2865
 	// §5.25: the NAS sends it back unchanged in Accounting-Requests).
-	class := "bridge:" + l.chal
-	if l.chal == "" {
-		var b [12]byte
-		_, _ = rand.Read(b[:])
-		class = "bridge:" + base64.RawURLEncoding.EncodeToString(b[:])
+	// Per client: off, or a template (classValue).
+	class := classValue(c.Class, l.chal, l.user)
+	if class != "" {
+		resp.Add(rfc2865.Class_Type, radius.Attribute(class))
 	}
-	resp.Add(rfc2865.Class_Type, radius.Attribute(class))
 	if c.SessionTimeout > 0 {
 		rfc2865.SessionTimeout_Set(resp, rfc2865.SessionTimeout(c.SessionTimeout/time.Second))
 	}

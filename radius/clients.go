@@ -81,6 +81,9 @@ type Client struct {
 	// Failmode is FailSecure or FailSafe.
 	Failmode string
 
+	// Class is the Access-Accept's Class: a template with {id} and
+	// {user} (see CheckClass), ClassOff for none, or "" for DefaultClass.
+	Class string
 	// SessionTimeout, if positive, is sent as Session-Timeout on accept.
 	SessionTimeout time.Duration
 	// Attributes are added to every Access-Accept; Groups to those of
@@ -127,6 +130,11 @@ func (c *Client) validate() error {
 	}
 	if c.Failmode != FailSecure && c.Failmode != FailSafe {
 		return fmt.Errorf("client %s: failmode %q is not secure or safe", c.Name, c.Failmode)
+	}
+	if c.Class != "" {
+		if err := CheckClass(c.Class); err != nil {
+			return fmt.Errorf("client %s: class %q: %w", c.Name, c.Class, err)
+		}
 	}
 	return nil
 }

@@ -85,6 +85,7 @@ type Server struct {
 	holds    *holds
 	codes    *codeLimiter
 	warned   *logLimiter
+	unknown  *unknownSources
 	metrics  *metrics
 
 	auth, acct *net.UDPConn
@@ -137,6 +138,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		holds:    newHolds(),
 		codes:    newCodeLimiter(),
 		warned:   newLogLimiter(10 * time.Second),
+		unknown:  newUnknownSources(),
 		metrics:  newMetrics(deps.Metrics),
 		sem:      make(chan struct{}, cfg.MaxPending),
 	}
@@ -268,7 +270,7 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 	}
 	c := s.clients.lookup(src.Addr())
 	if c == nil {
-		s.drop("unknown_client", nil, src, nil)
+		s.dropUnknown(src, port)
 		return
 	}
 	if len(b) > maxPacket {
@@ -377,7 +379,7 @@ func (s *Server) authentic(c *Client, b []byte, w wire) (string, error) {
 
 // drop counts a dropped packet and, for a known client, logs why (at most
 // once per client and reason every few seconds, so that a flood does not
-// flood the log). Unknown sources are only counted.
+// flood the log). Unknown sources go through dropUnknown.
 func (s *Server) drop(reason string, c *Client, src netip.AddrPort, err error) {
 	s.metrics.dropped.WithLabelValues(reason).Inc()
 	if c == nil || err == nil || !s.warned.allow(c.Name+"/"+reason, s.now()) {
@@ -388,6 +390,22 @@ func (s *Server) drop(reason string, c *Client, src netip.AddrPort, err error) {
 		level = slog.LevelInfo
 	}
 	s.log.Log(context.Background(), level, "RADIUS packet dropped", "client", c.Name, "src", src.String(), "reason", reason, "err", err)
+}
+
+// dropUnknown counts a packet from an address no client covers and logs
+// it, once per source address a minute, with the address and port, so that
+// a NAS configured with the wrong address (or behind NAT) can be found.
+func (s *Server) dropUnknown(src netip.AddrPort, socket string) {
+	s.metrics.dropped.WithLabelValues("unknown_client").Inc()
+	log, full := s.unknown.allow(src.Addr().Unmap(), s.now())
+	if !log {
+		return
+	}
+	args := []any{"src", src.String(), "addr", src.Addr().Unmap().String(), "port", src.Port(), "socket", socket}
+	if full {
+		args = append(args, "note", "many unknown sources: others are only counted for now (bridge_radius_dropped_total{reason=\"unknown_client\"})")
+	}
+	s.log.Warn("RADIUS packet from an unknown client dropped: no radius.clients address covers it (a NAS with another address than configured, or behind NAT?); logged once a minute per address", args...)
 }
 
 func (s *Server) write(conn *net.UDPConn, b []byte, dst netip.AddrPort) {

@@ -72,6 +72,7 @@ func radiusClient(c config.RadiusClient, dirs *directory.Set) (*radius.Client, e
 		SecondFactor:         c.SecondFactor,
 		PasswordSuffix:       c.PasswordSuffix,
 		Failmode:             c.Failmode,
+		Class:                c.Reply.Class,
 		SessionTimeout:       c.Reply.SessionTimeout,
 		Attributes:           attrs,
 	}
