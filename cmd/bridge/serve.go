@@ -84,6 +84,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer push.Close()
+	if push.busReady != nil {
+		if err := srv.AddReadyCheck("push wake-up channel", push.busReady); err != nil {
+			return err
+		}
+	}
 	clientIP := server.ClientIP(cfg.HTTP.Public.Proxies())
 	srv.PublicMux().Handle("/device/", push.Handler(clientIP))
 	if cfg.HTTP.AdminAPI.Token != "" {
