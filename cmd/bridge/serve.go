@@ -57,6 +57,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	if err := checkClusterBaseURL(ctx, cfg, st, time.Now, logger); err != nil {
+		return err
+	}
 	km, err := keys.Open(ctx, st, sealer, keys.Options{
 		RotationOverlap: cfg.Keys.RotationOverlap,
 		RefreshInterval: cfg.Keys.RefreshInterval,
