@@ -5,11 +5,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bridge-idp/bridge/server"
 )
 
 // tcpProxy forwards connections to a PostgreSQL server until Cut, which
@@ -132,9 +135,34 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// readyz serves Ready as a node does, and returns a GET of its /readyz.
+func readyz(t *testing.T, b *Bus) func() int {
+	t.Helper()
+	srv, err := server.New(server.Config{Public: server.ListenerConfig{Listen: "127.0.0.1:0", AllowPlainHTTP: true}}, server.Deps{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddReadyCheck("push wake-up channel", b.Ready); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	pub, _ := srv.Addrs()
+	return func() int {
+		resp, err := http.Get("http://" + pub.String() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+}
+
 // TestReadyWhileTheDatabaseIsAway cuts the bus of one node off from
-// PostgreSQL: it is not ready while cut (also after failed reconnection
-// attempts), ready again once it is back, wakes every waiter on
+// PostgreSQL: /readyz is 503 while cut (also after failed reconnection
+// attempts), 200 again once it is back; the bus wakes every waiter on
 // reconnecting, and publishes reach the other node in both directions.
 func TestReadyWhileTheDatabaseIsAway(t *testing.T) {
 	dsn := requireDSN(t)
@@ -147,8 +175,9 @@ func TestReadyWhileTheDatabaseIsAway(t *testing.T) {
 	t.Cleanup(func() { a.Close() })
 	b := node(t, dsn, nil)
 	ctx := context.Background()
-	if err := a.Ready(ctx); err != nil {
-		t.Fatalf("not ready after Open: %v", err)
+	status := readyz(t, a)
+	if code := status(); code != http.StatusOK {
+		t.Fatalf("/readyz after Open: %d", code)
 	}
 	tp, back := topic(t), topic(t)
 	w, cancel := a.Subscribe(tp)
@@ -164,7 +193,7 @@ func TestReadyWhileTheDatabaseIsAway(t *testing.T) {
 	waitWake(t, wb, "a publish before the cut")
 
 	proxy.Cut()
-	eventually(t, "not ready while cut", func() bool { return a.Ready(ctx) != nil })
+	eventually(t, "/readyz 503 while cut", func() bool { return status() == http.StatusServiceUnavailable })
 	for failed := 0; failed < 2; {
 		select {
 		case m := <-logs.msgs:
@@ -178,12 +207,15 @@ func TestReadyWhileTheDatabaseIsAway(t *testing.T) {
 	if err := a.Ready(ctx); err == nil || !strings.Contains(err.Error(), "not listening") {
 		t.Fatalf("ready while cut, after failed reconnections: %v", err)
 	}
+	if code := status(); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz while cut, after failed reconnections: %d", code)
+	}
 	if woken(w) {
 		t.Fatal("a waiter was woken while the bus was away")
 	}
 
 	proxy.Restore()
-	eventually(t, "ready after the database is back", func() bool { return a.Ready(ctx) == nil })
+	eventually(t, "/readyz 200 after the database is back", func() bool { return status() == http.StatusOK })
 	waitWake(t, w, "every waiter woken on reconnecting")
 
 	if err := b.Publish(ctx, tp); err != nil {
