@@ -158,7 +158,8 @@ type Listener struct {
 	// BaseURL is how phones and browsers reach this listener (public only);
 	// it goes into enrollment QR codes and redirects. An absolute http(s)
 	// URL, possibly with a path; a trailing slash is dropped. Default
-	// derived from listen (all interfaces written as localhost).
+	// derived from listen (all interfaces written as localhost); required
+	// with storage.driver postgres, where every node must use the same one.
 	BaseURL string `yaml:"base_url"`
 	// TLS serves HTTPS from these files.
 	TLS TLS `yaml:"tls"`

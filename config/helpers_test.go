@@ -23,11 +23,16 @@ func envOf(m map[string]string) func(string) (string, bool) {
 
 // trial completes a snippet into a config that is valid on its own: dev
 // mode, and plain HTTP allowed on the public listener unless the snippet
-// has its own http section.
+// has its own http section; with storage.driver postgres, a base_url too
+// (a shared database requires one). The snippet starts on line 5 either way.
 func trial(snippet string) string {
 	s := "dev_mode: true\n"
 	if !strings.Contains(snippet, "\nhttp:") && !strings.HasPrefix(snippet, "http:") {
-		s += "http:\n  public:\n    allow_plain_http: true\n"
+		if strings.Contains(snippet, "driver: postgres") {
+			s += "http:\n  public:\n    {allow_plain_http: true, base_url: \"http://127.0.0.1:8080\"}\n"
+		} else {
+			s += "http:\n  public:\n    allow_plain_http: true\n"
+		}
 	}
 	return s + snippet
 }

@@ -125,6 +125,7 @@ func (v *validator) storage() {
 			v.errorf("storage.postgres.max_conns", "must be at least 1, got %s",
 				v.c.plain("storage.postgres.max_conns", s.Postgres.MaxConns))
 		}
+		v.sharedBaseURL()
 	}
 	switch sp := s.AuditSpool; {
 	case sp.Path == "":
@@ -140,6 +141,24 @@ func (v *validator) storage() {
 		v.errorf("storage.audit_spool.max_mb", "must be between 1 and 65536, got %s",
 			v.c.plain("storage.audit_spool.max_mb", s.AuditSpool.MaxMB))
 	}
+}
+
+// sharedBaseURL requires http.public.base_url to be written when nodes
+// can share the database: a base_url derived from listen differs from
+// node to node, and phones refuse challenges from a bridge whose issuer is
+// not the one they enrolled with.
+func (v *validator) sharedBaseURL() {
+	const path = "http.public.base_url"
+	if v.c.has(path) {
+		return
+	}
+	e := v.c.newError(path, "must be set when storage.driver is postgres: every node sharing the database must use "+
+		"the same base_url, the address phones enrolled with (such as https://mfa.example.com); "+
+		"without it each node derives its own from its listen address")
+	if e.Line == 0 {
+		e.Line = v.c.lineOf("storage.driver") // no http section to point at
+	}
+	v.errs = append(v.errs, e)
 }
 
 func (v *validator) keys() {

@@ -208,3 +208,46 @@ func TestDrainDelay(t *testing.T) {
 		t.Errorf("drain_delay reported against an invalid shutdown_timeout:\n%v", err)
 	}
 }
+
+// TestSharedBaseURL: with PostgreSQL (nodes may share the database) a
+// base_url derived from listen is an error, in or out of dev mode, at the
+// public listener's line or, without an http section, the driver's; with
+// SQLite it stays derived.
+func TestSharedBaseURL(t *testing.T) {
+	const pg = "storage:\n  driver: postgres\n  postgres:\n    dsn: host=db\n"
+	const msg = "http.public.base_url: must be set when storage.driver is postgres: every node sharing the database must use the same base_url"
+	bad := []struct {
+		name, src, want string
+		problems        int
+	}{
+		{"listen only", "dev_mode: true\nhttp:\n  public:\n    listen: 10.0.0.5:8443\n    allow_plain_http: true\n" + pg, "bridge.yaml:3: " + msg, 1},
+		{"not dev mode", "keys:\n  kek: ${KEK}\nhttp:\n  public:\n    allow_plain_http: true\n" + pg, "bridge.yaml:4: " + msg, 1},
+		// and plain HTTP on the default listener
+		{"no http section", "dev_mode: true\n" + pg, "bridge.yaml:3: " + msg, 2},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseString(t, tt.src, "", map[string]string{"KEK": testKEK})
+			wantErr(t, err, tt.want)
+			if n := len(flatten(err)); n != tt.problems {
+				t.Errorf("want %d problems, got %d:\n%v", tt.problems, n, err)
+			}
+		})
+	}
+	good := []struct{ name, src, want string }{
+		{"postgres with base_url", "dev_mode: true\nhttp:\n  public:\n    listen: 10.0.0.5:8443\n    base_url: https://mfa.example.com/\n    allow_plain_http: true\n" + pg, "https://mfa.example.com"},
+		{"postgres with base_url from env", "dev_mode: true\nhttp:\n  public:\n    base_url: ${URL}\n    allow_plain_http: true\n" + pg, "https://mfa.example.com"},
+		{"sqlite derives", "dev_mode: true\nhttp:\n  public:\n    listen: 10.0.0.5:8443\n    allow_plain_http: true\n", "http://10.0.0.5:8443"},
+	}
+	for _, tt := range good {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseString(t, tt.src, "", map[string]string{"URL": "https://mfa.example.com"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.HTTP.Public.BaseURL != tt.want {
+				t.Errorf("base_url = %q, want %q", c.HTTP.Public.BaseURL, tt.want)
+			}
+		})
+	}
+}

@@ -12,7 +12,8 @@
 // Routes the package mounts itself:
 //
 //	/healthz  both listeners  200 while the process serves (liveness)
-//	/readyz   both listeners  200 when Deps.Ready passes, else 503
+//	/readyz   both listeners  200 when Deps.Ready and every check added
+//	                          with AddReadyCheck pass, else 503
 //	/metrics  admin only      Prometheus; never public. Without an admin
 //	                          listener metrics are not served at all.
 //

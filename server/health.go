@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -25,20 +26,42 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeText(w, http.StatusOK, "ok")
 }
 
+// readyCheck is one condition of readiness, named in the log when it fails.
+type readyCheck struct {
+	name  string
+	check func(ctx context.Context) error
+}
+
+// AddReadyCheck adds a condition to /readyz besides Deps.Ready (the
+// cross-node wake-up channel, say): the node is ready only while every
+// check passes. All checks share one 2 s timeout. Add checks before Start.
+func (s *Server) AddReadyCheck(name string, check func(ctx context.Context) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.started:
+		return errors.New("server: readiness check added after Start")
+	case check == nil:
+		return fmt.Errorf("server: readiness check %q is nil", name)
+	}
+	s.ready = append(s.ready, readyCheck{name: name, check: check})
+	return nil
+}
+
 // readyz is readiness: 503 while shutting down (so load balancers drain
-// the node) or when Ready fails. The client gets a short reason only; the
-// error is logged.
+// the node) or when a readiness check fails. The client gets a short
+// reason only; the error is logged with the check's name.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		writeText(w, http.StatusServiceUnavailable, "shutting down")
 		return
 	}
-	if s.ready != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-		defer cancel()
-		if err := s.ready(ctx); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	for _, c := range s.ready {
+		if err := c.check(ctx); err != nil {
 			s.logger.WarnContext(r.Context(), "readiness check failed",
-				"err", err, "request_id", RequestID(r.Context()))
+				"check", c.name, "err", err, "request_id", RequestID(r.Context()))
 			writeText(w, http.StatusServiceUnavailable, "not ready")
 			return
 		}

@@ -19,7 +19,8 @@ import (
 // Deps are what the server needs from the rest of the bridge.
 type Deps struct {
 	// Ready reports whether the node can serve (the store's Ping). Nil
-	// means always ready. /readyz calls it with a 2 s timeout.
+	// means always ready. /readyz calls it with a 2 s timeout; more checks
+	// can be added with AddReadyCheck.
 	Ready func(ctx context.Context) error
 	// Registry receives the server's metrics and is served on the admin
 	// listener's /metrics. Nil makes a new one with the Go and process
@@ -32,7 +33,7 @@ type Deps struct {
 type Server struct {
 	cfg      Config
 	logger   *slog.Logger
-	ready    func(context.Context) error
+	ready    []readyCheck // set before Start, read-only after
 	registry *prometheus.Registry
 	metrics  *metrics
 	public   *listener
@@ -76,7 +77,6 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		logger:   logger,
-		ready:    deps.Ready,
 		registry: deps.Registry,
 		listen:   new(net.ListenConfig).Listen,
 		errc:     make(chan error, 2),
@@ -95,6 +95,9 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	if deps.Ready != nil {
+		s.ready = append(s.ready, readyCheck{name: "store", check: deps.Ready})
+	}
 
 	if s.public, err = s.newListener("public", cfg.Public); err != nil {
 		return nil, err

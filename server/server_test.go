@@ -179,6 +179,49 @@ func TestReadyz(t *testing.T) {
 	}
 }
 
+// TestReadyzChecks: a check added with AddReadyCheck (the push bus) turns
+// readiness 503 while it fails although the store answers, is named in the
+// log, and lets it back to 200 when it passes; none can be added after
+// Start.
+func TestReadyzChecks(t *testing.T) {
+	var busDown atomic.Bool
+	s, logs := startServer(t, plainConfig(), Deps{Ready: func(context.Context) error { return nil }}, func(srv *Server) {
+		err := srv.AddReadyCheck("push bus", func(ctx context.Context) error {
+			if _, ok := ctx.Deadline(); !ok {
+				return errors.New("readiness check without a deadline")
+			}
+			if busDown.Load() {
+				return errors.New("not listening since 12:00")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.AddReadyCheck("nil", nil); err == nil {
+			t.Error("a nil check was accepted")
+		}
+	})
+	pub, adm := urls(s)
+	for _, step := range []struct {
+		down bool
+		want int
+	}{{false, http.StatusOK}, {true, http.StatusServiceUnavailable}, {false, http.StatusOK}} {
+		busDown.Store(step.down)
+		for _, u := range []string{pub, adm} {
+			if r := get(t, u+"/readyz"); r.code != step.want {
+				t.Fatalf("%s/readyz with the bus down=%v: %d %q, want %d", u, step.down, r.code, r.body, step.want)
+			}
+		}
+	}
+	if l := logs.String(); !strings.Contains(l, `check="push bus"`) || !strings.Contains(l, "not listening since 12:00") {
+		t.Errorf("the failing check is not named in the log:\n%s", l)
+	}
+	if err := s.AddReadyCheck("late", func(context.Context) error { return nil }); err == nil {
+		t.Error("a check was added after Start")
+	}
+}
+
 func TestMetricsOnlyOnAdmin(t *testing.T) {
 	s, _ := startServer(t, plainConfig(), Deps{}, nil)
 	pub, adm := urls(s)

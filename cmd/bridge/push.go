@@ -26,7 +26,10 @@ type pushEngine struct {
 	// audit is the group-commit audit writer the engine uses; the front
 	// ends share it.
 	audit *store.AuditBatcher
-	close []func()
+	// busReady reports whether the wake-up channel between nodes is up;
+	// nil on a single node.
+	busReady func(context.Context) error
+	close    []func()
 }
 
 // Close stops the engine and releases what openPush opened, in reverse.
@@ -69,6 +72,7 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		}
 		p.close = append(p.close, func() { _ = bus.Close() })
 		deps.Bus = bus
+		p.busReady = bus.Ready
 	}
 	if pc.FCM.Enabled() {
 		s, err := fcm.New(ctx, fcm.Config{CredentialsFile: pc.FCM.CredentialsFile, ProjectID: pc.FCM.ProjectID, Endpoint: pc.FCM.Endpoint, Timeout: pc.DeliveryTimeout}, logger)

@@ -116,6 +116,7 @@ The configuration file is taken from --config, else $BRIDGE_CONFIG, else
 		c.keysCommand(),
 		c.oidcCommand(),
 		c.auditCommand(),
+		c.clusterCommand(),
 		c.versionCommand(),
 	)
 	return root

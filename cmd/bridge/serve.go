@@ -57,6 +57,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	if err := checkClusterBaseURL(ctx, cfg, st, time.Now, logger); err != nil {
+		return err
+	}
 	km, err := keys.Open(ctx, st, sealer, keys.Options{
 		RotationOverlap: cfg.Keys.RotationOverlap,
 		RefreshInterval: cfg.Keys.RefreshInterval,
@@ -84,6 +87,11 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	defer push.Close()
+	if push.busReady != nil {
+		if err := srv.AddReadyCheck("push wake-up channel", push.busReady); err != nil {
+			return err
+		}
+	}
 	clientIP := server.ClientIP(cfg.HTTP.Public.Proxies())
 	srv.PublicMux().Handle("/device/", push.Handler(clientIP))
 	if cfg.HTTP.AdminAPI.Token != "" {

@@ -6,6 +6,8 @@
 // a small pool of others. A publish wakes the node's own subscribers
 // directly; the payload names the sending node so that its listener skips
 // the echo. When the listening connection drops, notifications may be lost
-// until it is back: the bus reconnects with back-off and then wakes every
-// subscriber, who re-read the store (wake-ups are hints, never the state).
+// until it is back: the bus reconnects with a short back-off (at most a
+// second between attempts) and then wakes every subscriber, who re-read the
+// store (wake-ups are hints, never the state). Ready reports the outage
+// meanwhile, for the node's readiness check.
 package pgbus

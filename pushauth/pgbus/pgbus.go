@@ -41,9 +41,12 @@ const (
 	// so one that died silently (a dropped NAT entry) is noticed.
 	healthEvery = 30 * time.Second
 	// Reconnection back-off after a failed attempt (the first attempt
-	// after a drop is immediate).
+	// after a drop is immediate). The ceiling is short: while the bus is
+	// away, cross-node approvals wait for the engine's own polling, and the
+	// node reports itself not ready; one connection attempt a second per
+	// node is cheap for the database.
 	minBackoff = 100 * time.Millisecond
-	maxBackoff = 10 * time.Second
+	maxBackoff = time.Second
 )
 
 // Bus is a pushauth.Bus across nodes. It is safe for concurrent use.
@@ -58,6 +61,8 @@ type Bus struct {
 	// pid is the listening connection's backend process id (0 while
 	// reconnecting), for logs and tests.
 	pid atomic.Uint32
+	// down is why and since when the bus is not listening; nil while it is.
+	down atomic.Pointer[outage]
 
 	stop      context.CancelFunc
 	done      chan struct{} // closed when the listener has stopped
@@ -137,6 +142,23 @@ func (b *Bus) Publish(ctx context.Context, topic string) error {
 // WakeAll wakes every subscriber on this node.
 func (b *Bus) WakeAll() { b.local.WakeAll() }
 
+// outage is why the listening connection is down, and since when.
+type outage struct {
+	since time.Time
+	err   error
+}
+
+// Ready reports whether the bus is listening for the other nodes'
+// wake-ups: nil while it is, an error naming the cause and the time since
+// it stopped while it reconnects (or after Close). For readiness checks.
+func (b *Bus) Ready(context.Context) error {
+	if o := b.down.Load(); o != nil {
+		return fmt.Errorf("pgbus: not listening for other nodes' wake-ups since %s: %w",
+			o.since.UTC().Format(time.RFC3339), o.err)
+	}
+	return nil
+}
+
 // Close stops listening, waits for the listener to end and closes the
 // connections. Publish fails afterwards.
 func (b *Bus) Close() error {
@@ -161,6 +183,7 @@ func (b *Bus) listen(ctx context.Context) (*pgx.Conn, error) {
 		return nil, fmt.Errorf("LISTEN: %w", err)
 	}
 	b.pid.Store(conn.PgConn().PID())
+	b.down.Store(nil)
 	return conn, nil
 }
 
@@ -176,6 +199,10 @@ func (b *Bus) run(ctx context.Context, conn *pgx.Conn) {
 	defer close(b.done)
 	for {
 		err := b.receive(ctx, conn)
+		if ctx.Err() != nil {
+			err = errors.New("closed")
+		}
+		b.down.Store(&outage{since: time.Now(), err: err})
 		b.pid.Store(0)
 		closeConn(conn)
 		if ctx.Err() != nil {
@@ -226,7 +253,7 @@ func (b *Bus) receive(ctx context.Context, conn *pgx.Conn) error {
 // reconnect opens a new listening connection, retrying with back-off; nil
 // when ctx ends first.
 func (b *Bus) reconnect(ctx context.Context) *pgx.Conn {
-	for wait := minBackoff; ; wait = min(2*wait, maxBackoff) {
+	for attempt := 0; ; attempt++ {
 		conn, err := b.listen(ctx)
 		if err == nil {
 			return conn
@@ -234,8 +261,12 @@ func (b *Bus) reconnect(ctx context.Context) *pgx.Conn {
 		if ctx.Err() != nil {
 			return nil
 		}
-		// Jitter, so nodes that lost the database together do not return in step.
-		delay := wait/2 + mathrand.N(wait/2+1)
+		since := time.Now()
+		if o := b.down.Load(); o != nil {
+			since = o.since
+		}
+		b.down.Store(&outage{since: since, err: err})
+		delay := backoff(attempt)
 		b.logger.WarnContext(ctx, "push bus: reconnecting failed", "err", err, "retry_in", delay)
 		t := time.NewTimer(delay)
 		select {
@@ -245,4 +276,16 @@ func (b *Bus) reconnect(ctx context.Context) *pgx.Conn {
 		case <-t.C:
 		}
 	}
+}
+
+// backoff is the wait after the attempt-th failed reconnection (from 0):
+// doubling from minBackoff up to maxBackoff, with jitter (a random half
+// of it), so that nodes that lost the database together do not return in
+// step.
+func backoff(attempt int) time.Duration {
+	wait := maxBackoff
+	if attempt < 16 && minBackoff<<attempt < maxBackoff {
+		wait = minBackoff << attempt
+	}
+	return wait/2 + mathrand.N(wait/2+1)
 }
