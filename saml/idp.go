@@ -579,7 +579,7 @@ func (i *IdP) idpInitiated(w http.ResponseWriter, r *http.Request) {
 	// The RelayState comes from whoever made the link: a path on the SP
 	// only, so that it cannot turn the SP into an open redirect.
 	relay := r.URL.Query().Get("RelayState")
-	if len(relay) > maxRelayState || relay != "" && (!strings.HasPrefix(relay, "/") || strings.HasPrefix(relay, "//") || strings.HasPrefix(relay, "/\\")) {
+	if !safeRelayState(relay) {
 		i.errorPage(w, http.StatusBadRequest, "The RelayState must be a path of at most 80 bytes.")
 		return
 	}
@@ -622,6 +622,26 @@ func unsolicited(req *saml.IdpAuthnRequest, sp *ServiceProvider) error {
 
 // maxRelayState is the longest RelayState (SAML bindings 3.4.3, 3.5.3).
 const maxRelayState = 80
+
+// safeRelayState reports whether relay may be an IdP-initiated
+// RelayState: empty, or a path on the SP of at most maxRelayState bytes.
+// Not "//host" or "/\host" (another host to a browser), and no control
+// characters anywhere: browsers drop TAB, CR and LF from URLs, so
+// "/\t/evil.example/" would become "//evil.example/" after the check.
+func safeRelayState(relay string) bool {
+	if relay == "" {
+		return true
+	}
+	if len(relay) > maxRelayState || !strings.HasPrefix(relay, "/") || strings.HasPrefix(relay, "//") || strings.HasPrefix(relay, "/\\") {
+		return false
+	}
+	for i := 0; i < len(relay); i++ {
+		if relay[i] < 0x20 || relay[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
 
 func returnPath(id string) string { return "/saml/login/done?id=" + url.QueryEscape(id) }
 
