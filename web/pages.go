@@ -29,10 +29,13 @@ type view struct {
 	Password, HasCode, CanResend      bool
 	// Challenge is set when a push is pending (the code page links back).
 	Challenge bool
-	Failure   string // denied, timeout, fraud, ...
-	Notice    string // a string key
-	Error     string // a string key
-	Captcha   *captchaView
+	// Attempt is the push the waiting page shows (login.attempt): its
+	// script and its continue form name it.
+	Attempt int
+	Failure string // denied, timeout, fraud, ...
+	Notice  string // a string key
+	Error   string // a string key
+	Captcha *captchaView
 	// Set by render.
 	Lang        string
 	Title, Body string
