@@ -212,9 +212,8 @@ func (p *Provider) Handler() http.Handler {
 	mux.HandleFunc("GET "+p.prefix+"/logout/done", func(w http.ResponseWriter, r *http.Request) {
 		p.page(w, http.StatusOK, "Signed out", "You are signed out.", "", "")
 	})
-	for _, path := range []string{"/keys", "/userinfo"} {
-		mux.Handle(p.prefix+path, inner)
-	}
+	mux.Handle(p.prefix+"/keys", inner)
+	mux.HandleFunc(p.prefix+"/userinfo", p.userinfo(inner))
 	return mux
 }
 
@@ -317,7 +316,7 @@ const (
 
 // paramLimits are the parameters allowed more or less than maxParamLen.
 var paramLimits = map[string]int{
-	"state": 2048, "nonce": 512, "login_hint": 256, "scope": 512, "code_challenge": 128,
+	"state": 2048, "nonce": 512, "login_hint": 256, "scope": 512,
 	"redirect_uri": 2048, "client_id": 128, "max_age": 12, "prompt": 64, "acr_values": 512,
 	"ui_locales": 128, "id_token_hint": 8192,
 }
