@@ -214,3 +214,33 @@ func TestUserinfoErrors(t *testing.T) {
 		})
 	}
 }
+
+// An authorization request that cannot be answered at a redirect URI is
+// answered with a page that says what the user can do; the developer's
+// detail is only a line for the administrator.
+func TestAuthorizeErrorPageSaysWhatToDo(t *testing.T) {
+	p := newTestProvider(t)
+	h := p.Handler()
+	for _, c := range []struct{ name, query, detail string }{
+		{"unregistered redirect_uri", "client_id=wiki&redirect_uri=https%3A%2F%2Fevil.example%2F&response_type=code&scope=openid",
+			"redirect_uri that is not registered"},
+		{"unknown client", "client_id=nobody&redirect_uri=https%3A%2F%2Fevil.example%2F&response_type=code&scope=openid",
+			"client_id is not a registered application"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, testIssuer+"/authorize?"+c.query, nil)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, r)
+			body := rec.Body.String()
+			if rec.Code != http.StatusBadRequest {
+				t.Fatalf("%d %s", rec.Code, body)
+			}
+			if !strings.Contains(body, "Go back to the application and sign in again") || !strings.Contains(body, "contact your helpdesk") {
+				t.Errorf("the page does not say what to do:\n%s", body)
+			}
+			if !strings.Contains(body, "Details for your administrator:") || !strings.Contains(body, c.detail) {
+				t.Errorf("no detail line %q:\n%s", c.detail, body)
+			}
+		})
+	}
+}

@@ -267,10 +267,12 @@ type login struct {
 	Resends   int       `json:"resends,omitempty"`
 	// Sending is set while a "send again" is between counting itself
 	// (Resends) and recording its push (Challenge).
-	Sending bool    `json:"sending,omitempty"`
-	HasCode bool    `json:"has_code,omitempty"`
-	Failure string  `json:"failure,omitempty"`
-	Result  *Result `json:"result,omitempty"`
+	Sending bool   `json:"sending,omitempty"`
+	HasCode bool   `json:"has_code,omitempty"`
+	Failure string `json:"failure,omitempty"`
+	// RetryAfter is when a rate-limited user may try again.
+	RetryAfter time.Time `json:"retry_after,omitzero"`
+	Result     *Result   `json:"result,omitempty"`
 }
 
 // Begin starts a sign-in for l and answers the browser: a redirect to the

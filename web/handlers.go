@@ -109,6 +109,9 @@ func (f *Flow) view(id string, st login, app App) view {
 		CanResend: st.Resends < maxResends,
 		Attempt:   st.attempt(),
 	}
+	if st.Step == "failed" && st.RetryAfter.After(f.now()) {
+		v.Retry = st.RetryAfter.Sub(f.now())
+	}
 	if st.Identity != nil {
 		v.User = st.Identity.Username
 	}
@@ -246,6 +249,7 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 		NumberMatching: app.NumberMatching,
 	})
 	var failure string
+	var retry time.Time
 	var rl *pushauth.RateLimitError
 	switch {
 	case err == nil:
@@ -270,13 +274,14 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 		failure = "locked"
 	case errors.As(err, &rl):
 		failure = "ratelimited"
+		retry = rl.RetryAfter
 	default:
 		f.fail(w, r, err)
 		return
 	}
 	if failure != "" {
 		f.audit(ctx, r, app, user, store.ResultFailure, err.Error(), nil)
-		st, err = f.update(ctx, id, func(s *login) error { s.Step, s.Failure = "failed", failure; return nil })
+		st, err = f.update(ctx, id, func(s *login) error { s.Step, s.Failure, s.RetryAfter = "failed", failure, retry; return nil })
 		if err != nil {
 			f.stepError(w, r, id, err)
 			return
