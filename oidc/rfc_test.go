@@ -244,3 +244,30 @@ func TestAuthorizeErrorPageSaysWhatToDo(t *testing.T) {
 		})
 	}
 }
+
+// The sign-out page's next (where the browser goes after the sign-out)
+// is a registered post-logout URI, with at most a state added. A control
+// character a browser would drop (TAB, CR, LF) cannot make an
+// unregistered target pass as a registered one: such a next is refused
+// whole.
+func TestPostLogoutURIControlCharacters(t *testing.T) {
+	p := newTestProvider(t)
+	for _, c := range []struct {
+		next string
+		ok   bool
+	}{
+		{"https://wiki.example.com/bye", true},
+		{"https://wiki.example.com/bye?state=abc", true},
+		{"https://wiki.example.com/bye?state=a%09b", true}, // encoded: stays encoded in the redirect
+		{"https://wiki.example.com/bye?state=a\tb", false},
+		{"https://wiki.example.com/bye\t", false},
+		{"https://wiki.example.com/\t/bye", false},
+		{"https://wiki.example.com/bye\r\nLocation: https://evil.example/", false},
+		{"https://wiki.example.com/bye\x7f", false},
+		{"https://evil.example/bye", false},
+	} {
+		if got := p.postLogoutURI(c.next); got != c.ok {
+			t.Errorf("postLogoutURI(%q) = %v, want %v", c.next, got, c.ok)
+		}
+	}
+}
