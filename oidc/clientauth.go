@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -55,6 +56,10 @@ func (p *Provider) authenticateClient(r *http.Request, token bool) (*http.Reques
 	if assertion == "" {
 		c, ok := p.clients[tokenClientID(r)]
 		if !ok {
+			if token {
+				// op would look at the code first.
+				return nil, &clientAuthError{"unknown client or wrong credentials"}
+			}
 			return r, nil // op answers unknown clients
 		}
 		switch {
@@ -62,6 +67,14 @@ func (p *Provider) authenticateClient(r *http.Request, token bool) (*http.Reques
 			return nil, &clientAuthError{"more than one client authentication method"}
 		case c.AuthMethod == oidc.AuthMethodPrivateKeyJWT:
 			return nil, &clientAuthError{"this client authenticates with a signed JWT (private_key_jwt)"}
+		}
+		if token && c.AuthMethod != oidc.AuthMethodNone {
+			// op checks the code (and PKCE) before the client's secret, so
+			// that a wrong secret with a bad code says invalid_grant: the
+			// client is authenticated here first, always.
+			if err := (storage{p}).AuthorizeClientIDSecret(r.Context(), c.ID, clientSecret(r)); err != nil {
+				return nil, &clientAuthError{"unknown client or wrong credentials"}
+			}
 		}
 		return r, nil
 	}
@@ -88,6 +101,19 @@ func (p *Provider) authenticateClient(r *http.Request, token bool) (*http.Reques
 	r.PostForm.Del("client_assertion_type")
 	r.PostForm.Set("client_id", c)
 	return r.WithContext(context.WithValue(r.Context(), verifiedClientKey{}, c)), nil
+}
+
+// clientSecret is the secret a request carries: in the Basic
+// credentials (form-encoded, RFC 6749 2.3.1) or the body.
+func clientSecret(r *http.Request) string {
+	if _, secret, ok := r.BasicAuth(); ok {
+		u, err := url.QueryUnescape(secret)
+		if err != nil {
+			return "" // as op: no secret
+		}
+		return u
+	}
+	return r.PostForm.Get("client_secret")
 }
 
 // verifyAssertion checks a private_key_jwt client assertion and returns

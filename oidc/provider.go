@@ -212,9 +212,8 @@ func (p *Provider) Handler() http.Handler {
 	mux.HandleFunc("GET "+p.prefix+"/logout/done", func(w http.ResponseWriter, r *http.Request) {
 		p.page(w, http.StatusOK, "Signed out", "You are signed out.", "", "")
 	})
-	for _, path := range []string{"/keys", "/userinfo"} {
-		mux.Handle(p.prefix+path, inner)
-	}
+	mux.Handle(p.prefix+"/keys", inner)
+	mux.HandleFunc(p.prefix+"/userinfo", p.userinfo(inner))
 	return mux
 }
 
@@ -258,15 +257,15 @@ func (p *Provider) discovery(inner http.Handler) http.HandlerFunc {
 func (p *Provider) authorize(inner http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
-			p.errorPage(w, http.StatusBadRequest, "The request could not be read.")
+			p.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The request could not be read.")
 			return
 		}
 		if k := repeated(r.Form); k != "" {
-			p.errorPage(w, http.StatusBadRequest, "The request repeats the parameter "+strconv.Quote(truncate(k, 40))+".")
+			p.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The request repeats the parameter "+strconv.Quote(truncate(k, 40))+".")
 			return
 		}
 		if len(r.Form) > maxParams {
-			p.errorPage(w, http.StatusBadRequest, "The request has too many parameters.")
+			p.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The request has too many parameters.")
 			return
 		}
 		for k, v := range r.Form {
@@ -276,26 +275,26 @@ func (p *Provider) authorize(inner http.Handler) http.Handler {
 				limit = maxParamLen
 			}
 			if len(v[0]) > limit {
-				p.errorPage(w, http.StatusBadRequest, "The request's "+strconv.Quote(truncate(lk, 40))+" is too long.")
+				p.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The request's "+strconv.Quote(truncate(lk, 40))+" is too long.")
 				return
 			}
 		}
 		if !p.authorizeLimit.Take(web.AddressKey(p.flow.ClientIP(r))) {
-			p.errorPage(w, http.StatusTooManyRequests, "Too many sign-in requests from this address. Wait a few minutes and try again.")
+			p.errorPage(w, r, http.StatusTooManyRequests, web.ErrorBusy, "Too many authorization requests from this address.")
 			return
 		}
 		c, ok := p.clients[r.Form.Get("client_id")]
 		if !ok {
-			p.errorPage(w, http.StatusBadRequest, "Unknown application (client_id).")
+			p.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The client_id is not a registered application.")
 			return
 		}
 		if !slices.Contains(c.RedirectURIs, r.Form.Get("redirect_uri")) {
 			p.auditClient(r.Context(), c.ID, "oidc.authorize", store.ResultFailure, "redirect_uri not registered")
-			p.errorPage(w, http.StatusBadRequest, "The application sent a redirect_uri that is not registered for it.")
+			p.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The application sent a redirect_uri that is not registered for it.")
 			return
 		}
 		if r.Form.Has("request") || r.Form.Has("request_uri") {
-			p.errorPage(w, http.StatusBadRequest, "Request objects are not supported.")
+			p.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "Request objects are not supported.")
 			return
 		}
 		// The request is bound to this browser: only it may sign in to it
@@ -317,7 +316,7 @@ const (
 
 // paramLimits are the parameters allowed more or less than maxParamLen.
 var paramLimits = map[string]int{
-	"state": 2048, "nonce": 512, "login_hint": 256, "scope": 512, "code_challenge": 128,
+	"state": 2048, "nonce": 512, "login_hint": 256, "scope": 512,
 	"redirect_uri": 2048, "client_id": 128, "max_age": 12, "prompt": 64, "acr_values": 512,
 	"ui_locales": 128, "id_token_hint": 8192,
 }
@@ -375,12 +374,12 @@ func (p *Provider) callback(inner http.Handler) http.Handler {
 		// request checked here is the one op answers.
 		ids := r.URL.Query()["id"]
 		if r.Method != http.MethodGet || len(ids) != 1 {
-			p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was finished in another browser. Go back to the application and sign in again.")
+			p.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "The authorization request is unknown, expired, or was finished in another browser.")
 			return
 		}
 		a, err := p.getRequest(r.Context(), ids[0])
 		if err != nil || a.User == nil || !p.boundHere(r, a) {
-			p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was finished in another browser. Go back to the application and sign in again.")
+			p.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "The authorization request is unknown, expired, or was finished in another browser.")
 			return
 		}
 		inner.ServeHTTP(&issWriter{ResponseWriter: w, iss: p.cfg.Issuer}, r)
@@ -493,7 +492,7 @@ func (p *Provider) logoutPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodPost {
 		if o := r.Header.Get("Origin"); o != "" && o != p.issuer.Scheme+"://"+p.issuer.Host {
-			p.errorPage(w, http.StatusForbidden, "The sign-out request came from another site.")
+			p.errorPage(w, r, http.StatusForbidden, web.ErrorSignOut, "The sign-out request came from another site.")
 			return
 		}
 		if user := p.flow.EndSession(w, r); user != "" {
@@ -534,12 +533,12 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	a, err := p.getRequest(ctx, r.URL.Query().Get("id"))
 	if err != nil || a.User != nil || !p.boundHere(r, a) {
-		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
+		p.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "The authorization request is unknown, expired, or was started in another browser.")
 		return
 	}
 	c := p.clients[a.ClientID]
 	if c == nil {
-		p.errorPage(w, http.StatusBadRequest, "Unknown application.")
+		p.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "The authorization request's client is no longer configured.")
 		return
 	}
 	l := web.Login{
@@ -578,7 +577,7 @@ func (p *Provider) loginDone(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	a, err := p.getRequest(ctx, r.URL.Query().Get("id"))
 	if err != nil || a.User != nil || !p.boundHere(r, a) {
-		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
+		p.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "The authorization request is unknown, expired, or was started in another browser.")
 		return
 	}
 	// The sign-in must be the one started for this request: another
@@ -586,7 +585,7 @@ func (p *Provider) loginDone(w http.ResponseWriter, r *http.Request) {
 	// reused where this request wanted a push) is no good here.
 	res, err := p.flow.Finish(r, r.URL.Query().Get("login"), p.returnPath(a))
 	if err != nil {
-		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was finished in another browser. Go back to the application and sign in again.")
+		p.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "The authorization request is unknown, expired, or was finished in another browser.")
 		return
 	}
 	p.finish(w, r, a, res)
@@ -598,7 +597,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, a *authRequest
 	ctx := r.Context()
 	c := p.clients[a.ClientID]
 	if c == nil || !p.boundHere(r, a) || c.App.Directory == nil || res.Directory != c.App.Directory.Name() {
-		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired. Go back to the application and sign in again.")
+		p.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "The sign-in does not belong to this browser or to the application's directory.")
 		return
 	}
 	_, err := p.st.UpdateGrant(ctx, store.GrantAuthRequest, a.ID, p.now(), func(g store.Grant) (store.Grant, error) {
@@ -615,7 +614,7 @@ func (p *Provider) finish(w http.ResponseWriter, r *http.Request, a *authRequest
 		return g, err
 	})
 	if err != nil {
-		p.errorPage(w, http.StatusBadRequest, "This sign-in has expired. Go back to the application and sign in again.")
+		p.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "The authorization request expired or was signed in to already.")
 		return
 	}
 	details := map[string]string{"amr": strings.Join(res.AMR, " ")}
@@ -631,7 +630,7 @@ func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, a *auth
 	_ = p.st.DeleteGrant(r.Context(), store.GrantAuthRequest, a.ID)
 	u, err := url.Parse(a.RedirectURI)
 	if err != nil {
-		p.errorPage(w, http.StatusBadRequest, "The application's redirect URI is not valid.")
+		p.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The application's redirect URI is not valid.")
 		return
 	}
 	q := u.Query()
@@ -859,8 +858,8 @@ func (p *Provider) auditClient(ctx context.Context, clientID, action string, res
 
 // errorPage is shown instead of redirecting to a client that cannot be
 // trusted with the answer.
-func (p *Provider) errorPage(w http.ResponseWriter, status int, msg string) {
-	web.SimplePage(w, status, "Sign-in error", msg, nil)
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, kind web.ErrorKind, detail string) {
+	p.flow.ErrorPage(w, r, status, kind, detail)
 }
 
 // page renders a simple page, with a sign-out form when action is set.

@@ -43,12 +43,35 @@ var (
 	errInvalidGrant = oidc.ErrInvalidGrant()
 	errPKCE         = oidc.ErrInvalidRequest().WithDescription("PKCE is required: send code_challenge with code_challenge_method S256")
 	errResponseMode = oidc.ErrInvalidRequest().WithDescription("only response_mode=query is supported")
+	errChallenge    = oidc.ErrInvalidRequest().WithDescription("code_challenge must be the S256 hash of the code_verifier: 43 base64url characters (RFC 7636 4.2)")
 )
+
+// validCodeChallenge reports whether c can be an S256 code challenge.
+// RFC 7636 allows 43 to 128 unreserved characters for any method; S256,
+// the only one taken, is BASE64URL(SHA-256(verifier)) without padding:
+// exactly 43 characters of the base64url alphabet. Anything else could
+// never match a verifier, and is refused at once rather than as
+// invalid_grant at the token endpoint.
+func validCodeChallenge(c string) bool {
+	if len(c) != 43 {
+		return false
+	}
+	for _, b := range []byte(c) {
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 func (s storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (op.AuthRequest, error) {
 	if req.CodeChallenge == "" || req.CodeChallengeMethod != oidc.CodeChallengeMethodS256 {
 		s.p.auditClient(ctx, req.ClientID, "oidc.authorize", store.ResultFailure, "PKCE missing or not S256")
 		return nil, errPKCE
+	}
+	if !validCodeChallenge(req.CodeChallenge) {
+		s.p.auditClient(ctx, req.ClientID, "oidc.authorize", store.ResultFailure, "malformed code_challenge")
+		return nil, errChallenge
 	}
 	if req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery {
 		return nil, errResponseMode

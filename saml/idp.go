@@ -128,7 +128,7 @@ func (i *IdP) allow(w http.ResponseWriter, r *http.Request) bool {
 	if i.limit.Take(web.AddressKey(i.d.Flow.ClientIP(r))) {
 		return true
 	}
-	i.errorPage(w, http.StatusTooManyRequests, "Too many sign-in requests from this address. Wait a few minutes and try again.")
+	i.errorPage(w, r, http.StatusTooManyRequests, web.ErrorBusy, "Too many sign-in requests from this address.")
 	return false
 }
 
@@ -435,12 +435,12 @@ func (i *IdP) sso(w http.ResponseWriter, r *http.Request) {
 	}
 	// Bounded first (64 KiB inflated): crewjam would inflate up to 10 MiB.
 	if _, err := readMessage(r); err != nil {
-		i.errorPage(w, http.StatusBadRequest, "The sign-in request could not be read.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The sign-in request could not be read.")
 		return
 	}
 	req, err := saml.NewIdpAuthnRequest(p, r)
 	if err != nil {
-		i.errorPage(w, http.StatusBadRequest, "The sign-in request could not be read.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The sign-in request could not be read.")
 		return
 	}
 	now := i.now()
@@ -451,26 +451,26 @@ func (i *IdP) sso(w http.ResponseWriter, r *http.Request) {
 			issuer = req.Request.Issuer.Value
 		}
 		i.audit(ctx, "", "saml.sso", issuer, store.ResultFailure, truncate(err.Error(), 200))
-		i.errorPage(w, http.StatusBadRequest, "The sign-in request was refused: it comes from an unknown application, or asks to be answered at an address the application has not registered.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The AuthnRequest comes from an unknown service provider, or names an AssertionConsumerService the SP's metadata does not list.")
 		return
 	}
 	sp := i.sp(req.ServiceProviderMetadata.EntityID)
 	if len(req.RelayState) > maxRelayState {
-		i.errorPage(w, http.StatusBadRequest, "The RelayState is longer than 80 bytes.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The RelayState is longer than 80 bytes.")
 		return
 	}
 	if err := i.checkSignature(r, req, sp); err != nil {
 		i.audit(ctx, "", "saml.sso", sp.Name, store.ResultFailure, "AuthnRequest signature: "+err.Error())
-		i.errorPage(w, http.StatusBadRequest, "The sign-in request's signature is missing or not valid.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The sign-in request's signature is missing or not valid.")
 		return
 	}
 	if req.Request.IssueInstant.After(now.Add(i.cfg.ClockSkew)) {
 		i.audit(ctx, "", "saml.sso", sp.Name, store.ResultFailure, "IssueInstant in the future")
-		i.errorPage(w, http.StatusBadRequest, "The sign-in request is dated in the future; check the clocks.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The sign-in request is dated in the future; check the clocks.")
 		return
 	}
 	if req.Request.ID == "" {
-		i.errorPage(w, http.StatusBadRequest, "The sign-in request has no ID.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The sign-in request has no ID.")
 		return
 	}
 	// crewjam keeps no record of the requests it answered: a replayed
@@ -479,7 +479,7 @@ func (i *IdP) sso(w http.ResponseWriter, r *http.Request) {
 	if err := i.d.Replay.UseOnce(ctx, "saml-authn-request", base64.RawURLEncoding.EncodeToString(h[:]), now,
 		now.Add(saml.MaxIssueDelay+i.cfg.ClockSkew+requestLifetime)); err != nil {
 		i.audit(ctx, "", "saml.sso", sp.Name, store.ResultFailure, "AuthnRequest ID used before")
-		i.errorPage(w, http.StatusBadRequest, "This sign-in request was used before. Go back to the application and sign in again.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "This sign-in request was used before.")
 		return
 	}
 	id, err := randomString(16)
@@ -573,14 +573,14 @@ func (i *IdP) idpInitiated(w http.ResponseWriter, r *http.Request) {
 	}
 	i.spMu.RUnlock()
 	if sp == nil || !sp.AllowIDPInitiated {
-		i.errorPage(w, http.StatusNotFound, "There is no such application.")
+		i.errorPage(w, r, http.StatusNotFound, web.ErrorRequest, "There is no service provider of that name that allows IdP-initiated sign-in.")
 		return
 	}
 	// The RelayState comes from whoever made the link: a path on the SP
 	// only, so that it cannot turn the SP into an open redirect.
 	relay := r.URL.Query().Get("RelayState")
-	if len(relay) > maxRelayState || relay != "" && (!strings.HasPrefix(relay, "/") || strings.HasPrefix(relay, "//") || strings.HasPrefix(relay, "/\\")) {
-		i.errorPage(w, http.StatusBadRequest, "The RelayState must be a path of at most 80 bytes.")
+	if !safeRelayState(relay) {
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorRequest, "The RelayState must be a path on the service provider of at most 80 bytes, without control characters.")
 		return
 	}
 	id, err := randomString(16)
@@ -623,6 +623,26 @@ func unsolicited(req *saml.IdpAuthnRequest, sp *ServiceProvider) error {
 // maxRelayState is the longest RelayState (SAML bindings 3.4.3, 3.5.3).
 const maxRelayState = 80
 
+// safeRelayState reports whether relay may be an IdP-initiated
+// RelayState: empty, or a path on the SP of at most maxRelayState bytes.
+// Not "//host" or "/\host" (another host to a browser), and no control
+// characters anywhere: browsers drop TAB, CR and LF from URLs, so
+// "/\t/evil.example/" would become "//evil.example/" after the check.
+func safeRelayState(relay string) bool {
+	if relay == "" {
+		return true
+	}
+	if len(relay) > maxRelayState || !strings.HasPrefix(relay, "/") || strings.HasPrefix(relay, "//") || strings.HasPrefix(relay, "/\\") {
+		return false
+	}
+	for i := 0; i < len(relay); i++ {
+		if relay[i] < 0x20 || relay[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 func returnPath(id string) string { return "/saml/login/done?id=" + url.QueryEscape(id) }
 
 // loginDone answers the SP once the user has signed in.
@@ -638,17 +658,17 @@ func (i *IdP) loginDone(w http.ResponseWriter, r *http.Request) {
 	sp := i.sp(st.SP)
 	if !bound || sp == nil || !g.UsedAt.IsZero() {
 		i.audit(ctx, "", "saml.sso", st.SP, store.ResultFailure, "the sign-in's answer was asked for by another browser, or twice")
-		i.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "The SAML request is unknown, expired, or was started in another browser.")
 		return
 	}
 	res, err := i.d.Flow.Finish(r, r.URL.Query().Get("login"), returnPath(id))
 	if err != nil || sp.App.Directory == nil || res.Directory != sp.App.Directory.Name() {
 		i.audit(ctx, res.User, "saml.sso", sp.Name, store.ResultFailure, "no finished sign-in of this request in this browser")
-		i.errorPage(w, http.StatusBadRequest, "This sign-in has expired or was started in another browser. Go back to the application and sign in again.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "The SAML request is unknown, expired, or was started in another browser.")
 		return
 	}
 	if _, err := i.d.Store.ConsumeGrant(ctx, store.GrantSAMLRequest, id, i.now()); err != nil {
-		i.errorPage(w, http.StatusBadRequest, "This sign-in was answered already.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorExpired, "This sign-in was answered already.")
 		return
 	}
 	p, err := i.provider()
@@ -835,13 +855,17 @@ func (i *IdP) audit(ctx context.Context, user, action, sp string, res store.Audi
 
 func (i *IdP) fail(w http.ResponseWriter, r *http.Request, err error) {
 	i.log.ErrorContext(r.Context(), "SAML sign-in failed", "err", err)
-	i.errorPage(w, http.StatusInternalServerError, "The sign-in could not be completed. Try again in a moment.")
+	i.errorPage(w, r, http.StatusInternalServerError, web.ErrorInternal, "")
 }
 
 // errorPage answers a request that cannot be answered to the SP (an
 // unknown SP or ACS must not get a redirect).
-func (i *IdP) errorPage(w http.ResponseWriter, status int, msg string) {
-	web.SimplePage(w, status, "Sign-in error", msg, nil)
+func (i *IdP) errorPage(w http.ResponseWriter, r *http.Request, status int, kind web.ErrorKind, detail string) {
+	if i.d.Flow == nil {
+		web.SimplePage(w, status, "Sign-in error", detail, nil)
+		return
+	}
+	i.d.Flow.ErrorPage(w, r, status, kind, detail)
 }
 
 // postScript submits the response form; the page's CSP allows exactly it

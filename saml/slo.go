@@ -91,13 +91,13 @@ func (i *IdP) slo(w http.ResponseWriter, r *http.Request) {
 		lr, err = parseLogoutRequest(b)
 	}
 	if err != nil {
-		i.errorPage(w, http.StatusBadRequest, "The sign-out request could not be read.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorSignOut, "The sign-out request could not be read.")
 		return
 	}
 	sp := i.sp(lr.Issuer.Value)
 	if sp == nil {
 		i.audit(ctx, "", "saml.logout", lr.Issuer.Value, store.ResultFailure, "unknown service provider")
-		i.errorPage(w, http.StatusBadRequest, "The sign-out request comes from an unknown application.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorSignOut, "The sign-out request comes from an unknown application.")
 		return
 	}
 	now := i.now()
@@ -117,13 +117,13 @@ func (i *IdP) slo(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		i.audit(ctx, "", "saml.logout", sp.Name, store.ResultFailure, err.Error())
-		i.errorPage(w, http.StatusBadRequest, "The sign-out request was refused.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorSignOut, "The sign-out request was refused.")
 		return
 	}
 	target := sloEndpoint(sp)
 	if target == nil {
 		i.audit(ctx, "", "saml.logout", sp.Name, store.ResultFailure, "the SP has no HTTP-POST SingleLogoutService")
-		i.errorPage(w, http.StatusBadRequest, "The application has no sign-out address.")
+		i.errorPage(w, r, http.StatusBadRequest, web.ErrorSignOut, "The application has no sign-out address.")
 		return
 	}
 	// The browser's session ends if the request names it: by the

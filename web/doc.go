@@ -10,9 +10,11 @@
 // signs in; the Flow checks the first factor, starts the push
 // (pushauth.Engine) and shows the waiting page, which learns the outcome
 // by Server-Sent Events (a long poll without them; a button without
-// JavaScript). Once approved, the Flow records the result, opens a browser
-// session and redirects back to the front end with login={id}; the front
-// end takes the result with Finish, exactly once.
+// JavaScript). The waiting page names the push it shows (its attempt):
+// after "send again" the old page's events and continue are stale, never
+// the end of the sign-in. Once approved, the Flow records the result,
+// opens a browser session and redirects back to the front end with
+// login={id}; the front end takes the result with Finish, exactly once.
 //
 // Every form carries a CSRF token bound to the sign-in and the browser;
 // all state changes are POSTs; nothing is loaded from another origin

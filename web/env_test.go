@@ -89,11 +89,15 @@ type envSetup struct {
 	noTOTP bool
 	// https makes BaseURL https (the server stays plain HTTP).
 	https bool
+	// wrapPush, when set, stands between the Flow and the engine.
+	wrapPush func(Pusher) Pusher
 }
 
 type envOption func(*envSetup)
 
 func withConfig(fn func(*Config)) envOption { return func(s *envSetup) { fn(&s.cfg) } }
+
+func withPusher(wrap func(Pusher) Pusher) envOption { return func(s *envSetup) { s.wrapPush = wrap } }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
@@ -213,6 +217,9 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 	if !s.noTOTP {
 		deps.TOTP, deps.HasTOTP = e.totp, e.totp.Has
+	}
+	if s.wrapPush != nil {
+		deps.Push = s.wrapPush(e.eng)
 	}
 	if e.flow, err = New(s.cfg, e.lookupApp, deps); err != nil {
 		t.Fatal(err)
@@ -630,7 +637,11 @@ func (b *browser) start(app, user string) (string, *page) {
 // continueLogin posts the waiting page's "continue" form.
 func (b *browser) continueLogin(id string, p *page) *page {
 	b.t.Helper()
-	return b.post("/login/"+id+"/continue", url.Values{"csrf": {p.csrf()}})
+	f := url.Values{"csrf": {p.csrf()}}
+	if in := p.input("attempt"); in != nil {
+		f.Set("attempt", attr(in, "value"))
+	}
+	return b.post("/login/"+id+"/continue", f)
 }
 
 // result is the Result the front end got from Finish on page p (the
@@ -651,7 +662,13 @@ func (p *page) result() Result {
 // by line, until the stream ends; the channel is closed then.
 func (b *browser) events(ctx context.Context, id string) (*http.Response, <-chan string) {
 	b.t.Helper()
-	req := b.request(http.MethodGet, "/login/"+id+"/events", nil).WithContext(ctx)
+	return b.eventsAt(ctx, "/login/"+id+"/events")
+}
+
+// eventsAt is events at path (with the query a page's script adds).
+func (b *browser) eventsAt(ctx context.Context, path string) (*http.Response, <-chan string) {
+	b.t.Helper()
+	req := b.request(http.MethodGet, path, nil).WithContext(ctx)
 	resp, err := b.client.Do(req)
 	if err != nil {
 		b.t.Fatal(err)

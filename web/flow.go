@@ -265,9 +265,14 @@ type login struct {
 	Expires   time.Time `json:"expires,omitzero"`
 	PushedAt  time.Time `json:"pushed_at,omitzero"`
 	Resends   int       `json:"resends,omitempty"`
-	HasCode   bool      `json:"has_code,omitempty"`
-	Failure   string    `json:"failure,omitempty"`
-	Result    *Result   `json:"result,omitempty"`
+	// Sending is set while a "send again" is between counting itself
+	// (Resends) and recording its push (Challenge).
+	Sending bool   `json:"sending,omitempty"`
+	HasCode bool   `json:"has_code,omitempty"`
+	Failure string `json:"failure,omitempty"`
+	// RetryAfter is when a rate-limited user may try again.
+	RetryAfter time.Time `json:"retry_after,omitzero"`
+	Result     *Result   `json:"result,omitempty"`
 }
 
 // Begin starts a sign-in for l and answers the browser: a redirect to the
@@ -522,6 +527,20 @@ func (f *Flow) update(ctx context.Context, id string, fn func(*login) error) (lo
 		return g, nil
 	})
 	return out, err
+}
+
+// resending reports whether a "send again" is between counting itself
+// and recording its push: the recorded push is being replaced, and what
+// happens to it ends nothing.
+func (l *login) resending() bool { return l.Sending }
+
+// attempt numbers the push that Challenge (or the decoy) records: the
+// one the waiting page shows, and its script and continue form name.
+func (l *login) attempt() int {
+	if l.Sending {
+		return l.Resends - 1
+	}
+	return l.Resends
 }
 
 // Subject is the user a sign-in is about, once known.

@@ -43,7 +43,22 @@ const (
 	continueWait = 3 * time.Second
 	eventsWait   = 25 * time.Second
 	statusWait   = 10 * time.Second
+	// pushTimeout bounds starting and recording a push, which goes on
+	// after the browser has left.
+	pushTimeout = 30 * time.Second
+	// resendingPause slows the long poll while a send-again is under way.
+	resendingPause = time.Second
 )
+
+// pause waits for d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
 
 // load is the start of every handler: the sign-in and its application, or
 // a page saying the link is no good.
@@ -92,6 +107,10 @@ func (f *Flow) view(id string, st login, app App) view {
 		HasCode:  st.HasCode && f.d.TOTP != nil, Failure: st.Failure,
 		Challenge: st.Challenge != "" || st.Decoy,
 		CanResend: st.Resends < maxResends,
+		Attempt:   st.attempt(),
+	}
+	if st.Step == "failed" && st.RetryAfter.After(f.now()) {
+		v.Retry = st.RetryAfter.Sub(f.now())
 	}
 	if st.Identity != nil {
 		v.User = st.Identity.Username
@@ -209,7 +228,12 @@ func (f *Flow) stepError(w http.ResponseWriter, r *http.Request, id string, err 
 // push starts the push for a sign-in past its first factor and shows the
 // waiting page (or what stops it).
 func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login, app App) {
-	ctx := r.Context()
+	// Once asked for, the push is sent or refused and the sign-in must
+	// say which, even if the browser leaves: a page navigating away (the
+	// old waiting page's script, a second click) cancels the request,
+	// and a push on the phone that the sign-in does not name is lost.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), pushTimeout)
+	defer cancel()
 	user := st.Identity.Username
 	// Each "send again" is its own station: the engine then supersedes
 	// the pending push instead of joining it, and applies its limits
@@ -225,6 +249,7 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 		NumberMatching: app.NumberMatching,
 	})
 	var failure string
+	var retry time.Time
 	var rl *pushauth.RateLimitError
 	switch {
 	case err == nil:
@@ -249,13 +274,14 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 		failure = "locked"
 	case errors.As(err, &rl):
 		failure = "ratelimited"
+		retry = rl.RetryAfter
 	default:
 		f.fail(w, r, err)
 		return
 	}
 	if failure != "" {
 		f.audit(ctx, r, app, user, store.ResultFailure, err.Error(), nil)
-		st, err = f.update(ctx, id, func(s *login) error { s.Step, s.Failure = "failed", failure; return nil })
+		st, err = f.update(ctx, id, func(s *login) error { s.Step, s.Failure, s.RetryAfter = "failed", failure, retry; return nil })
 		if err != nil {
 			f.stepError(w, r, id, err)
 			return
@@ -267,11 +293,11 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 		if s.Step != "push" {
 			return errStep
 		}
-		s.Challenge, s.Number, s.Expires, s.PushedAt = h.ID, h.Number, h.ExpiresAt, f.now()
+		s.Challenge, s.Number, s.Expires, s.PushedAt, s.Sending = h.ID, h.Number, h.ExpiresAt, f.now(), false
 		return nil
 	})
 	if err != nil {
-		_ = f.d.Push.Cancel(context.WithoutCancel(ctx), h.ID, "sign-in moved on")
+		_ = f.d.Push.Cancel(ctx, h.ID, "sign-in moved on")
 		f.stepError(w, r, id, err)
 		return
 	}
@@ -285,7 +311,9 @@ func (f *Flow) decoy(w http.ResponseWriter, r *http.Request, id string, app App)
 	if app.NumberMatching {
 		number, _ = randomDigits(f.decoyDigits)
 	}
-	st, err := f.update(r.Context(), id, func(s *login) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), pushTimeout)
+	defer cancel()
+	st, err := f.update(ctx, id, func(s *login) error {
 		// From the form (an unknown user), from push (a known one
 		// without a phone: the identity stays, for a code), or sent
 		// again; never in place of a push that was sent.
@@ -293,7 +321,7 @@ func (f *Flow) decoy(w http.ResponseWriter, r *http.Request, id string, app App)
 			return errStep
 		}
 		s.Step, s.Decoy, s.Number, s.HasCode = "push", true, number, f.d.TOTP != nil
-		s.Expires, s.PushedAt = f.now().Add(f.decoyTTL), f.now()
+		s.Expires, s.PushedAt, s.Sending = f.now().Add(f.decoyTTL), f.now(), false
 		return nil
 	})
 	if err != nil {
@@ -353,13 +381,70 @@ func (f *Flow) events(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "event: outcome\ndata: {\"state\":%q}\n\n", st.Step)
 		return
 	}
-	o, done, err := f.outcome(r.Context(), st, eventsWait)
-	if err != nil || !done {
+	state, ok := f.pushState(r, st, eventsWait)
+	if !ok || state == "error" {
+		// Nothing yet (or a send-again under way, or the store failing):
+		// the stream ends and the browser reconnects.
 		return
 	}
-	data, _ := json.Marshal(map[string]string{"state": string(o.State)})
+	data, _ := json.Marshal(map[string]string{"state": state})
 	fmt.Fprintf(w, "event: outcome\ndata: %s\n\n", data)
 	_ = rc.Flush()
+}
+
+// stateStale is the state the waiting page's script gets when its push
+// is no longer the sign-in's (a "send again", perhaps in another tab): it
+// must not continue on it, but load the current page.
+const stateStale = "stale"
+
+// pushState waits up to d for the outcome of the push the waiting page
+// shows (the attempt it names) and says what the page should do: the
+// push's final state, stateStale, or ok false for nothing yet. The
+// outcome of a push that a send-again replaced is stale, never final for
+// the sign-in.
+func (f *Flow) pushState(r *http.Request, st login, d time.Duration) (string, bool) {
+	if st.resending() {
+		return "", false
+	}
+	if a, named := pageAttempt(r); named && a != st.attempt() {
+		return stateStale, true
+	}
+	o, done, err := f.outcome(r.Context(), st, d)
+	switch {
+	case err != nil:
+		return "error", true
+	case !done:
+		return "", false
+	case o.Approved():
+		return string(o.State), true
+	}
+	// Not approved: the outcome counts only if the push is still the
+	// sign-in's.
+	cur, err := f.get(r, r.PathValue("id"))
+	if err != nil || cur.Step != "push" {
+		return string(o.State), true
+	}
+	if cur.resending() {
+		return "", false
+	}
+	if cur.Challenge != st.Challenge || cur.Resends != st.Resends {
+		return stateStale, true
+	}
+	return string(o.State), true
+}
+
+// pageAttempt is the attempt a waiting page's request names (the
+// attempt parameter: its push); named is false when it names none.
+func pageAttempt(r *http.Request) (n int, named bool) {
+	v := r.FormValue("attempt")
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return -1, true // names no attempt there is: stale
+	}
+	return n, true
 }
 
 // status is the long poll for browsers without EventSource.
@@ -370,15 +455,15 @@ func (f *Flow) status(w http.ResponseWriter, r *http.Request) {
 	}
 	state := st.Step
 	if st.Step == "push" {
-		o, done, err := f.outcome(r.Context(), st, statusWait)
-		switch {
-		case err != nil:
-			state = "error"
-		case done:
-			state = string(o.State)
-		default:
-			state = "pending"
+		if st.resending() {
+			// Do not let the poll spin while the new push is recorded.
+			pause(r.Context(), resendingPause)
 		}
+		s, ok := f.pushState(r, st, statusWait)
+		if !ok {
+			s = "pending"
+		}
+		state = s
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -423,6 +508,13 @@ func (f *Flow) continueLogin(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login/"+id, http.StatusSeeOther)
 		return
 	}
+	if a, named := pageAttempt(r); st.resending() || named && a != st.attempt() {
+		// The page of a push that a send-again replaced (or is
+		// replacing): its continue ends nothing; the current waiting
+		// page is shown.
+		http.Redirect(w, r, "/login/"+id, http.StatusSeeOther)
+		return
+	}
 	o, done, err := f.outcome(ctx, st, continueWait)
 	if err != nil {
 		f.fail(w, r, err)
@@ -440,7 +532,7 @@ func (f *Flow) continueLogin(w http.ResponseWriter, r *http.Request) {
 		failure := failureOf(o.State)
 		f.audit(ctx, r, app, user, store.ResultFailure, "push "+string(o.State), map[string]string{"challenge": st.Challenge})
 		st, err = f.update(ctx, id, func(s *login) error {
-			if s.Step != "push" || s.Challenge != st.Challenge {
+			if s.Step != "push" || s.Challenge != st.Challenge || s.resending() {
 				return errStep
 			}
 			s.Step, s.Failure = "failed", failure
@@ -532,7 +624,7 @@ func (f *Flow) resend(w http.ResponseWriter, r *http.Request) {
 			return errResendLimit
 		}
 		s.Resends++
-		s.PushedAt = now
+		s.PushedAt, s.Sending = now, true
 		return nil
 	})
 	if errors.Is(err, errResendLimit) {
@@ -553,10 +645,22 @@ func (f *Flow) resend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.push(w, r, id, st, app)
+	ctx = context.WithoutCancel(ctx)
+	// A send-again that recorded no push (none could be started) is over:
+	// the sign-in's push is the old one again, ended below.
+	if _, err := f.update(ctx, id, func(s *login) error {
+		if s.Resends != st.Resends || !s.resending() {
+			return errStep
+		}
+		s.Sending = false
+		return nil
+	}); err != nil && !errors.Is(err, errStep) && !errors.Is(err, store.ErrUsed) && !errors.Is(err, store.ErrNotFound) {
+		f.log.WarnContext(ctx, "ending a send-again failed", "err", err)
+	}
 	// The new push superseded the old one; if none could be started, the
 	// old one is cancelled here. Either way it does not stay pending.
 	if old != "" {
-		err := f.d.Push.Cancel(context.WithoutCancel(ctx), old, "sent again")
+		err := f.d.Push.Cancel(ctx, old, "sent again")
 		if err != nil && !errors.Is(err, store.ErrUsed) && !errors.Is(err, store.ErrNotFound) {
 			f.log.WarnContext(ctx, "cancelling the previous push failed", "err", err)
 		}

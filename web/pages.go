@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 
 	"golang.org/x/text/language"
 )
@@ -29,15 +30,40 @@ type view struct {
 	Password, HasCode, CanResend      bool
 	// Challenge is set when a push is pending (the code page links back).
 	Challenge bool
-	Failure   string // denied, timeout, fraud, ...
-	Notice    string // a string key
-	Error     string // a string key
-	Captcha   *captchaView
+	// Attempt is the push the waiting page shows (login.attempt): its
+	// script and its continue form name it.
+	Attempt int
+	Failure string // denied, timeout, fraud, ...
+	// Retry is how long a rate-limited user has to wait.
+	Retry   time.Duration
+	Notice  string // a string key
+	Error   string // a string key
+	Captcha *captchaView
 	// Set by render.
 	Lang        string
 	Title, Body string
 	Back        string
-	strings     map[string]string
+	// Detail is a message page's line for the administrator (English,
+	// not a key).
+	Detail  string
+	strings map[string]string
+}
+
+// RetryIn says Retry in words: "40 seconds", "a minute", "5 minutes"
+// (rounded up).
+func (v view) RetryIn() string {
+	secs := int((v.Retry + time.Second - 1) / time.Second)
+	mins := (secs + 59) / 60
+	switch {
+	case secs <= 1:
+		return v.T("wait_in_second")
+	case secs < 60:
+		return v.T("wait_in_seconds", secs)
+	case mins == 1:
+		return v.T("wait_in_minute")
+	default:
+		return v.T("wait_in_minutes", mins)
+	}
 }
 
 type captchaView struct {

@@ -267,7 +267,8 @@ func TestApacheModAuthOpenIDC(t *testing.T) {
 		})
 		br := htmlBrowser(t)
 		landed := br.get(a.base + "/")
-		if landed.status != http.StatusBadRequest || landed.url.Path != "/oidc/authorize" || !strings.Contains(landed.body, "Sign-in error") {
+		if landed.status != http.StatusBadRequest || landed.url.Path != "/oidc/authorize" || !strings.Contains(landed.body, "Go back to the application and sign in again") ||
+			!strings.Contains(landed.body, "redirect_uri that is not registered") {
 			t.Fatalf("unregistered redirect URI: %d at %s:\n%s", landed.status, landed.url, landed.body)
 		}
 		t.Logf("the user sees the bridge's answer %d:\n%s", landed.status, visibleText(landed.body))

@@ -553,3 +553,65 @@ func TestBrowserPhoneViewport(t *testing.T) {
 	saveScreenshot(t, shots, "wait-dark.png", tabRun(c, "screenshot the waiting page (dark)", chromedp.CaptureScreenshot()))
 	c.check()
 }
+
+// "Send again" in a real browser: the old waiting page's script is
+// running when the click supersedes its push, and must not submit
+// "continue" over the resend's navigation (the user ended on "Replaced
+// by another sign-in" while the new push was on the phone). The page the
+// click leads to is the waiting page of the new push, whose approval
+// signs the user in.
+func TestBrowserSendAgain(t *testing.T) {
+	c := startChromium(t)
+	l := listenLoopback(t)
+	b := startOIDCBridge(t, oidcClients(l.Addr().String()))
+	b.cli(password+"\n", "users", "add", "alice", "--password-stdin", "--email", "alice@example.com")
+	phone := b.enroll("alice")
+	startRP(t, l, b.issuer(), "wiki", oidcSecret, []string{"openid", "email"})
+
+	for round := 1; round <= 2; round++ {
+		first := c.browserSignIn(l.Addr().String(), "alice")
+		// "Send again" is refused within 10 s of the last push.
+		time.Sleep(11 * time.Second)
+	drain:
+		for {
+			select {
+			case <-c.navs:
+			default:
+				break drain
+			}
+		}
+		c.do("send again", chromedp.Click(chromedp.CSS(`form[action$="/resend"] button`)))
+		// The first navigation the click leads to: the resend's answer,
+		// unless the old page's script overtook it.
+		select {
+		case raw := <-c.navs:
+			if u, err := url.Parse(raw); err != nil || !strings.HasSuffix(u.Path, "/resend") {
+				t.Errorf("round %d: Send again led to %s, not to the resend's answer", round, raw)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: no navigation after Send again (at %s)", round, c.location())
+		}
+		c.do("wait for the page", chromedp.WaitVisible(chromedp.CSS("main h1")))
+		heading := strings.TrimSpace(tabRun(c, "read the heading", chromedp.Text(chromedp.CSS("main h1"))))
+		if heading != "Approve on your phone" {
+			t.Fatalf("round %d: after Send again the page says %q (at %s), want the waiting page", round, heading, c.location())
+		}
+		number := strings.TrimSpace(tabRun(c, "read the number", chromedp.Text(chromedp.CSS(numberSel))))
+		t.Logf("round %d: numbers %s, then %s", round, first, number)
+		phoneDone := b.answer(phone, "--auto-approve", "--number", number)
+		c.waitNavigation("/callback", 90*time.Second)
+		if err := <-phoneDone; err != nil {
+			t.Fatalf("round %d: phone: %v", round, err)
+		}
+		c.do("wait for the relying party's page", chromedp.WaitReady(chromedp.CSS("body")))
+		if body := strings.TrimSpace(tabRun(c, "read the relying party's page", chromedp.Text(chromedp.CSS("body")))); body != "signed in" {
+			t.Fatalf("round %d: the relying party's page says %q", round, body)
+		}
+		// A fresh sign-in for the next round: no session reuse.
+		c.do("clear cookies", func(ctx context.Context, _ *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Call(ctx, network.ClearBrowserCookies, cdp.Empty{})
+			return chromedp.Void{}, err
+		})
+	}
+	c.check()
+}

@@ -208,7 +208,7 @@ func TestSAMLWithCrewjamSP(t *testing.T) {
 	}
 	// A RelayState that leaves the SP (an open redirect through it) is
 	// refused.
-	for _, relay := range []string{"https://evil.example.com/", "//evil.example.com/", strings.Repeat("/a", 41)} {
+	for _, relay := range []string{"https://evil.example.com/", "//evil.example.com/", "/\t/evil.example.com/", strings.Repeat("/a", 41)} {
 		if p := newBrowser(t).get(b.baseURL() + "/saml/idp/wiki?RelayState=" + url.QueryEscape(relay)); p.status != http.StatusBadRequest {
 			t.Errorf("IdP-initiated with RelayState %q: %d", relay, p.status)
 		}

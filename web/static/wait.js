@@ -1,6 +1,13 @@
 // The waiting page: learn the push's outcome without reloading, then post
 // the "continue" form (the server decides what comes next). Server-Sent
 // Events where the browser has them, a long poll otherwise.
+//
+// The page shows one push (its attempt). When that push is no longer the
+// sign-in's (the user sent it again, here or in another tab), the server
+// says "stale" and the page loads the current one instead of continuing.
+// Once the user leaves the page (a form of its own, a link), it does
+// nothing more: a late event must not submit "continue" over the
+// navigation the user asked for.
 (function () {
   'use strict';
   var root = document.getElementById('waiting');
@@ -9,14 +16,41 @@
     return;
   }
   var base = root.getAttribute('data-base');
+  var attempt = encodeURIComponent(root.getAttribute('data-attempt') || '');
   var status = document.getElementById('status');
   var finished = false;
+  var es = null;
+
+  function stop() {
+    finished = true;
+    if (es) {
+      es.close();
+    }
+  }
+
+  // The user's own navigation wins over anything the script would do.
+  document.addEventListener('submit', stop, true);
+  document.addEventListener('click', function (e) {
+    var t = e.target;
+    while (t && t !== document) {
+      if (t.tagName === 'A' && t.getAttribute('href')) {
+        stop();
+        return;
+      }
+      t = t.parentNode;
+    }
+  }, true);
+  window.addEventListener('pagehide', stop);
 
   function finish(state) {
     if (finished) {
       return;
     }
-    finished = true;
+    stop();
+    if (state === 'stale') {
+      window.location.replace(base);
+      return;
+    }
     if (status) {
       status.textContent = root.getAttribute(state === 'approved' ? 'data-approved' : 'data-finishing');
     }
@@ -24,7 +58,10 @@
   }
 
   function poll() {
-    fetch(base + '/status', { credentials: 'same-origin', cache: 'no-store' })
+    if (finished) {
+      return;
+    }
+    fetch(base + '/status?attempt=' + attempt, { credentials: 'same-origin', cache: 'no-store' })
       .then(function (r) {
         if (!r.ok) {
           throw new Error('status ' + r.status);
@@ -45,7 +82,7 @@
 
   if (window.EventSource) {
     var failures = 0;
-    var es = new EventSource(base + '/events');
+    es = new EventSource(base + '/events?attempt=' + attempt);
     es.onopen = function () {
       failures = 0;
     };
@@ -63,7 +100,7 @@
       // The server ends each stream after a while and the browser
       // reconnects; only repeated failures mean events do not get through.
       failures++;
-      if (failures > 5) {
+      if (failures > 5 && !finished) {
         es.close();
         poll();
       }
