@@ -90,6 +90,11 @@ func OpenAuditSpool(path string, max int64, logger *slog.Logger) (*AuditSpool, e
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// Its folder may not exist yet (data_dir with PostgreSQL, where no
+	// database file made it).
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: audit spool: %w", err)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit spool: %w", err)

@@ -278,3 +278,18 @@ func TestAuditBatcherWithoutSpoolFails(t *testing.T) {
 		t.Fatal("an append to a store that is down succeeded without a spool")
 	}
 }
+
+// TestAuditSpoolMakesItsFolder: with PostgreSQL nothing else makes
+// data_dir, so the spool makes the folder it lives in (mode 0700).
+func TestAuditSpoolMakesItsFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data", "node-1")
+	sp, err := store.OpenAuditSpool(filepath.Join(dir, "audit.spool"), 0, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("the spool's folder: %v, %v; want it made with mode 0700", fi, err)
+	}
+}
