@@ -50,10 +50,13 @@ type login struct {
 }
 
 // access decides an Access-Request: a response packet, or nil to drop it.
-func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, src netip.AddrPort) *radius.Packet {
-	// Arrival, before the first factor, decides which attempt the
-	// request belongs to (pushauth.Request.Arrived).
-	l := &login{c: c, req: p, src: src, arrived: s.now()}
+// arrived is when the datagram reached the host (the kernel's stamp, or
+// when it was read), on the wall clock.
+func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, src netip.AddrPort, arrived time.Time) *radius.Packet {
+	// Arrival, before the first factor and before any wait for a free
+	// core, decides which attempt the request belongs to
+	// (pushauth.Request.Arrived), on the server's clock.
+	l := &login{c: c, req: p, src: src, arrived: s.now().Add(-max(time.Since(arrived), 0))}
 	l.user = rfc2865.UserName_GetString(p)
 	l.nas = clean(rfc2865.NASIdentifier_GetString(p))
 	if ip, err := rfc2865.NASIPAddress_Lookup(p); err == nil {

@@ -302,7 +302,7 @@ func FuzzPacket(f *testing.F) {
 		var resp *radius.Packet
 		switch p.Code {
 		case radius.CodeAccessRequest:
-			resp = s.access(context.Background(), c, p, src)
+			resp = s.access(context.Background(), c, p, src, time.Now())
 		case radius.CodeAccountingRequest:
 			resp = s.accounting(context.Background(), c, p, src)
 		}

@@ -175,6 +175,9 @@ func (s *Server) listen(addr, what string) (*net.UDPConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("radius: %s: %w", what, err)
 	}
+	if !stampArrivals(conn) {
+		s.log.Debug("RADIUS socket without kernel arrival stamps: a request's arrival is when it is read", "socket", what)
+	}
 	got := setReadBuffer(conn, s.cfg.ReadBuffer)
 	s.metrics.rcvbuf.WithLabelValues(what).Set(float64(got))
 	if got > 0 && got < s.cfg.ReadBuffer {
@@ -244,8 +247,9 @@ func (s *Server) housekeeping(ctx context.Context) {
 
 func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
 	buf := make([]byte, maxPacket+1)
+	oob := make([]byte, oobSize)
 	for {
-		n, src, err := conn.ReadFromUDPAddrPort(buf)
+		n, oobn, _, src, err := conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
 				return
@@ -256,14 +260,18 @@ func (s *Server) readLoop(ctx context.Context, conn *net.UDPConn, acct bool) {
 			time.Sleep(10 * time.Millisecond) // a persistent error must not spin
 			continue
 		}
-		s.receive(ctx, conn, acct, buf[:n], src)
+		arrived := time.Now()
+		if at := arrivalStamp(oob[:oobn]); !at.IsZero() && at.Before(arrived) {
+			arrived = at
+		}
+		s.receive(ctx, conn, acct, buf[:n], src, arrived)
 	}
 }
 
 // receive checks a datagram and starts handling it: the checks that need no
 // I/O run here, on the read loop, so that garbage and retransmissions cost
 // no goroutine.
-func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []byte, src netip.AddrPort) {
+func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []byte, src netip.AddrPort, arrived time.Time) {
 	port := "auth"
 	if acct {
 		port = "acct"
@@ -315,7 +323,6 @@ func (s *Server) receive(ctx context.Context, conn *net.UDPConn, acct bool, b []
 		return
 	}
 	pkt := append([]byte(nil), b...)
-	arrived := time.Now()
 	s.metrics.inProgress.Inc()
 	s.wg.Go(func() {
 		defer func() {
@@ -436,7 +443,7 @@ func (s *Server) handle(ctx context.Context, conn *net.UDPConn, c *Client, key r
 	case p.Code == radius.CodeAccountingRequest:
 		resp = s.accounting(ctx, c, p, key.src)
 	default:
-		resp = s.access(ctx, c, p, key.src)
+		resp = s.access(ctx, c, p, key.src, arrived)
 	}
 	if resp == nil || ctx.Err() != nil {
 		return
