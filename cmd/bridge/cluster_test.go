@@ -396,14 +396,16 @@ func requireFreeRADIUS(t *testing.T) string {
 
 // homeServerSettings are the FreeRADIUS home_server timers: a response
 // window above the nodes' hold_timeout (hold mode answers only when the
-// phone has), and Status-Server checks so a dead node is noticed.
+// phone has), and Status-Server checks so a dead node is noticed
+// (zombie_period and num_answers_to_alive at the least FreeRADIUS 3.2
+// takes).
 const homeServerSettings = `	response_window = %d
-	zombie_period = 2
+	zombie_period = 25
 	revive_interval = 10
 	status_check = status-server
 	check_interval = 6
 	check_timeout = 1
-	num_answers_to_alive = 1
+	num_answers_to_alive = 3
 	require_message_authenticator = yes`
 
 // startFreeRADIUS runs FreeRADIUS as a proxy with a home_server per node
