@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
@@ -547,9 +546,4 @@ func radclientCodes(out string) []string {
 		codes = append(codes, m[1])
 	}
 	return codes
-}
-
-// contextTimeout is a context for a helper process of a test.
-func contextTimeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
 }

@@ -109,7 +109,8 @@ func storm(t *testing.T, via *liveBridge, port int, user string, hold time.Durat
 	entries := strings.Repeat(stormRequest(user)+"\n", stormIdentifiers)
 	var wg sync.WaitGroup
 	var copies []string
-	wg.Go(func() { copies = sendCopies(t, port, signedRequest(t, user), stormCopies, hold+5*time.Second) })
+	pkt := signedRequest(t, user)
+	wg.Go(func() { copies = sendCopies(t, port, pkt, stormCopies, hold+5*time.Second) })
 	wg.Go(func() {
 		radclientOut, _ = via.radclient(port, "auth", radiusSecret, entries, "-p", fmt.Sprint(stormIdentifiers))
 	})
