@@ -149,6 +149,13 @@ func checkStorm(t *testing.T, b *liveBridge, port int, user string, ph *phone, c
 	if n := pushesSent(t, b, user); n != 1 {
 		t.Errorf("the audit log has %d push.start events that sent a push, want 1", n)
 	}
+	if t.Failed() {
+		var trail strings.Builder
+		for _, e := range auditEvents(t, b, user) {
+			fmt.Fprintf(&trail, "  %s %s %s challenge=%s\n", e.Action, e.Result, e.Reason, e.Details["challenge"])
+		}
+		t.Logf("the user's audit trail:\n%s", trail.String())
+	}
 
 	// A new attempt after the answer: its own push, never the earlier
 	// approval.
