@@ -36,7 +36,7 @@ func TestDatabaseCut(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if proxy, err = tcpproxy.Start(u.Host); err != nil {
+				if proxy, err = tcpproxy.Listen(u.Host); err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { proxy.Close() })

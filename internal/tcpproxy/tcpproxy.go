@@ -24,9 +24,9 @@ type Proxy struct {
 // dialTimeout bounds one connection attempt to the target.
 const dialTimeout = 5 * time.Second
 
-// Start listens on a free loopback port and forwards to target
+// Listen listens on a free loopback port and forwards to target
 // (host:port).
-func Start(target string) (*Proxy, error) {
+func Listen(target string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("tcpproxy: listen: %w", err)

@@ -55,7 +55,7 @@ func dial(t *testing.T, p *Proxy) (net.Conn, *bufio.Reader) {
 }
 
 func TestForwardCutRestore(t *testing.T) {
-	p, err := Start(echoServer(t))
+	p, err := Listen(echoServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestTargetDown(t *testing.T) {
 	}
 	target := ln.Addr().String()
 	ln.Close()
-	p, err := Start(target)
+	p, err := Listen(target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestTargetDown(t *testing.T) {
 }
 
 func TestCloseEndsConnections(t *testing.T) {
-	p, err := Start(echoServer(t))
+	p, err := Listen(echoServer(t))
 	if err != nil {
 		t.Fatal(err)
 	}
