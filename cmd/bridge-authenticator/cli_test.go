@@ -316,6 +316,8 @@ func TestUsageErrors(t *testing.T) {
 		{"wait", "--number", "42"},
 		{"wait", "--auto-approve", "--number", "4x"},
 		{"wait", "--timeout", "soon"},
+		{"wait", "--answer-after", "1s"},
+		{"wait", "--auto-approve", "--answer-after", "-1s"},
 		{"status", "extra"},
 	} {
 		r := e.run("", args...)
@@ -438,5 +440,21 @@ func TestEnrollTLSWithCAFile(t *testing.T) {
 	e.ok("", "wait", "--once", "--auto-deny")
 	if s := e.srv.State(id); s != "denied" {
 		t.Errorf("state %q", s)
+	}
+}
+
+// TestWaitAnswerAfter: --answer-after holds the automatic answer back (a
+// phone whose user takes a while), then answers.
+func TestWaitAnswerAfter(t *testing.T) {
+	e := newEnv(t, fakebridge.Config{})
+	e.enroll()
+	id := e.srv.NewChallenge(user, "")
+	r := e.run("", "wait", "--once", "--auto-approve", "--answer-after", "1h", "--timeout", "200ms")
+	if r.code == exitOK || e.srv.State(id) != "pending" {
+		t.Fatalf("answered before --answer-after: exit %d, state %q\n%s", r.code, e.srv.State(id), r.stdout)
+	}
+	out := e.ok("", "wait", "--once", "--auto-deny", "--answer-after", "10ms")
+	if !strings.Contains(out, "Denied.") || e.srv.State(id) != "denied" {
+		t.Fatalf("state %q after --answer-after 10ms:\n%s", e.srv.State(id), out)
 	}
 }

@@ -24,6 +24,7 @@ type waitOptions struct {
 	autoDeny    bool
 	number      string
 	timeout     time.Duration
+	answerAfter time.Duration // with --auto-*: wait this long before answering
 }
 
 func (c *cli) waitCommand() *cobra.Command {
@@ -38,7 +39,9 @@ on the login screen. A request answered elsewhere or closed is dismissed.
 
 --auto-approve and --auto-deny answer without asking (for tests and
 scripts); a request with number matching is approved only with --number.
---once exits after the first answer: 0 if the bridge recorded it.`,
+--answer-after makes them wait before answering, as a user who takes a
+moment would. --once exits after the first answer: 0 if the bridge
+recorded it.`,
 		Args: args(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch {
@@ -50,6 +53,10 @@ scripts); a request with number matching is approved only with --number.
 				return usagef("--number must be digits, not %q", o.number)
 			case o.timeout < 0:
 				return usagef("--timeout must not be negative")
+			case o.answerAfter < 0:
+				return usagef("--answer-after must not be negative")
+			case o.answerAfter > 0 && !o.autoApprove && !o.autoDeny:
+				return usagef("--answer-after goes with --auto-approve or --auto-deny")
 			}
 			dev, path, err := c.loadDevice()
 			if err != nil {
@@ -89,6 +96,7 @@ scripts); a request with number matching is approved only with --number.
 	f.BoolVar(&o.autoDeny, "auto-deny", false, "deny every login request without asking")
 	f.StringVar(&o.number, "number", "", "with --auto-approve: the number to send for number matching")
 	f.DurationVar(&o.timeout, "timeout", 0, "stop after this long (0: never)")
+	f.DurationVar(&o.answerAfter, "answer-after", 0, "with --auto-approve or --auto-deny: wait this long before answering")
 	return cmd
 }
 
@@ -233,6 +241,11 @@ func (w *waiter) reportRefused(perr *authenticator.PendingError) {
 func (w *waiter) handle(ctx context.Context, ch authenticator.Challenge) (done bool, err error) {
 	w.show(ch)
 	nm := ch.Claims.NumberDigits
+	if w.opts.answerAfter > 0 && (w.opts.autoApprove || w.opts.autoDeny) {
+		if err := pause(ctx, w.opts.answerAfter); err != nil {
+			return false, err
+		}
+	}
 	switch {
 	case w.opts.autoApprove:
 		if nm > 0 && len(w.opts.number) != nm {

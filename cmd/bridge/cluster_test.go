@@ -3,13 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +15,6 @@ import (
 	"github.com/bridge-idp/bridge/config"
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/store/postgres"
-	"github.com/bridge-idp/bridge/store/postgres/pgtest"
 	"github.com/bridge-idp/bridge/store/sqlite"
 	"github.com/bridge-idp/bridge/store/storetest"
 )
@@ -105,35 +100,6 @@ func TestCheckClusterBaseURL(t *testing.T) {
 			t.Fatalf("SQLite recorded a base_url: %v", err)
 		}
 	})
-}
-
-// freshDatabase creates an empty PostgreSQL database on the test server
-// and returns its DSN; it is dropped at the end of the test.
-func freshDatabase(t *testing.T) string {
-	t.Helper()
-	dsn := pgtest.DSN(t)
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "bridge_test_" + hex.EncodeToString(b)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("creating a database (is PostgreSQL running at %s?): %v", dsn, err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP DATABASE " + name + " WITH (FORCE)"); err != nil {
-			t.Errorf("dropping the test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil || !strings.HasPrefix(dsn, "postgres") {
-		t.Fatalf("%s must be a postgres:// URL", pgtest.DSNEnv)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // pgNode is one bridge node's config on a shared PostgreSQL database.

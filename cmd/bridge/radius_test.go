@@ -90,6 +90,7 @@ type liveBridge struct {
 	bin, phone string
 	auth, acct int // RADIUS ports
 	public     int // the public listener's port
+	proc       *os.Process
 	mu         sync.Mutex
 	logs       []string
 }
@@ -166,6 +167,7 @@ func (b *liveBridge) start(text string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	b.proc = cmd.Process
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
