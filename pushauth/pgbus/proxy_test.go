@@ -2,105 +2,39 @@ package pgbus
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/bridge-idp/bridge/internal/tcpproxy"
 	"github.com/bridge-idp/bridge/server"
 )
 
-// tcpProxy forwards connections to a PostgreSQL server until Cut, which
-// drops every connection it carries and refuses new ones until Restore:
-// the database going away for the bus alone, without stopping the server
-// other tests share.
-type tcpProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func startProxy(t *testing.T, target string) *tcpProxy {
+// startProxy puts a TCP proxy the test cuts and restores between the bus
+// and PostgreSQL: the database going away for the bus alone, without
+// stopping the server other tests share.
+func startProxy(t *testing.T, target string) *tcpproxy.Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := tcpproxy.Listen(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &tcpProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	p.wg.Go(p.serve)
-	t.Cleanup(func() {
-		ln.Close()
-		p.Cut()
-		p.wg.Wait()
-	})
+	t.Cleanup(func() { p.Close() })
 	return p
 }
 
-func (p *tcpProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.cut {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		pipe := func(dst, src net.Conn) {
-			io.Copy(dst, src)
-			dst.Close()
-			src.Close()
-		}
-		p.wg.Go(func() { pipe(up, c) })
-		p.wg.Go(func() { pipe(c, up) })
-	}
-}
-
-// Cut drops every forwarded connection and refuses new ones.
-func (p *tcpProxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-// Restore forwards new connections again.
-func (p *tcpProxy) Restore() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = false
-}
-
 // via returns dsn (a postgres:// URL) pointed at the proxy.
-func (p *tcpProxy) via(t *testing.T, dsn string) string {
+func via(t *testing.T, p *tcpproxy.Proxy, dsn string) string {
 	t.Helper()
 	u, err := url.Parse(dsn)
 	if err != nil || !strings.HasPrefix(dsn, "postgres") {
 		t.Fatalf("the test DSN must be a postgres:// URL")
 	}
-	u.Host = p.ln.Addr().String()
+	u.Host = p.Addr()
 	return u.String()
 }
 
@@ -168,7 +102,7 @@ func TestReadyWhileTheDatabaseIsAway(t *testing.T) {
 	dsn := requireDSN(t)
 	proxy := startProxy(t, targetOf(t, dsn))
 	logs := logWatch{msgs: make(chan string, 1000)}
-	a, err := Open(context.Background(), proxy.via(t, dsn), slog.New(logs))
+	a, err := Open(context.Background(), via(t, proxy, dsn), slog.New(logs))
 	if err != nil {
 		t.Fatal(err)
 	}
