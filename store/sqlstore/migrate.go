@@ -186,6 +186,16 @@ CREATE INDEX grants_by_family ON grants (family);
 CREATE INDEX grants_by_subject ON grants (subject);
 CREATE INDEX grants_by_expiry ON grants (expires_at);
 `,
+	// 6: attempt counters shared by the nodes (store.Counters): n attempts
+	// in the window ending at expires_at (0: never, a flag).
+	`
+CREATE TABLE counters (
+	key        TEXT PRIMARY KEY,
+	n          INTEGER NOT NULL,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX counters_by_expiry ON counters (expires_at);
+`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.
