@@ -258,6 +258,7 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 					SecondFactor:         "push",
 					PasswordSuffix:       false,
 					Failmode:             "secure",
+					FailuresPerUser:      5, FailuresPerIP: 30, FailuresPerClient: 500,
 					Reply: RadiusReply{
 						SessionTimeout: 8 * time.Hour,
 						Attributes: []RadiusAttribute{
@@ -282,6 +283,7 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 					SecondFactor:         "push",
 					PasswordSuffix:       true,
 					Failmode:             "secure",
+					FailuresPerUser:      10, FailuresPerIP: 20, FailuresPerClient: 100,
 				},
 			},
 		},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/bridge-idp/bridge/config"
 	"github.com/bridge-idp/bridge/keys"
@@ -25,7 +26,11 @@ type pushEngine struct {
 	// audit is the group-commit audit writer the engine uses; the front
 	// ends share it.
 	audit *store.AuditBatcher
-	close []func()
+	// limits is the front of the store's attempt counters (group commit),
+	// shared by the engine and the front ends: the limits hold for all
+	// nodes on the store together.
+	limits *store.Limits
+	close  []func()
 }
 
 // Close stops the engine and releases what openPush opened, in reverse.
@@ -84,6 +89,8 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		p.close = append(p.close, func() { _ = s.Close() })
 		deps.Senders[s.Provider()] = s
 	}
+	p.limits = store.NewLimits(st, time.Now, logger)
+	p.close = append(p.close, p.limits.Close)
 	audit := store.NewAuditBatcher(st, logger)
 	p.close = append(p.close, audit.Close)
 	deps.Audit = audit
