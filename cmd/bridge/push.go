@@ -91,6 +91,7 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 	}
 	p.limits = store.NewLimits(st, time.Now, logger)
 	p.close = append(p.close, p.limits.Close)
+	deps.Limits = p.limits
 	audit := store.NewAuditBatcher(st, logger)
 	p.close = append(p.close, audit.Close)
 	deps.Audit = audit
