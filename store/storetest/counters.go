@@ -264,3 +264,42 @@ func BenchCounters(b *testing.B, newDB func(b *testing.B) Opener) {
 		})
 	})
 }
+
+// testCountersMixedCall: one call with takes, chains, refunds, peeks,
+// resets and a key met twice gives what the ops one by one would.
+func testCountersMixedCall(t *testing.T, newDB NewDB) {
+	s := open(t, newDB)
+	w := time.Hour
+	apply1(t, s, ts, take("full", 1, w))
+	apply1(t, s, ts, take("r", 5, w))
+	apply1(t, s, ts, take("r", 5, w))
+	apply1(t, s, ts, take("gone", 5, w))
+	ops := []store.CounterOp{
+		take("a", 2, w),
+		{Kind: store.CounterTake, Key: "b", Max: 2, Window: w, IfTaken: true},
+		take("full", 1, w),
+		{Kind: store.CounterTake, Key: "c", Max: 2, Window: w, IfTaken: true},
+		{Kind: store.CounterRefund, Key: "r", Max: 5},
+		{Kind: store.CounterRefund, Key: "nothing", Max: 5},
+		take("a", 2, w), // a again: after the first take of a
+		take("a", 2, w),
+		{Kind: store.CounterPeek, Key: "b", Max: 2},
+		{Kind: store.CounterReset, Key: "gone"},
+		{Kind: store.CounterPeek, Key: "c", Max: 2},
+	}
+	out, err := s.ApplyCounters(ctx(), ts, ops)
+	must(t, err, "mixed call")
+	want := []struct {
+		count          int
+		taken, skipped bool
+	}{{1, true, false}, {1, true, false}, {1, false, false}, {0, false, true}, {1, false, false}, {0, false, false},
+		{2, true, false}, {2, false, false}, {1, false, false}, {0, false, false}, {0, false, false}}
+	for i, w := range want {
+		if out[i].Count != w.count || out[i].Taken != w.taken || out[i].Skipped != w.skipped {
+			t.Errorf("op %d (%d on %q) = %+v, want count %d taken %v skipped %v", i, ops[i].Kind, ops[i].Key, out[i], w.count, w.taken, w.skipped)
+		}
+	}
+	if r := apply1(t, s, ts, store.CounterOp{Kind: store.CounterPeek, Key: "gone"}); r.Count != 0 {
+		t.Errorf("reset key still counts %d", r.Count)
+	}
+}

@@ -79,6 +79,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Counters/Window", testCountersWindow},
 		{"Counters/FlagOutlivesNodes", testCountersFlag},
 		{"Counters/Chain", testCountersChain},
+		{"Counters/MixedCall", testCountersMixedCall},
 		{"Counters/Invalid", testCountersInvalid},
 		{"Counters/Janitor", testCountersJanitor},
 		{"Counters/ConcurrentNodes", testCountersConcurrent},
