@@ -149,6 +149,9 @@ func defaults(f *File, set func(path string) bool) {
 		flag(cp+"password_suffix", &c.PasswordSuffix, true)
 		str(cp+"failmode", &c.Failmode, "secure")
 		str(cp+"reply.class", &c.Reply.Class, "bridge:{id}")
+		num(cp+"failures_per_user", &c.FailuresPerUser, 10)
+		num(cp+"failures_per_ip", &c.FailuresPerIP, 20)
+		num(cp+"failures_per_client", &c.FailuresPerClient, 100)
 	}
 
 	w := &f.Web

@@ -259,6 +259,7 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 					SecondFactor:         "push",
 					PasswordSuffix:       false,
 					Failmode:             "secure",
+					FailuresPerUser:      5, FailuresPerIP: 30, FailuresPerClient: 500,
 					Reply: RadiusReply{
 						Class:          "vpn:{user}:{id}",
 						SessionTimeout: 8 * time.Hour,
@@ -285,6 +286,7 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 					PasswordSuffix:       true,
 					Failmode:             "secure",
 					Reply:                RadiusReply{Class: "bridge:{id}"},
+					FailuresPerUser:      10, FailuresPerIP: 20, FailuresPerClient: 100,
 				},
 			},
 		},

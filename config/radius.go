@@ -96,6 +96,18 @@ type RadiusClient struct {
 	// secure (default: reject) or safe (accept on the first factor alone;
 	// logged as a warning).
 	Failmode string `yaml:"failmode"`
+	// FailuresPerUser, FailuresPerIP and FailuresPerClient limit failed
+	// first factors (wrong passwords and unknown user names alike) in 15
+	// minutes, counted in the store for all nodes together: per user name
+	// over every client (default 10, as web.failures_per_user); per
+	// end-user address behind this client, when Calling-Station-Id is an
+	// IP address, IPv6 per /64 (default 20, as web.failures_per_ip); and
+	// per client as a whole for logins whose Calling-Station-Id is no
+	// address (a MAC, or none; default 100). Each from 1 to 100000. A
+	// login over a limit is rejected without asking the directory.
+	FailuresPerUser   int `yaml:"failures_per_user"`
+	FailuresPerIP     int `yaml:"failures_per_ip"`
+	FailuresPerClient int `yaml:"failures_per_client"`
 	// Reply is what an Access-Accept carries.
 	Reply RadiusReply `yaml:"reply"`
 }
@@ -317,6 +329,9 @@ func (v *validator) radiusClient(i int, c *RadiusClient, names map[string]int, p
 	v.oneOf(p+".wait", c.Wait, "hold", "challenge")
 	v.oneOf(p+".second_factor", c.SecondFactor, "push", "otp")
 	v.oneOf(p+".failmode", c.Failmode, "secure", "safe")
+	v.intIn(p+".failures_per_user", c.FailuresPerUser, 1, 100000)
+	v.intIn(p+".failures_per_ip", c.FailuresPerIP, 1, 100000)
+	v.intIn(p+".failures_per_client", c.FailuresPerClient, 1, 100000)
 	if c.Failmode == "safe" && v.c.directoryType(c.Directory) == "none" {
 		v.errorf(p+".failmode", "safe with the passwordless directory %s would let anyone in by user name alone when the push engine fails; use secure",
 			v.c.show(dp, c.Directory))

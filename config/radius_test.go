@@ -40,6 +40,7 @@ func TestRadiusDefaults(t *testing.T) {
 		Name: "vpn", Address: "192.0.2.10", Secret: radiusSecret, Directory: "local",
 		MessageAuthenticator: "always", Wait: "hold", HoldTimeout: 25 * time.Second, NumberMatching: false,
 		SecondFactor: "push", PasswordSuffix: true, Failmode: "secure",
+		FailuresPerUser: 10, FailuresPerIP: 20, FailuresPerClient: 100,
 	}
 	if got := r.Clients[0]; !equalClient(got, want) {
 		t.Errorf("client defaults:\n got %+v\nwant %+v", got, want)

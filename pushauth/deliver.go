@@ -209,61 +209,6 @@ func ipKey(ip string) string {
 	return p.String()
 }
 
-// windowLimiter counts events per key in fixed windows, in memory (per
-// node). It forgets keys whose window has passed.
-type windowLimiter struct {
-	max    int
-	window time.Duration
-	mu     sync.Mutex
-	counts map[string]*windowCount
-	swept  time.Time
-}
-
-type windowCount struct {
-	start time.Time
-	n     int
-}
-
-func newWindowLimiter(max int, window time.Duration) *windowLimiter {
-	return &windowLimiter{max: max, window: window, counts: map[string]*windowCount{}}
-}
-
-// allow counts one event for key and reports whether it is within the cap.
-func (l *windowLimiter) allow(key string, now time.Time) bool {
-	key = ipKey(key)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sweep(now)
-	c := l.counts[key]
-	if c == nil || now.Sub(c.start) >= l.window {
-		c = &windowCount{start: now}
-		l.counts[key] = c
-	}
-	c.n++
-	return c.n <= l.max
-}
-
-// check reports whether key is under the cap, without counting.
-func (l *windowLimiter) check(key string, now time.Time) bool {
-	key = ipKey(key)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c := l.counts[key]
-	return c == nil || now.Sub(c.start) >= l.window || c.n < l.max
-}
-
-func (l *windowLimiter) sweep(now time.Time) {
-	if now.Sub(l.swept) < l.window {
-		return
-	}
-	l.swept = now
-	for k, c := range l.counts {
-		if now.Sub(c.start) >= l.window {
-			delete(l.counts, k)
-		}
-	}
-}
-
 func jsonMarshal(v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {

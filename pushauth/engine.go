@@ -73,6 +73,9 @@ type Deps struct {
 	Senders map[string]Sender
 	// Audit, if set, is used instead of Store.AppendAudit (group commit).
 	Audit *store.AuditBatcher
+	// Limits, if set, counts the per-address caps (shared with the front
+	// ends); nil means the engine's own front on the store's counters.
+	Limits *store.Limits
 	// HTTPClient calls the fraud webhook; nil means a client with the
 	// webhook's timeout.
 	HTTPClient *http.Client
@@ -100,6 +103,7 @@ type Engine struct {
 	signer      atomic.Pointer[pushSigner]
 	ipLimit     *windowLimiter
 	enrollLimit *windowLimiter
+	closeLimits func()
 
 	jobs     chan func()
 	jobsMu   sync.RWMutex // held to send on jobs; Close takes it to close jobs
@@ -141,6 +145,7 @@ func New(cfg Config, d Deps) (*Engine, error) {
 	if d.HTTPClient == nil {
 		d.HTTPClient = &http.Client{Timeout: cfg.FraudWebhook.Timeout}
 	}
+	limits, closeLimits := engineLimits(d) // counters.go
 	e := &Engine{
 		cfg:         cfg,
 		st:          d.Store,
@@ -153,17 +158,20 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		httpc:       d.HTTPClient,
 		now:         d.Now,
 		log:         d.Logger,
-		ipLimit:     newWindowLimiter(cfg.MaxPerIPMinute, time.Minute),
-		enrollLimit: newWindowLimiter(cfg.EnrollPerIP, time.Minute),
+		ipLimit:     newWindowLimiter(limits, "push/ip/", cfg.MaxPerIPMinute, time.Minute),
+		enrollLimit: newWindowLimiter(limits, "push/enroll/", cfg.EnrollPerIP, time.Minute),
+		closeLimits: closeLimits,
 		jobs:        make(chan func(), 4*cfg.DeliveryWorkers),
 		closing:     make(chan struct{}),
 		m:           newMetrics(),
 		closes:      newCloseQueue(),
 	}
 	if err := e.m.register(d.Metrics); err != nil {
+		closeLimits()
 		return nil, fmt.Errorf("pushauth: metrics: %w", err)
 	}
 	if _, err := e.pushKey(); err != nil {
+		closeLimits()
 		return nil, err
 	}
 	e.workers.Add(1)
@@ -190,6 +198,7 @@ func (e *Engine) Close() {
 	})
 	e.workers.Wait()
 	e.hooks.Wait()
+	e.closeLimits()
 }
 
 // Config returns the engine's configuration, defaults applied.
@@ -303,7 +312,9 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 	if h, ok, err := e.joinRecent(ctx, req, arrived, now); err != nil || ok {
 		return h, err
 	}
-	if req.ClientIP != "" && !e.ipLimit.allow(req.ClientIP, now) {
+	if ok, err := e.ipAllowed(ctx, req.ClientIP); err != nil {
+		return Handle{}, err
+	} else if !ok {
 		e.m.started.WithLabelValues("refused").Inc()
 		e.auditLog(ctx, store.AuditEvent{Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultDenied, Reason: "per-IP push rate exceeded", Details: map[string]string{"app": req.AppID}})
 		return Handle{}, &RateLimitError{Err: ErrRateLimited, Reason: "too many push requests from this address", RetryAfter: now.Add(time.Minute)}

@@ -78,14 +78,18 @@ func activationMAC(key []byte, id, secret string) []byte {
 // over a valid, unused activation code; the code then cannot be used again.
 func (e *Engine) Enroll(ctx context.Context, signed, clientIP string) (store.Device, error) {
 	now := e.now()
-	if !e.enrollLimit.check(clientIP, now) {
+	if ok, err := e.enrollLimit.check(ctx, clientIP); err != nil {
+		return store.Device{}, err
+	} else if !ok {
 		return store.Device{}, deviceErr(429, protocol.ErrRateLimited, "too many failed enrollments from this address")
 	}
 	d, act, err := e.enroll(ctx, signed, now)
 	if err != nil {
 		var de *DeviceError
 		if errors.As(err, &de) {
-			e.enrollLimit.allow(clientIP, now) // count the failure
+			if _, err := e.enrollLimit.allow(ctx, clientIP); err != nil { // count the failure
+				e.log.Warn("counting a failed enrollment failed", "err", err)
+			}
 			e.auditLog(ctx, store.AuditEvent{
 				Action: "device.enroll", Subject: act.User, Channel: "device", ClientIP: clientIP,
 				Result: store.ResultFailure, Reason: de.Reason, Details: map[string]string{"activation": clip(act.ID, 32)},

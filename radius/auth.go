@@ -108,13 +108,9 @@ func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, src ne
 	if c.PasswordSuffix {
 		password, factor, code = splitSuffix(password)
 	}
-	ident, err := c.Directory.Authenticate(ctx, l.user, password)
-	if err != nil {
-		reason := err.Error()
-		if errors.Is(err, directory.ErrUnavailable) && s.warned.allow("directory/"+c.Name, s.now()) {
-			s.log.Error("RADIUS first factor: directory unavailable", "client", c.Name, "directory", c.Directory.Name(), "err", err)
-		}
-		return s.reject(ctx, l, reason, "")
+	ident, resp, ok := s.firstFactor(ctx, l, password) // radius/limits.go
+	if !ok {
+		return resp
 	}
 	l.ident, l.user = ident, ident.Username
 
@@ -353,8 +349,9 @@ var errCodeLimit = errors.New("too many wrong one-time codes")
 // verifyCode checks code as the user's TOTP code and, failing that, as a
 // bypass code. It returns the factor that matched (or was tried last).
 func (s *Server) verifyCode(ctx context.Context, user, code string) (string, error) {
-	now := s.now()
-	if !s.codes.reserve(user, now) {
+	if ok, err := s.codes.reserve(ctx, user); err != nil {
+		return "totp", err
+	} else if !ok {
 		return "totp", errCodeLimit
 	}
 	factor, err := "totp", error(otp.ErrNoToken)
@@ -366,9 +363,13 @@ func (s *Server) verifyCode(ctx context.Context, user, code string) (string, err
 	}
 	switch {
 	case err == nil:
-		s.codes.reset(user)
+		if rerr := s.codes.reset(ctx, user); rerr != nil {
+			s.log.Warn("resetting the wrong-code count failed", "user", user, "err", rerr)
+		}
 	case !isCodeRefusal(err): // the store failed, not the user
-		s.codes.refund(user)
+		if rerr := s.codes.refund(ctx, user); rerr != nil {
+			s.log.Warn("refunding a code attempt failed", "user", user, "err", rerr)
+		}
 	}
 	return factor, err
 }

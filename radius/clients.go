@@ -91,9 +91,18 @@ type Client struct {
 	Attributes []dict.Value
 	Groups     []GroupReply
 
+	// FailuresPerUser, FailuresPerIP and FailuresPerClient bound the
+	// failed first factors in 15 minutes, over all nodes: per user name
+	// (over every client), per end-user address behind this client (when
+	// Calling-Station-Id is an IP address), and per client for logins
+	// without one. 0 means DefaultFailuresPerUser and so on.
+	FailuresPerUser, FailuresPerIP, FailuresPerClient int
+
 	// sawMA records that the client sent a valid Message-Authenticator
-	// (MAAuto requires one from then on).
-	sawMA atomic.Bool
+	// (MAAuto requires one from then on); maStored that the store has it,
+	// for the other nodes and the next start.
+	sawMA    atomic.Bool
+	maStored atomic.Bool
 }
 
 // validate checks a client's settings.

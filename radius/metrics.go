@@ -9,6 +9,7 @@ type metrics struct {
 	dropped     *prometheus.CounterVec   // by reason
 	retransmits *prometheus.CounterVec   // absorbed (while pending) or resent
 	failmode    *prometheus.CounterVec   // by client and failmode
+	lockouts    *prometheus.CounterVec   // by client and limit (source, user)
 	accounting  *prometheus.CounterVec   // by client and status type
 	duration    *prometheus.HistogramVec // request in to answer out, by client and code
 	inProgress  prometheus.Gauge
@@ -28,6 +29,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "RADIUS packets dropped unanswered, by reason (unknown_client, malformed, bad_authenticator, missing_message_authenticator, overloaded, ...)."}, []string{"reason"}),
 		retransmits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_radius_retransmits_total",
 			Help: "Retransmitted requests: absorbed while the first copy was being handled, or answered again from the cache."}, []string{"action"}),
+		lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_radius_first_factor_lockouts_total",
+			Help: "Logins rejected without asking the directory because the first-factor limits were reached, by client and limit (source, user)."}, []string{"client", "limit"}),
 		failmode: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_radius_second_factor_unavailable_total",
 			Help: "Logins decided by the client's failmode because the push engine or the store failed."}, []string{"client", "failmode"}),
 		accounting: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bridge_radius_accounting_total",
@@ -43,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "The receive buffer the kernel gave each RADIUS socket."}, []string{"socket"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.responses, m.decisions, m.dropped, m.retransmits, m.failmode, m.accounting, m.duration, m.inProgress, m.cached, m.rcvbuf)
+		reg.MustRegister(m.requests, m.responses, m.decisions, m.dropped, m.retransmits, m.failmode, m.lockouts, m.accounting, m.duration, m.inProgress, m.cached, m.rcvbuf)
 	}
 	return m
 }

@@ -263,9 +263,11 @@ func FuzzPacket(f *testing.F) {
 	f.Add([]byte{1, 1, 0, 20}, false)
 	f.Add([]byte{4, 9, 0, 30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 40, 6, 0, 0, 0, 1, 44, 4, 's', '1'}, true)
 	st := testStore(f)
+	limits := store.NewLimits(store.NewMemCounters(), nil, nil)
+	f.Cleanup(limits.Close)
 	s := &Server{
 		deps: Deps{Push: nopPush{}, Audit: nopAudit{}, Sessions: st}, now: time.Now, log: discardLogger(),
-		sessions: newSessions(st), holds: newHolds(), codes: newCodeLimiter(), warned: newLogLimiter(time.Second), metrics: newMetrics(nil),
+		sessions: newSessions(st), holds: newHolds(), limits: limits, codes: codeLimits{limits}, warned: newLogLimiter(time.Second), metrics: newMetrics(nil),
 	}
 	f.Fuzz(func(t *testing.T, b []byte, sign bool) {
 		c := &Client{Name: "fuzz", Secret: testSecret, Directory: rejectAll{}, MessageAuthenticator: MAAlways,
@@ -318,25 +320,43 @@ func FuzzPacket(f *testing.F) {
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestCodeLimiterReserves(t *testing.T) {
-	l := newCodeLimiter()
-	now := time.Now()
+	clock := time.Now()
+	limits := store.NewLimits(store.NewMemCounters(), func() time.Time { return clock }, nil)
+	defer limits.Close()
+	l := codeLimits{limits}
+	ctx := context.Background()
+	reserve := func(user string) bool {
+		t.Helper()
+		ok, err := l.reserve(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
 	for i := range maxCodeFailures {
-		if !l.reserve("alice", now) {
+		if !reserve("alice") {
 			t.Fatalf("attempt %d refused", i+1)
 		}
 	}
-	if l.reserve("ALICE", now) {
+	if reserve("ALICE") {
 		t.Fatal("an attempt beyond the limit was allowed (names compared without case)")
 	}
-	l.refund("alice")
-	if !l.reserve("alice", now) {
+	if err := l.refund(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if !reserve("alice") {
 		t.Fatal("a refunded attempt was not given back")
 	}
-	if !l.reserve("alice", now.Add(codeWindow)) {
+	clock = clock.Add(codeWindow)
+	if !reserve("alice") {
 		t.Fatal("the window did not end")
 	}
-	l.reset("alice")
-	if !l.reserve("alice", now) {
-		t.Fatal("a right code did not reset the count")
+	if err := l.reset(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxCodeFailures {
+		if !reserve("alice") {
+			t.Fatalf("after a reset, attempt %d refused", i+1)
+		}
 	}
 }

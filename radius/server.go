@@ -67,6 +67,10 @@ type Deps struct {
 	// Sessions keeps Access-Challenge sessions where every node sees
 	// them (the store's Grants).
 	Sessions store.Grants
+	// Limits keeps the attempt limits (wrong passwords and codes) and the
+	// Message-Authenticator memory, shared by the nodes on the store; nil
+	// means counters in this process's memory, for this node alone.
+	Limits *store.Limits
 	// Metrics, if set, receives the front end's Prometheus metrics.
 	Metrics prometheus.Registerer
 	Logger  *slog.Logger
@@ -83,7 +87,9 @@ type Server struct {
 	cache    *answerCache
 	sessions *sessions
 	holds    *holds
-	codes    *codeLimiter
+	limits   *store.Limits
+	ownLimit bool // limits is this server's own (Deps.Limits was nil)
+	codes    codeLimits
 	warned   *logLimiter
 	unknown  *unknownSources
 	metrics  *metrics
@@ -136,12 +142,16 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		cache:    newAnswerCache(),
 		sessions: newSessions(deps.Sessions),
 		holds:    newHolds(),
-		codes:    newCodeLimiter(),
+		limits:   deps.Limits,
 		warned:   newLogLimiter(10 * time.Second),
 		unknown:  newUnknownSources(),
 		metrics:  newMetrics(deps.Metrics),
 		sem:      make(chan struct{}, cfg.MaxPending),
 	}
+	if s.limits == nil {
+		s.limits, s.ownLimit = store.NewLimits(store.NewMemCounters(), deps.Now, deps.Logger), true
+	}
+	s.codes = codeLimits{s.limits}
 	for _, c := range cfg.Clients {
 		if c.MessageAuthenticator == MANever {
 			s.log.Warn("RADIUS client does not require Message-Authenticator: forged Access-Accepts are possible on its path (BlastRADIUS, CVE-2024-3596); use always as soon as the client can send it",
@@ -153,11 +163,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 	}
 	if s.auth, err = s.listen(cfg.Listen, "authentication"); err != nil {
+		s.closeLimits()
 		return nil, err
 	}
 	if cfg.AccountingListen != "" {
 		if s.acct, err = s.listen(cfg.AccountingListen, "accounting"); err != nil {
 			s.auth.Close()
+			s.closeLimits()
 			return nil, err
 		}
 	}
@@ -225,11 +237,19 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.Close()
 	loops.Wait()
 	s.wg.Wait()
+	s.closeLimits()
 	return nil
 }
 
-// housekeeping ages the answer cache and the code limiter. Expired
-// challenge sessions are deleted by the store's janitor.
+// closeLimits stops the server's own limits, once no request uses them.
+func (s *Server) closeLimits() {
+	if s.ownLimit {
+		s.limits.Close()
+	}
+}
+
+// housekeeping ages the answer cache. Expired challenge sessions and
+// attempt counters are deleted by the store's janitor.
 func (s *Server) housekeeping(ctx context.Context) {
 	t := time.NewTicker(s.cfg.AnswerCache)
 	defer t.Stop()
@@ -239,7 +259,6 @@ func (s *Server) housekeeping(ctx context.Context) {
 			return
 		case <-t.C:
 			s.cache.rotate()
-			s.codes.expire(s.now())
 			s.metrics.cached.Set(float64(s.cache.len()))
 		}
 	}
@@ -432,6 +451,10 @@ func (s *Server) handle(ctx context.Context, conn *net.UDPConn, c *Client, key r
 	p, err := radius.Parse(b, c.Secret)
 	if err != nil { // scan accepted it; this cannot happen
 		s.drop("malformed", c, key.src, err)
+		return
+	}
+	if p.Code == radius.CodeAccessRequest && c.MessageAuthenticator == MAAuto && !s.maAuto(ctx, c, p) {
+		s.drop("missing_message_authenticator", c, key.src, errNoMA)
 		return
 	}
 	var resp *radius.Packet

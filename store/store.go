@@ -37,6 +37,7 @@ type Store interface {
 	PushLimits
 	Activations
 	Grants
+	Counters
 
 	// Ping reports whether the backend answers (used by /readyz).
 	Ping(ctx context.Context) error

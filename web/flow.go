@@ -78,6 +78,10 @@ type Deps struct {
 	ClientIP func(*http.Request) string
 	Logger   *slog.Logger
 	Now      func() time.Time
+
+	// Limits counts failed sign-ins, shared by the nodes on the store;
+	// nil means the store's counters if it has them, else memory.
+	Limits *store.Limits
 }
 
 // App is an application users sign in to, as a front end describes it.
@@ -164,8 +168,8 @@ type Flow struct {
 	now     func() time.Time
 	secure  bool
 	pages   *pages
-	ipFails *limiter
-	usrFail *limiter
+	ipFails *failures
+	usrFail *failures
 	captcha *captchaVerifier
 	// The cookies' names: with the __Host- prefix when served over TLS,
 	// so that no sibling domain can plant them.
@@ -210,12 +214,13 @@ func New(cfg Config, apps Apps, d Deps) (*Flow, error) {
 	if err != nil {
 		return nil, err
 	}
+	limits := flowLimits(d) // counters.go
 	f := &Flow{
 		cfg: cfg, d: d, apps: apps, log: d.Logger, now: d.Now,
 		secure:  u.Scheme == "https",
 		pages:   p,
-		ipFails: newLimiter(cfg.FailuresPerIP, failureWindow, d.Now),
-		usrFail: newLimiter(cfg.FailuresPerUser, failureWindow, d.Now),
+		ipFails: &failures{limits, "web/ip/", cfg.FailuresPerIP, failureWindow, d.Logger},
+		usrFail: &failures{limits, "web/user/", cfg.FailuresPerUser, failureWindow, d.Logger},
 	}
 	f.bindingCookie, f.sessionCookie = bindingCookieName, sessionCookieName
 	if f.secure {

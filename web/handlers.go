@@ -138,7 +138,7 @@ func (f *Flow) signIn(w http.ResponseWriter, r *http.Request) {
 	v := f.view(id, st, app)
 	ipKey, userKey := ipBucket(ip), "pwd:"+limiterName(username)
 	captcha := f.needsCaptcha(r, app)
-	if !f.ipFails.take(ipKey) {
+	if !f.ipFails.take(ctx, ipKey) {
 		f.audit(ctx, r, app, username, store.ResultFailure, "too many failed sign-ins from this address", nil)
 		f.pages.signinStatus(w, r, http.StatusTooManyRequests, v, "error_too_many", false)
 		return
@@ -151,7 +151,7 @@ func (f *Flow) signIn(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if username == "" || !f.usrFail.take(userKey) {
+	if username == "" || !f.usrFail.take(ctx, userKey) {
 		if username != "" {
 			f.audit(ctx, r, app, username, store.ResultFailure, "too many failed sign-ins for this user", nil)
 		}
@@ -172,8 +172,8 @@ func (f *Flow) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, directory.ErrUnavailable), err != nil && ctx.Err() != nil:
-		f.ipFails.refund(ipKey)
-		f.usrFail.refund(userKey)
+		f.ipFails.refund(ctx, ipKey)
+		f.usrFail.refund(ctx, userKey)
 		f.log.ErrorContext(ctx, "directory unavailable", "directory", app.Directory.Name(), "err", err)
 		f.audit(ctx, r, app, username, store.ResultError, err.Error(), nil)
 		f.pages.signinStatus(w, r, http.StatusServiceUnavailable, v, "error_unavailable", false)
@@ -191,8 +191,8 @@ func (f *Flow) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if pwd {
-		f.ipFails.refund(ipKey)
-		f.usrFail.refund(userKey)
+		f.ipFails.refund(ctx, ipKey)
+		f.usrFail.refund(ctx, userKey)
 	}
 	hasCode := f.hasTOTP(ctx, ident.Username)
 	if !pwd {
@@ -700,7 +700,7 @@ func (f *Flow) submitCode(w http.ResponseWriter, r *http.Request) {
 	}
 	// Counted before checking, so parallel guesses cannot outrun the
 	// limit; refunded on success.
-	if !f.ipFails.take(ipKey) {
+	if !f.ipFails.take(ctx, ipKey) {
 		f.audit(ctx, r, app, user, store.ResultFailure, "too many codes", nil)
 		f.pages.codeStatus(w, r, http.StatusTooManyRequests, v, "error_too_many")
 		return
@@ -708,7 +708,7 @@ func (f *Flow) submitCode(w http.ResponseWriter, r *http.Request) {
 	// Keyed on the name typed at sign-in, known or not, so that a decoy
 	// and a real sign-in count alike.
 	codeKey := "code:" + limiterName(st.Hint)
-	if !f.usrFail.take(codeKey) {
+	if !f.usrFail.take(ctx, codeKey) {
 		f.audit(ctx, r, app, user, store.ResultFailure, "too many codes", nil)
 		f.pages.codeStatus(w, r, http.StatusTooManyRequests, v, "error_too_many")
 		return
@@ -725,8 +725,8 @@ func (f *Flow) submitCode(w http.ResponseWriter, r *http.Request) {
 		f.pages.codeStatus(w, r, http.StatusUnauthorized, v, "error_code")
 		return
 	}
-	f.usrFail.refund(codeKey)
-	f.ipFails.refund(ipKey)
+	f.usrFail.refund(ctx, codeKey)
+	f.ipFails.refund(ctx, ipKey)
 	if st.Challenge != "" {
 		if err := f.d.Push.Resolve(ctx, st.Challenge, "one-time code used instead"); err != nil {
 			f.log.WarnContext(ctx, "cancelling the push failed", "err", err)
@@ -785,7 +785,7 @@ func (f *Flow) needsCaptcha(r *http.Request, app App) bool {
 		return true
 	}
 	n := f.cfg.Captcha.AfterFailures
-	return n > 0 && f.ipFails.count(ipBucket(f.d.ClientIP(r))) >= n
+	return n > 0 && f.ipFails.count(r.Context(), ipBucket(f.d.ClientIP(r))) >= n
 }
 
 // fail answers an internal error with a generic page; the detail goes to

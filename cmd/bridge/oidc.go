@@ -58,7 +58,7 @@ func openWeb(cfg *config.Config, st store.Store, push *pushEngine, sealer *keys.
 		},
 		Key: sealer.DeriveKey(webKeyLabel),
 	}, apps.lookup, web.Deps{
-		Store: st, Push: push, TOTP: totp, Audit: push.audit, Logger: logger, ClientIP: clientIP,
+		Store: st, Push: push, TOTP: totp, Audit: push.audit, Logger: logger, ClientIP: clientIP, Limits: push.limits,
 		HasTOTP: func(ctx context.Context, user string) (bool, error) {
 			_, err := st.GetTOTP(ctx, user)
 			if errors.Is(err, store.ErrNotFound) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/bridge-idp/bridge/config"
 	"github.com/bridge-idp/bridge/keys"
@@ -29,7 +30,11 @@ type pushEngine struct {
 	// busReady reports whether the wake-up channel between nodes is up;
 	// nil on a single node.
 	busReady func(context.Context) error
-	close    []func()
+	// limits is the front of the store's attempt counters (group commit),
+	// shared by the engine and the front ends: the limits hold for all
+	// nodes on the store together.
+	limits *store.Limits
+	close  []func()
 }
 
 // Close stops the engine and releases what openPush opened, in reverse.
@@ -89,6 +94,9 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		p.close = append(p.close, func() { _ = s.Close() })
 		deps.Senders[s.Provider()] = s
 	}
+	p.limits = store.NewLimits(st, time.Now, logger)
+	p.close = append(p.close, p.limits.Close)
+	deps.Limits = p.limits
 	spool, err := store.OpenAuditSpool(cfg.Storage.AuditSpool.Path, int64(cfg.Storage.AuditSpool.MaxMB)<<20, logger)
 	if err != nil {
 		return nil, fmt.Errorf("audit spool: %w", err)

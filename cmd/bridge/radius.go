@@ -45,7 +45,7 @@ func openRadius(cfg *config.Config, dirs *directory.Set, push *pushEngine, st st
 		}
 		rcfg.Clients = append(rcfg.Clients, client)
 	}
-	return radius.New(rcfg, radius.Deps{Push: push, TOTP: totp, Bypass: bypass, Audit: push.audit, Sessions: st, Metrics: reg, Logger: logger})
+	return radius.New(rcfg, radius.Deps{Push: push, TOTP: totp, Bypass: bypass, Audit: push.audit, Sessions: st, Limits: push.limits, Metrics: reg, Logger: logger})
 }
 
 // radiusClient maps one configured client onto the radius package; Load
@@ -73,6 +73,9 @@ func radiusClient(c config.RadiusClient, dirs *directory.Set) (*radius.Client, e
 		PasswordSuffix:       c.PasswordSuffix,
 		Failmode:             c.Failmode,
 		Class:                c.Reply.Class,
+		FailuresPerUser:      c.FailuresPerUser,
+		FailuresPerIP:        c.FailuresPerIP,
+		FailuresPerClient:    c.FailuresPerClient,
 		SessionTimeout:       c.Reply.SessionTimeout,
 		Attributes:           attrs,
 	}

@@ -55,3 +55,13 @@ func BenchmarkStore(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkCounters(b *testing.B) {
+	requireDSN(b)
+	storetest.BenchCounters(b, func(b *testing.B) storetest.Opener {
+		dsn := freshSchema(b)
+		return func(ctx context.Context) (store.Store, error) {
+			return postgres.Open(ctx, postgres.Config{DSN: dsn, MaxConns: 8, AuditKey: storetest.AuditKey()}, discard())
+		}
+	})
+}

@@ -114,8 +114,9 @@ func pingWhileBusy(ctx context.Context, s *sqlstore.DB, timeout time.Duration) e
 
 func dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
-		Name: "sqlite",
-		Blob: "BLOB",
+		Name:         "sqlite",
+		Blob:         "BLOB",
+		WithoutRowID: " WITHOUT ROWID",
 		// Writers also take turns in order (Dialect.WriteQueue, set from
 		// busy_timeout in Open).
 		AuditRowsPerInsert: 16,

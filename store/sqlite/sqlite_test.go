@@ -104,3 +104,12 @@ func TestWritersTakeTurns(t *testing.T) {
 		t.Fatalf("%d of %d writes failed; first: %v", bad.Load(), bad.Load()+writes.Load(), first.Load())
 	}
 }
+
+func BenchmarkCounters(b *testing.B) {
+	storetest.BenchCounters(b, func(b *testing.B) storetest.Opener {
+		path := filepath.Join(b.TempDir(), "bridge.db")
+		return func(ctx context.Context) (store.Store, error) {
+			return sqlite.Open(ctx, sqlite.Config{Path: path, AuditKey: storetest.AuditKey()}, discard())
+		}
+	})
+}

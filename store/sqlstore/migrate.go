@@ -10,7 +10,8 @@ import (
 
 // migrations are the schema versions, in order; migration i+1 is version
 // i+1. Append new versions; never edit one that has shipped. {{blob}} is
-// replaced by the dialect's byte column type.
+// replaced by the dialect's byte column type, {{without_rowid}} by
+// Dialect.WithoutRowID.
 var migrations = []string{
 	// 1: users, devices, keys, audit log, second factors, replay cache.
 	`
@@ -186,6 +187,20 @@ CREATE INDEX grants_by_family ON grants (family);
 CREATE INDEX grants_by_subject ON grants (subject);
 CREATE INDEX grants_by_expiry ON grants (expires_at);
 `,
+	// 6: attempt counters shared by the nodes (store.Counters): n attempts
+	// in the window ending at expires_at (0: never, a flag); lim is the max
+	// of the last take (it lets one statement take many keys). Written on
+	// every failed login, so kept to one B-tree: clustered on the key
+	// ({{without_rowid}}), and no index on expires_at (the janitor scans
+	// the table once a sweep instead).
+	`
+CREATE TABLE counters (
+	key        TEXT PRIMARY KEY,
+	n          INTEGER NOT NULL,
+	expires_at BIGINT NOT NULL,
+	lim        INTEGER NOT NULL DEFAULT 0
+){{without_rowid}};
+`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.
@@ -217,6 +232,7 @@ func (s *DB) Migrate(ctx context.Context) (applied int, err error) {
 		}
 		for v := current + 1; v <= len(migrations); v++ {
 			script := strings.ReplaceAll(migrations[v-1], "{{blob}}", s.d.Blob)
+			script = strings.ReplaceAll(script, "{{without_rowid}}", s.d.WithoutRowID)
 			for _, stmt := range splitStatements(script) {
 				if _, err := tx.ExecContext(ctx, stmt); err != nil {
 					return fmt.Errorf("%s: migration %d: %w", s.d.Name, v, err)

@@ -166,7 +166,7 @@ const activationKeep = 24 * time.Hour
 // DeleteExpired implements store.Janitor. Used bypass codes are kept until
 // they expire, so that a replay still reads as "used", not "unknown".
 // Push challenges go at their PurgeAt; grants, used or not, at their
-// ExpiresAt.
+// ExpiresAt; counters when their window ends (never for flags).
 func (s *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	for _, q := range []struct {
@@ -178,6 +178,7 @@ func (s *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 		{"DELETE FROM push_challenges WHERE purge_at <= $1", now},
 		{"DELETE FROM device_activations WHERE used_at = 0 AND expires_at < $1", now.Add(-activationKeep)},
 		{"DELETE FROM grants WHERE expires_at <= $1", now},
+		{"DELETE FROM counters WHERE expires_at <> 0 AND expires_at <= $1", now},
 	} {
 		res, err := s.exec(ctx, q.sql, micro(q.arg))
 		if err != nil {

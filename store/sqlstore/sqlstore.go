@@ -29,6 +29,10 @@ type Dialect struct {
 	// an advisory transaction lock). Empty when the transaction itself
 	// serialises (SQLite's BEGIN IMMEDIATE).
 	MigrationLock string
+	// WithoutRowID follows CREATE TABLE (...) for a table clustered on its
+	// primary key (SQLite: " WITHOUT ROWID"; PostgreSQL has no such thing:
+	// empty).
+	WithoutRowID string
 	// Collate follows a text column in ORDER BY so that both databases
 	// order by bytes, whatever the server's locale (PostgreSQL: COLLATE "C").
 	Collate string

@@ -76,6 +76,14 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Grants/RevokeSubject", testGrantsRevokeSubject},
 		{"Grants/Invalid", testGrantsInvalid},
 		{"Janitor/DeletesExpiredGrants", testJanitorGrants},
+		{"Counters/Window", testCountersWindow},
+		{"Counters/FlagOutlivesNodes", testCountersFlag},
+		{"Counters/Chain", testCountersChain},
+		{"Counters/MixedCall", testCountersMixedCall},
+		{"Counters/Invalid", testCountersInvalid},
+		{"Counters/Janitor", testCountersJanitor},
+		{"Counters/ConcurrentNodes", testCountersConcurrent},
+		{"Counters/LimitsConcurrentNodes", testLimitsConcurrent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, newDB) })
