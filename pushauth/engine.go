@@ -250,6 +250,11 @@ type Request struct {
 	// phone answered before this login's first factor was done; one that
 	// arrived after the answer is a new attempt.
 	Arrived time.Time
+	// TakeUndelivered lets the login take an approval of its station that
+	// no login received (its node died holding the request), once, within
+	// the challenge's lifetime. RADIUS sets it: a NAS does not resend to
+	// another node the request that a dead node held.
+	TakeUndelivered bool
 }
 
 // Handle is a started approval.
@@ -371,9 +376,15 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 }
 
 // deliveredNamespace marks, in the replay cache, the approvals some login
-// was given (see Wait): an approval nobody received may be taken once by
-// the same station's next login.
+// was given (see Delivered): an approval nobody received may be taken once
+// by the same station's next login.
 const deliveredNamespace = "push.delivered"
+
+// undeliveredGrace is how long an approval stays its holder's before a
+// later login may take it as undelivered: longer than a live holder takes
+// to see it (the bus wakes it at once; its poll finds it within waitPoll),
+// so that an approval is never taken from a login still waiting for it.
+const undeliveredGrace = 5 * time.Second
 
 // joins reports whether a login for req that arrived at arrived gets the
 // answer of c: c is of the same application and station, and was pending
@@ -395,9 +406,11 @@ func joins(c store.Challenge, req Request, arrived, now time.Time) bool {
 
 // joinRecent finds the challenge, if any, that a login belongs to: the
 // newest challenge of its station, when the login arrived while it was
-// pending, or when it is an approval that no login received (its node
-// died holding the request) and the login arrived within its lifetime;
-// such an approval is taken by exactly one login.
+// pending, or (req.TakeUndelivered) when it is an approval that no login
+// received (its node died holding the request) and the login arrived
+// within its lifetime, past undeliveredGrace; such an approval is taken by
+// exactly one login, and never while its own login could still be given
+// it (Delivered marks it first).
 func (e *Engine) joinRecent(ctx context.Context, req Request, arrived, now time.Time) (Handle, bool, error) {
 	recent, err := e.state.RecentChallenges(ctx, req.User, arrived.Add(-e.cfg.ChallengeTTL))
 	if err != nil {
@@ -413,8 +426,9 @@ func (e *Engine) joinRecent(ctx context.Context, req Request, arrived, now time.
 			if c.State.Closed() {
 				reason = "joined the challenge answered after this login arrived"
 			}
-		case c.State == store.ChallengeApproved && arrived.Before(c.ExpiresAt):
-			err := e.state.UseOnce(ctx, deliveredNamespace, c.ID, now, c.PurgeAt)
+		case req.TakeUndelivered && c.State == store.ChallengeApproved && arrived.Before(c.ExpiresAt) &&
+			arrived.After(c.ClosedAt.Add(undeliveredGrace)):
+			err := e.state.UseOnce(ctx, deliveredNamespace, c.ID, now, now.Add(e.cfg.ChallengeTTL+e.cfg.Retention))
 			if errors.Is(err, store.ErrUsed) {
 				return Handle{}, false, nil
 			}
@@ -587,7 +601,11 @@ func (e *Engine) Wait(ctx context.Context, id string) (Outcome, error) {
 			next = waitRetry
 		case c.State.Closed():
 			if c.State == store.ChallengeApproved {
-				e.delivered(ctx, c)
+				// Marked before the login gets it: unmarked, a later login
+				// of the station could take it as undelivered too.
+				if err := e.Delivered(ctx, c.ID); err != nil {
+					return Outcome{}, &unavailableError{err}
+				}
 			}
 			return e.outcome(ctx, c), nil
 		default:
@@ -621,13 +639,21 @@ func (e *Engine) Wait(ctx context.Context, id string) (Outcome, error) {
 	}
 }
 
-// delivered records that a login was given c's approval, so that no later
-// login takes it as one nobody received.
-func (e *Engine) delivered(ctx context.Context, c store.Challenge) {
-	err := e.state.UseOnce(ctx, deliveredNamespace, c.ID, e.now(), c.PurgeAt)
+// Delivered records that the answer of challenge id has a login to go to,
+// so that no later login takes it as one nobody received. Wait calls it
+// for the approvals it returns; a front end whose login gets the answer
+// later by other means (a RADIUS Access-Challenge session, kept in the
+// store, that any node completes) calls it when it hands the challenge to
+// that means. Marking twice is fine.
+func (e *Engine) Delivered(ctx context.Context, id string) error {
+	now := e.now()
+	// Kept as long as the challenge itself could be (its purge time is
+	// at most a TTL and the retention past now).
+	err := e.state.UseOnce(ctx, deliveredNamespace, id, now, now.Add(e.cfg.ChallengeTTL+e.cfg.Retention))
 	if err != nil && !errors.Is(err, store.ErrUsed) {
-		e.log.Warn("recording that an approval was delivered failed", "challenge", c.ID, "err", err)
+		return fmt.Errorf("pushauth: recording that challenge %s has a login: %w", id, err)
 	}
+	return nil
 }
 
 func (e *Engine) outcome(ctx context.Context, c store.Challenge) Outcome {

@@ -16,6 +16,7 @@ func stationLogin(arrived time.Time) pushauth.Request {
 	r := login("alice")
 	r.Station = "nas-1|cs|198.51.100.7"
 	r.Arrived = arrived
+	r.TakeUndelivered = true
 	return r
 }
 
@@ -74,7 +75,7 @@ func TestUndeliveredApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Nobody waits for h: its node is gone.
-	e.clock.Add(5 * time.Second)
+	e.clock.Add(6 * time.Second)
 	other := stationLogin(e.clock.Now())
 	other.Station = "nas-1|cs|203.0.113.9"
 	if o, err := e.eng.Start(e.ctx, other); err == nil && o.ID == h.ID {
@@ -114,5 +115,65 @@ func TestUndeliveredApprovalExpires(t *testing.T) {
 	next := e.start(stationLogin(e.clock.Now()))
 	if next.Joined || next.ID == h.ID {
 		t.Fatalf("an approval past its challenge's lifetime was taken: %+v", next)
+	}
+}
+
+// TestDeliveredApprovalNotTaken: an approval whose login was given it (Wait
+// returned it, or the front end handed it to a challenge session) is
+// never taken by a later login, however late.
+func TestDeliveredApprovalNotTaken(t *testing.T) {
+	for _, how := range []string{"wait", "session"} {
+		t.Run(how, func(t *testing.T) {
+			e := newEnv(t)
+			dev := e.enroll("alice", authenticator.EnrollOptions{})
+			h := e.start(stationLogin(e.clock.Now()))
+			if how == "session" {
+				if err := e.eng.Delivered(e.ctx, h.ID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := dev.Answer(e.ctx, e.fetch(dev, h.ID), protocol.Approve, h.Number); err != nil {
+				t.Fatal(err)
+			}
+			if how == "wait" {
+				if o := e.wait(h.ID); !o.Approved() {
+					t.Fatalf("outcome: %+v", o)
+				}
+			}
+			e.clock.Add(10 * time.Second)
+			if o := e.start(stationLogin(e.clock.Now())); o.Joined || o.ID == h.ID {
+				t.Fatalf("a later login took an approval its own login had: %+v", o)
+			}
+		})
+	}
+}
+
+// TestUndeliveredApprovalNotTakenEarly: within a few seconds of the answer
+// the approval is still its own login's (which may be about to see it),
+// and a front end that does not ask for undelivered approvals (the web
+// sign-in) never takes one: both are new attempts.
+func TestUndeliveredApprovalNotTakenEarly(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		after time.Duration
+		take  bool
+	}{
+		{"within the grace", 2 * time.Second, true},
+		{"not asked for", 30 * time.Second, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			dev := e.enroll("alice", authenticator.EnrollOptions{})
+			h := e.start(stationLogin(e.clock.Now()))
+			if _, err := dev.Answer(e.ctx, e.fetch(dev, h.ID), protocol.Approve, h.Number); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Add(tc.after)
+			r := stationLogin(e.clock.Now())
+			r.TakeUndelivered = tc.take
+			if o := e.start(r); o.Joined || o.ID == h.ID {
+				t.Fatalf("the approval was taken: %+v", o)
+			}
+		})
 	}
 }

@@ -24,25 +24,34 @@ func TestArrivalStamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	sent := time.Now()
-	if _, err := cli.Write([]byte("request")); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond) // the datagram waits in the buffer, as under load
+	// The kernel turns its receive stamps on a moment after the first
+	// socket asks (a deferred static key); until then it stamps at the
+	// read. So: datagrams until one carries its arrival (a bound, not a
+	// timing assertion).
 	buf, oob := make([]byte, 64), make([]byte, oobSize)
-	_, oobn, _, _, err := srv.ReadMsgUDPAddrPort(buf, oob)
-	if err != nil {
-		t.Fatal(err)
+	stamped := false
+	for try := 0; try < 50 && !stamped; try++ {
+		sent := time.Now()
+		if _, err := cli.Write([]byte("request")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // the datagram waits in the buffer, as under load
+		_, oobn, _, _, err := srv.ReadMsgUDPAddrPort(buf, oob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := time.Now()
+		at := arrivalStamp(oob[:oobn])
+		if at.IsZero() {
+			t.Fatal("no arrival stamp in the control message")
+		}
+		if at.Before(sent.Add(-time.Second)) || at.After(read) {
+			t.Fatalf("arrival stamp %s outside the send (%s) and the read (%s)", at, sent, read)
+		}
+		stamped = at.Before(read.Add(-50 * time.Millisecond))
 	}
-	read := time.Now()
-	at := arrivalStamp(oob[:oobn])
-	if at.IsZero() {
-		t.Fatal("no arrival stamp in the control message")
-	}
-	// Ordering only, no durations: the stamp lies between the send and
-	// the moment before the wait ended.
-	if at.Before(sent.Add(-time.Second)) || !at.Before(read.Add(-100*time.Millisecond)) {
-		t.Fatalf("arrival stamp %s: sent %s, read %s; want the stamp at the send, not at the read", at, sent, read)
+	if !stamped {
+		t.Fatal("no datagram carried the time it arrived, only the time it was read")
 	}
 	if got := arrivalStamp(nil); !got.IsZero() {
 		t.Fatalf("no control message gave %s", got)

@@ -211,6 +211,7 @@ func (s *Server) push(ctx context.Context, l *login) *radius.Packet {
 	h, err := s.deps.Push.Start(ctx, pushauth.Request{
 		User: l.user, AppID: c.Name, AppName: c.Name, Channel: "radius",
 		ClientIP: l.ip, UserAgent: l.nas, Station: l.station, NumberMatching: c.NumberMatching, Arrived: l.arrived,
+		TakeUndelivered: true, // a NAS does not resend to another node what a dead one held
 	})
 	l.factor = FactorPush
 	if err != nil {
@@ -389,7 +390,13 @@ func (s *Server) challenge(ctx context.Context, l *login, sess *session, msg str
 		sess.id = base64.RawURLEncoding.EncodeToString(b[:])
 		sess.client, sess.user, sess.ident, sess.typed = l.c.Name, l.user, l.ident, strings.ToLower(strings.TrimSpace(rfc2865.UserName_GetString(l.req)))
 		l.factor = sess.kind
-		if err := s.sessions.put(ctx, sess, s.now()); err != nil {
+		err := s.sessions.put(ctx, sess, s.now())
+		if err == nil && sess.challenge != "" {
+			// The session delivers the push's answer, on whichever node
+			// the State reaches: no other login may take it as undelivered.
+			err = s.deps.Push.Delivered(ctx, sess.challenge)
+		}
+		if err != nil {
 			// The second round could not be recognised: the second
 			// factor is unavailable, as when the push engine is down.
 			if sess.challenge != "" {

@@ -2,6 +2,8 @@ package radius
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -63,9 +65,46 @@ const msgLockedOut = "Too many failed sign-ins. Wait 15 minutes and try again."
 // firstFactor checks the password against the client's directory, counted
 // against the first-factor limits before the check (so that parallel
 // guesses cannot outrun them) and refunded when it is right or the
-// directory could not answer. It returns the identity, or the answer to
-// send (nil: none) with ok false.
+// directory could not answer. Identical requests in flight on this node
+// (a NAS's burst of new Identifiers for one attempt: same client, station,
+// user name and password) share one check, so one attempt counts once and
+// is hashed once. It returns the identity, or the answer to send (nil:
+// none) with ok false.
 func (s *Server) firstFactor(ctx context.Context, l *login, password string) (_ directory.Identity, resp *radius.Packet, ok bool) {
+	c := l.c
+	mac := hmac.New(sha256.New, s.flightKey[:])
+	mac.Write([]byte(password))
+	key := strings.Join([]string{c.Name, l.station, l.user, string(mac.Sum(nil))}, "\x00")
+	v, _, _ := s.ffFlight.Do(key, func() (any, error) { return s.checkFirstFactor(ctx, l, password), nil })
+	r := v.(ffResult)
+	switch {
+	case r.cancelled:
+		return directory.Identity{}, nil, false
+	case r.limitsErr != nil:
+		return directory.Identity{}, s.reject(ctx, l, "first-factor limits unavailable: "+r.limitsErr.Error(), msgUnavailable), false
+	case r.locked != "":
+		s.metrics.lockouts.WithLabelValues(c.Name, r.lockedBy).Inc()
+		// A deny with the same answer for every locked login: it says
+		// nothing of the password, nor whether the user exists.
+		return directory.Identity{}, s.lockedOut(ctx, l, r.locked), false
+	case r.err != nil:
+		return directory.Identity{}, s.reject(ctx, l, r.err.Error(), ""), false
+	}
+	return r.ident, nil, true
+}
+
+// ffResult is a first-factor check as requests that share it see it.
+type ffResult struct {
+	ident     directory.Identity
+	err       error  // the directory's refusal or failure
+	limitsErr error  // the limits could not count (failmode secure)
+	locked    string // over a limit: why, for the audit
+	lockedBy  string // which: source or user
+	cancelled bool
+}
+
+// checkFirstFactor counts the attempt and asks the directory.
+func (s *Server) checkFirstFactor(ctx context.Context, l *login, password string) ffResult {
 	c := l.c
 	if !directory.RequiresPassword(c.Directory) {
 		// A passwordless directory has no password to guess: what an
@@ -78,7 +117,7 @@ func (s *Server) firstFactor(ctx context.Context, l *login, password string) (_ 
 	counted := err == nil
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return directory.Identity{}, nil, false
+		return ffResult{cancelled: true}
 	case err != nil && c.Failmode == FailSafe:
 		if s.warned.allow("fflimits/"+c.Name, s.now()) {
 			s.log.Error("RADIUS first-factor limits unavailable: checking the password without counting it (failmode safe)", "client", c.Name, "err", err)
@@ -87,7 +126,7 @@ func (s *Server) firstFactor(ctx context.Context, l *login, password string) (_ 
 		if s.warned.allow("fflimits/"+c.Name, s.now()) {
 			s.log.Error("RADIUS first-factor limits unavailable: rejecting (failmode secure)", "client", c.Name, "err", err)
 		}
-		return directory.Identity{}, s.reject(ctx, l, "first-factor limits unavailable: "+err.Error(), msgUnavailable), false
+		return ffResult{limitsErr: err}
 	case !v.OK:
 		what := "this user name"
 		if v.Refused == 0 && l.ip != "" {
@@ -95,12 +134,11 @@ func (s *Server) firstFactor(ctx context.Context, l *login, password string) (_ 
 		} else if v.Refused == 0 {
 			what = "this client"
 		}
-		reason := fmt.Sprintf("too many failed first factors for %s; locked until %s; the directory was not asked",
-			what, v.Ends.UTC().Format(time.RFC3339))
-		s.metrics.lockouts.WithLabelValues(c.Name, []string{"source", "user"}[min(v.Refused, 1)]).Inc()
-		// A deny with the same answer for every locked login: it says
-		// nothing of the password, nor whether the user exists.
-		return directory.Identity{}, s.lockedOut(ctx, l, reason), false
+		return ffResult{
+			locked: fmt.Sprintf("too many failed first factors for %s; locked until %s; the directory was not asked",
+				what, v.Ends.UTC().Format(time.RFC3339)),
+			lockedBy: []string{"source", "user"}[min(v.Refused, 1)],
+		}
 	}
 	refund := func() {
 		if !counted {
@@ -115,7 +153,7 @@ func (s *Server) firstFactor(ctx context.Context, l *login, password string) (_ 
 
 // authenticate asks the client's directory; refund gives the attempt
 // back when the password was right or the directory could not answer.
-func (s *Server) authenticate(ctx context.Context, l *login, password string, refund func()) (directory.Identity, *radius.Packet, bool) {
+func (s *Server) authenticate(ctx context.Context, l *login, password string, refund func()) ffResult {
 	c := l.c
 	ident, err := c.Directory.Authenticate(ctx, l.user, password)
 	if err != nil {
@@ -125,10 +163,10 @@ func (s *Server) authenticate(ctx context.Context, l *login, password string, re
 		if errors.Is(err, directory.ErrUnavailable) && s.warned.allow("directory/"+c.Name, s.now()) {
 			s.log.Error("RADIUS first factor: directory unavailable", "client", c.Name, "directory", c.Directory.Name(), "err", err)
 		}
-		return directory.Identity{}, s.reject(ctx, l, err.Error(), ""), false
+		return ffResult{err: err}
 	}
 	refund()
-	return ident, nil, true
+	return ffResult{ident: ident}
 }
 
 // lockedOut answers a login refused by the first-factor limits. Unlike

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -239,5 +240,81 @@ func TestPasswordlessNotLockedOut(t *testing.T) {
 		if r == nil || r.Code != radius.CodeAccessReject || lockedOut(r) {
 			t.Fatalf("unknown user %d on a passwordless client: %v, want a plain reject", i+1, r)
 		}
+	}
+}
+
+// gateDir holds every password check until the gate opens, counting them.
+type gateDir struct {
+	directory.Directory
+	gate chan struct{}
+	n    atomic.Int64
+}
+
+func (d *gateDir) Authenticate(ctx context.Context, user, pw string) (directory.Identity, error) {
+	d.n.Add(1)
+	<-d.gate
+	return d.Directory.Authenticate(ctx, user, pw)
+}
+
+// TestFirstFactorStormCountsOnce: a NAS's burst of new Identifiers for one
+// attempt (same station, user and password), in flight together, is one
+// first-factor check: counted once against the limits (twenty of them used
+// to lock the user out on their own, right password or not) and hashed
+// once.
+func TestFirstFactorStormCountsOnce(t *testing.T) {
+	dir := &gateDir{gate: make(chan struct{})}
+	e := newEnv(t, func(c *bradius.Config, _ *bradius.Deps) {
+		for _, cl := range c.Clients {
+			if cl.Name == "vpn-hold" {
+				dir.Directory, cl.Directory = cl.Directory, dir
+			}
+		}
+	})
+	var open sync.Once
+	release := func() { open.Do(func() { close(dir.gate) }) }
+	t.Cleanup(release) // a failing test must not leave requests held
+	const storm = 20
+	answers := make(chan *radius.Packet, storm)
+	for range storm {
+		n := e.nas(holdAddr, secret)
+		p := n.accessRequest("alice", "wrong")
+		go func() { answers <- n.exchange(p, 10*time.Second) }()
+	}
+	inFlight := func() float64 {
+		mfs, err := e.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "bridge_radius_requests_in_progress" {
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return 0
+	}
+	for deadline := time.Now().Add(10 * time.Second); inFlight() < storm; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %v of %d requests in flight", inFlight(), storm)
+		}
+	}
+	release()
+	for range storm {
+		if r := <-answers; r == nil || r.Code != radius.CodeAccessReject || lockedOut(r) {
+			t.Fatalf("a request of the storm: %v, want a plain reject", r)
+		}
+	}
+	if got := dir.n.Load(); got != 1 {
+		t.Fatalf("the storm's password was checked %d times, want once", got)
+	}
+	// The storm was one failure: nine more wrong ones (other stations)
+	// are still plain rejects, the next is over the limit.
+	n := e.nas(holdAddr, secret)
+	for i := range bradius.DefaultFailuresPerUser - 1 {
+		if r := n.exchange(n.accessRequest("alice", "wrong", withCalling(fmt.Sprintf("203.0.113.%d", i+1))), wait); r == nil || lockedOut(r) {
+			t.Fatalf("wrong password %d after the storm: %v, want a plain reject", i+2, r)
+		}
+	}
+	if r := n.exchange(n.accessRequest("alice", password, withCalling("203.0.113.99")), wait); !lockedOut(r) {
+		t.Fatalf("after the storm and nine more: %v, want the lockout", r)
 	}
 }

@@ -121,6 +121,9 @@ func (l *lazyPush) Cancel(ctx context.Context, id, r string) error {
 func (l *lazyPush) Resolve(ctx context.Context, id, r string) error {
 	return l.Load().Resolve(ctx, id, r)
 }
+func (l *lazyPush) Delivered(ctx context.Context, id string) error {
+	return l.Load().Delivered(ctx, id)
+}
 
 // failingAudit is an audit log that can keep nothing (store down, spool
 // full).

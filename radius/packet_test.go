@@ -241,6 +241,7 @@ func (nopPush) Wait(context.Context, string) (pushauth.Outcome, error) {
 }
 func (nopPush) Cancel(context.Context, string, string) error  { return nil }
 func (nopPush) Resolve(context.Context, string, string) error { return nil }
+func (nopPush) Delivered(context.Context, string) error       { return nil }
 
 type nopAudit struct{}
 

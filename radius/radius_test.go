@@ -613,6 +613,7 @@ func (failingPush) Wait(context.Context, string) (pushauth.Outcome, error) {
 }
 func (failingPush) Cancel(context.Context, string, string) error  { return errStoreDown }
 func (failingPush) Resolve(context.Context, string, string) error { return errStoreDown }
+func (failingPush) Delivered(context.Context, string) error       { return errStoreDown }
 
 func TestFailmode(t *testing.T) {
 	e := newEnv(t, func(_ *bradius.Config, d *bradius.Deps) { d.Push = failingPush{} })

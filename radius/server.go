@@ -2,6 +2,7 @@ package radius
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 	"layeh.com/radius"
 	"layeh.com/radius/rfc2865"
 
@@ -45,6 +47,9 @@ type Pusher interface {
 	Wait(ctx context.Context, id string) (pushauth.Outcome, error)
 	Cancel(ctx context.Context, id, reason string) error
 	Resolve(ctx context.Context, id, reason string) error
+	// Delivered marks a challenge as having a login to go to (an
+	// Access-Challenge session), so no other login takes its approval.
+	Delivered(ctx context.Context, id string) error
 }
 
 // CodeVerifier checks a one-time code (otp.TOTP, otp.Bypass).
@@ -91,8 +96,13 @@ type Server struct {
 	ownLimit bool // limits is this server's own (Deps.Limits was nil)
 	codes    codeLimits
 	warned   *logLimiter
-	unknown  *unknownSources
-	metrics  *metrics
+	// ffFlight joins identical first-factor checks in flight, keyed
+	// with an HMAC of the password under flightKey (this process's own,
+	// random: the key never leaves memory).
+	ffFlight  singleflight.Group
+	flightKey [32]byte
+	unknown   *unknownSources
+	metrics   *metrics
 
 	auth, acct *net.UDPConn
 	sem        chan struct{}
@@ -152,6 +162,9 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		s.limits, s.ownLimit = store.NewLimits(store.NewMemCounters(), deps.Now, deps.Logger), true
 	}
 	s.codes = codeLimits{s.limits}
+	if _, err := rand.Read(s.flightKey[:]); err != nil {
+		return nil, fmt.Errorf("radius: %w", err)
+	}
 	for _, c := range cfg.Clients {
 		if c.MessageAuthenticator == MANever {
 			s.log.Warn("RADIUS client does not require Message-Authenticator: forged Access-Accepts are possible on its path (BlastRADIUS, CVE-2024-3596); use always as soon as the client can send it",
