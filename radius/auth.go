@@ -462,7 +462,10 @@ func (s *Server) resume(ctx context.Context, l *login, state, response string) *
 			if sess.challenge != "" {
 				s.resolvePush(sess.challenge, "answered with a one-time code")
 			}
-			return end(s.accept(ctx, l, "one-time code"))
+			if r := s.endBeforeAccept(ctx, l, sess); r != nil {
+				return r
+			}
+			return s.accept(ctx, l, "one-time code")
 		case errors.Is(err, errCodeLimit):
 			return end(s.deny(ctx, l, err.Error(), msgTooMany))
 		case !isCodeRefusal(err):
@@ -488,6 +491,12 @@ func (s *Server) resume(ctx context.Context, l *login, state, response string) *
 	cancel()
 	switch {
 	case err == nil:
+		if o.Approved() {
+			if r := s.endBeforeAccept(ctx, l, sess); r != nil {
+				return r
+			}
+			return s.outcome(ctx, l, o)
+		}
 		return end(s.outcome(ctx, l, o))
 	case ctx.Err() != nil:
 		return nil
@@ -499,6 +508,21 @@ func (s *Server) resume(ctx context.Context, l *login, state, response string) *
 		return s.challenge(ctx, l, sess, msg)
 	}
 	return end(s.failed(ctx, l, err))
+}
+
+// endBeforeAccept uses the session up before an Access-Accept is built:
+// of two rounds of one State on two nodes (a NAS that sent it to both),
+// only the one that ends the session accepts. It returns the answer for a
+// round that may not accept, or nil.
+func (s *Server) endBeforeAccept(ctx context.Context, l *login, sess *session) *radius.Packet {
+	err := s.sessions.end(context.WithoutCancel(ctx), sess, s.now())
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errSessionUsed):
+		return s.reject(ctx, l, "State already used (the login was answered by another request)", msgExpired)
+	}
+	return s.reject(ctx, l, "the challenge session could not be ended: "+err.Error(), msgUnavailable)
 }
 
 func dropSpaces(r rune) rune {

@@ -113,15 +113,22 @@ func (s *Server) checkFirstFactor(ctx context.Context, l *login, password string
 		return s.authenticate(ctx, l, password, func() {})
 	}
 	source, user := s.ffLimits(l)
-	v, err := s.limits.Take(ctx, source, user)
+	limits := s.limits
+	v, err := limits.Take(ctx, source, user)
+	if err != nil && ctx.Err() == nil && c.Failmode == FailSafe {
+		// failmode safe lets users in on the first factor alone while
+		// the store is away, so guessing it must stay bounded: this
+		// node's own counters stand in for the shared ones.
+		if s.warned.allow("fflimits/"+c.Name, s.now()) {
+			s.log.Error("RADIUS first-factor limits unavailable: counting on this node alone (failmode safe)", "client", c.Name, "err", err)
+		}
+		limits = s.fallback
+		v, err = limits.Take(ctx, source, user)
+	}
 	counted := err == nil
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return ffResult{cancelled: true}
-	case err != nil && c.Failmode == FailSafe:
-		if s.warned.allow("fflimits/"+c.Name, s.now()) {
-			s.log.Error("RADIUS first-factor limits unavailable: checking the password without counting it (failmode safe)", "client", c.Name, "err", err)
-		}
 	case err != nil:
 		if s.warned.allow("fflimits/"+c.Name, s.now()) {
 			s.log.Error("RADIUS first-factor limits unavailable: rejecting (failmode secure)", "client", c.Name, "err", err)
@@ -144,7 +151,7 @@ func (s *Server) checkFirstFactor(ctx context.Context, l *login, password string
 		if !counted {
 			return
 		}
-		if err := s.limits.Refund(context.WithoutCancel(ctx), source, user); err != nil {
+		if err := limits.Refund(context.WithoutCancel(ctx), source, user); err != nil {
 			s.log.Warn("refunding a first-factor attempt failed", "client", c.Name, "err", err)
 		}
 	}

@@ -94,6 +94,9 @@ type Server struct {
 	holds    *holds
 	limits   *store.Limits
 	ownLimit bool // limits is this server's own (Deps.Limits was nil)
+	// fallback counts first factors on this node alone while the shared
+	// limits are unavailable, for failmode safe clients.
+	fallback *store.Limits
 	codes    codeLimits
 	warned   *logLimiter
 	// ffFlight joins identical first-factor checks in flight, keyed
@@ -161,6 +164,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.limits == nil {
 		s.limits, s.ownLimit = store.NewLimits(store.NewMemCounters(), deps.Now, deps.Logger), true
 	}
+	s.fallback = store.NewLimits(store.NewMemCounters(), deps.Now, deps.Logger)
 	s.codes = codeLimits{s.limits}
 	if _, err := rand.Read(s.flightKey[:]); err != nil {
 		return nil, fmt.Errorf("radius: %w", err)
@@ -259,6 +263,7 @@ func (s *Server) closeLimits() {
 	if s.ownLimit {
 		s.limits.Close()
 	}
+	s.fallback.Close()
 }
 
 // housekeeping ages the answer cache. Expired challenge sessions and

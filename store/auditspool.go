@@ -33,6 +33,29 @@ func Unavailable(err error) bool {
 			return false
 		}
 	}
+	// The database answered and refused the statement for what it holds
+	// (PostgreSQL: a NUL byte in text, a value too long): trying again
+	// will not change that, and spooling it would hold every later event
+	// back behind it. PostgreSQL's errors carry an SQLSTATE; only its
+	// connection, resource, operator and transaction-rollback classes
+	// are the server not answering for now.
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) && len(pg.SQLState()) == 5 {
+		switch pg.SQLState()[:2] {
+		case "08", "40", "53", "57", "58":
+			return true
+		}
+		return false
+	}
+	// SQLite's (modernc) errors carry the result code: a constraint, a
+	// value too big or of the wrong type is a refusal.
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		switch lite.Code() & 0xff {
+		case 18, 19, 20: // SQLITE_TOOBIG, SQLITE_CONSTRAINT, SQLITE_MISMATCH
+			return false
+		}
+	}
 	return true
 }
 
@@ -98,6 +121,10 @@ func OpenAuditSpool(path string, max int64, logger *slog.Logger) (*AuditSpool, e
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit spool: %w", err)
+	}
+	if err := lockSpool(f); err != nil {
+		f.Close()
+		return nil, err
 	}
 	s := &AuditSpool{f: f, path: path, max: max, log: logger}
 	if err := s.load(); err != nil {

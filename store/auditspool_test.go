@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,4 +293,53 @@ func TestAuditSpoolMakesItsFolder(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("the spool's folder: %v, %v; want it made with mode 0700", fi, err)
 	}
+}
+
+type sqlStateError string
+
+func (e sqlStateError) Error() string    { return "server error " + string(e) }
+func (e sqlStateError) SQLState() string { return string(e) }
+
+// TestUnavailableClassifies: only the store not answering is spooled; a
+// statement the database refused for its content (PostgreSQL's 22021 for
+// a NUL byte in text) would be refused again, and spooled it would hold
+// every later event back.
+func TestUnavailableClassifies(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{fmt.Errorf("dial tcp 127.0.0.1:5432: %w", syscall.ECONNREFUSED), true},
+		{context.DeadlineExceeded, true},
+		{fmt.Errorf("append: %w", sqlStateError("08006")), true}, // connection failure
+		{fmt.Errorf("append: %w", sqlStateError("57P01")), true}, // admin shutdown
+		{fmt.Errorf("append: %w", sqlStateError("40001")), true}, // serialization failure
+		{fmt.Errorf("append: %w", sqlStateError("22021")), false}, // invalid byte sequence (NUL)
+		{fmt.Errorf("append: %w", sqlStateError("23502")), false}, // not null violation
+		{fmt.Errorf("append: %w", store.ErrInvalid), false},
+	} {
+		if got := store.Unavailable(tc.err); got != tc.want {
+			t.Errorf("Unavailable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestAuditSpoolIsOneNodes: a second process (or a second open) of the same
+// spool path is refused, instead of two nodes writing over each other.
+func TestAuditSpoolIsOneNodes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.spool")
+	sp, err := store.OpenAuditSpool(path, 0, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := store.OpenAuditSpool(path, 0, discard()); err == nil {
+		again.Close()
+		t.Fatal("the spool was opened twice")
+	}
+	sp.Close()
+	again, err := store.OpenAuditSpool(path, 0, discard())
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	again.Close()
 }
