@@ -311,9 +311,9 @@ func TestUnavailableClassifies(t *testing.T) {
 	}{
 		{fmt.Errorf("dial tcp 127.0.0.1:5432: %w", syscall.ECONNREFUSED), true},
 		{context.DeadlineExceeded, true},
-		{fmt.Errorf("append: %w", sqlStateError("08006")), true}, // connection failure
-		{fmt.Errorf("append: %w", sqlStateError("57P01")), true}, // admin shutdown
-		{fmt.Errorf("append: %w", sqlStateError("40001")), true}, // serialization failure
+		{fmt.Errorf("append: %w", sqlStateError("08006")), true},  // connection failure
+		{fmt.Errorf("append: %w", sqlStateError("57P01")), true},  // admin shutdown
+		{fmt.Errorf("append: %w", sqlStateError("40001")), true},  // serialization failure
 		{fmt.Errorf("append: %w", sqlStateError("22021")), false}, // invalid byte sequence (NUL)
 		{fmt.Errorf("append: %w", sqlStateError("23502")), false}, // not null violation
 		{fmt.Errorf("append: %w", store.ErrInvalid), false},
