@@ -500,9 +500,9 @@ func TestSAMLECDSAAndOneCertificate(t *testing.T) {
 	}
 
 	// A second node: same data directory (the same SQLite store and KEK),
-	// its own ports.
+	// its own ports and its own audit spool (a spool is one process's).
 	b2 := &liveBridge{t: t, dir: b.dir, bin: bin, phone: phoneBin, cfg: filepath.Join(b.dir, "node2.yaml"), public: freePort(t)}
-	b2.start(b2.baseConfig(nil) + samlSection)
+	b2.start(b2.baseConfig(nil) + samlSection + "storage:\n  audit_spool: {path: ./data/node2.audit-spool}\n")
 	cert := regexp.MustCompile(`<X509Certificate[^>]*>([^<]+)</`)
 	m1 := cert.FindStringSubmatch(newBrowser(t).get(b.baseURL() + "/saml/metadata").body)
 	m2 := cert.FindStringSubmatch(newBrowser(t).get(b2.baseURL() + "/saml/metadata").body)
