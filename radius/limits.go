@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -49,11 +48,11 @@ const (
 func (s *Server) ffLimits(l *login) (source, user store.Limit) {
 	c := l.c
 	if l.ip != "" {
-		source = store.Limit{Key: "radius/ff/ip/" + c.Name + "/" + addressKey(l.ip), Max: orDefault(c.FailuresPerIP, DefaultFailuresPerIP), Window: failureWindow}
+		source = store.Limit{Key: "radius/ff/ip/" + c.Name + "/" + store.AddressKey(l.ip), Max: orDefault(c.FailuresPerIP, DefaultFailuresPerIP), Window: failureWindow}
 	} else {
 		source = store.Limit{Key: "radius/ff/client/" + c.Name, Max: orDefault(c.FailuresPerClient, DefaultFailuresPerClient), Window: failureWindow}
 	}
-	user = store.Limit{Key: "radius/ff/user/" + limiterName(l.user), Max: orDefault(c.FailuresPerUser, DefaultFailuresPerUser), Window: failureWindow}
+	user = store.Limit{Key: "radius/ff/user/" + store.NameKey(l.user), Max: orDefault(c.FailuresPerUser, DefaultFailuresPerUser), Window: failureWindow}
 	return source, user
 }
 
@@ -191,7 +190,7 @@ func (s *Server) lockedOut(ctx context.Context, l *login, reason string) *radius
 type codeLimits struct{ l *store.Limits }
 
 func codeLimit(user string) store.Limit {
-	return store.Limit{Key: "radius/code/" + limiterName(user), Max: maxCodeFailures, Window: codeWindow}
+	return store.Limit{Key: "radius/code/" + store.NameKey(user), Max: maxCodeFailures, Window: codeWindow}
 }
 
 // reserve counts an attempt before the code is checked, so that attempts
@@ -255,31 +254,6 @@ func (s *Server) maAuto(ctx context.Context, c *Client, p *radius.Packet) bool {
 		return false
 	}
 	return true
-}
-
-// addressKey is the key of an address: IPv6 addresses count per /64, as
-// one host usually holds a whole /64.
-func addressKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
-
-// limiterName is the key of a typed user name: normalised as the store
-// normalises names, so that variants share a counter.
-func limiterName(s string) string {
-	s = strings.TrimSpace(s)
-	if n, err := store.NormalizeUsername(s); err == nil {
-		return n
-	}
-	return strings.ToLower(s)
 }
 
 func orDefault(n, def int) int {

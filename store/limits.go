@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -324,4 +326,31 @@ func (l *Limits) write(batch []*limitReq) {
 		r.out, r.err = l.c.ApplyCounters(ctx, now, r.ops)
 		close(r.done)
 	}
+}
+
+// AddressKey is the key under which a limit counts an address: IPv6
+// addresses count per /64, as one host usually holds a whole /64; what is
+// not an address is its own key.
+func AddressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// NameKey is the key under which a limit counts a typed user name:
+// normalised as user names are stored, so that spellings of one name
+// share a count, or lower case if it is no valid name.
+func NameKey(s string) string {
+	s = strings.TrimSpace(s)
+	if n, err := NormalizeUsername(s); err == nil {
+		return n
+	}
+	return strings.ToLower(s)
 }

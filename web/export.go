@@ -45,7 +45,7 @@ func NewLimiter(max int, window time.Duration, now func() time.Time) *Limiter {
 func (l *Limiter) Take(key string) bool { return l.l.take(key) }
 
 // AddressKey is the limiter key of an address: IPv6 addresses count per /64.
-func AddressKey(ip string) string { return ipBucket(ip) }
+func AddressKey(ip string) string { return store.AddressKey(ip) }
 
 // EndSessionOf ends the browser's session if it is user's and was opened
 // at authTime (compared to the second), and reports whether it did: a

@@ -136,7 +136,7 @@ func (f *Flow) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	st.Hint = username
 	v := f.view(id, st, app)
-	ipKey, userKey := ipBucket(ip), "pwd:"+limiterName(username)
+	ipKey, userKey := store.AddressKey(ip), "pwd:"+store.NameKey(username)
 	captcha := f.needsCaptcha(r, app)
 	if !f.ipFails.take(ctx, ipKey) {
 		f.audit(ctx, r, app, username, store.ResultFailure, "too many failed sign-ins from this address", nil)
@@ -693,7 +693,7 @@ func (f *Flow) submitCode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := f.view(id, st, app)
-	ipKey := ipBucket(f.d.ClientIP(r))
+	ipKey := store.AddressKey(f.d.ClientIP(r))
 	user := ""
 	if st.Identity != nil {
 		user = st.Identity.Username
@@ -707,7 +707,7 @@ func (f *Flow) submitCode(w http.ResponseWriter, r *http.Request) {
 	}
 	// Keyed on the name typed at sign-in, known or not, so that a decoy
 	// and a real sign-in count alike.
-	codeKey := "code:" + limiterName(st.Hint)
+	codeKey := "code:" + store.NameKey(st.Hint)
 	if !f.usrFail.take(ctx, codeKey) {
 		f.audit(ctx, r, app, user, store.ResultFailure, "too many codes", nil)
 		f.pages.codeStatus(w, r, http.StatusTooManyRequests, v, "error_too_many")
@@ -785,7 +785,7 @@ func (f *Flow) needsCaptcha(r *http.Request, app App) bool {
 		return true
 	}
 	n := f.cfg.Captcha.AfterFailures
-	return n > 0 && f.ipFails.count(r.Context(), ipBucket(f.d.ClientIP(r))) >= n
+	return n > 0 && f.ipFails.count(r.Context(), store.AddressKey(f.d.ClientIP(r))) >= n
 }
 
 // fail answers an internal error with a generic page; the detail goes to
@@ -831,12 +831,3 @@ func randomDigits(n int) (string, error) {
 
 // maxUsername bounds a typed user name; a longer one is treated as wrong.
 const maxUsername = 256
-
-// limiterName is the limiter key of a typed user name: normalised as the
-// store normalises names, so that variants share a counter.
-func limiterName(s string) string {
-	if n, err := store.NormalizeUsername(s); err == nil {
-		return n
-	}
-	return strings.ToLower(s)
-}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"net/netip"
 	"sync"
 	"time"
 )
@@ -94,19 +93,4 @@ func (l *limiter) refund(key string) {
 	if e := l.entry(key, false); e != nil && e.n > 0 {
 		e.n--
 	}
-}
-
-// ipBucket is the key of an address: IPv6 addresses count per /64, as one
-// host usually holds a whole /64.
-func ipBucket(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.String()
-	}
-	return a.String()
 }
