@@ -24,16 +24,9 @@ func TestChallengeAnsweredWithEmptyUserPassword(t *testing.T) {
 	e := newEnv(t)
 	phone := e.enroll("alice")
 	n := e.nas(challengeAddr, secret)
-	resp := n.exchange(n.accessRequest("alice", password), wait)
-	if resp == nil || resp.Code != radius.CodeAccessChallenge {
-		t.Fatalf("got %v, want Access-Challenge", resp)
-	}
-	m := numberRE.FindStringSubmatch(replyMessage(resp))
-	if m == nil {
-		t.Fatalf("Reply-Message %q shows no number", replyMessage(resp))
-	}
+	resp, number := startChallenge(t, n, "alice")
 	state := rfc2865.State_Get(resp)
-	e.answer(phone, "approve", m[1])
+	e.answer(phone, "approve", number)
 	final := n.exchange(n.accessRequest("alice", "", withState(state), emptyPassword), wait)
 	if final == nil || final.Code != radius.CodeAccessAccept {
 		t.Fatalf("Enter (a zero-length User-Password) after approval: got %v %q, want Access-Accept; audit %+v",

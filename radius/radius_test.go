@@ -236,11 +236,11 @@ func TestNewRequestJoinsPendingPush(t *testing.T) {
 
 var numberRE = regexp.MustCompile(`Type (\d+) on your phone`)
 
-func TestChallengeWithNumberMatching(t *testing.T) {
-	e := newEnv(t)
-	phone := e.enroll("alice")
-	n := e.nas(challengeAddr, secret)
-	resp := n.exchange(n.accessRequest("alice", password), wait)
+// startChallenge sends user's password from n to a number-matching
+// challenge client and returns its Access-Challenge and the number shown.
+func startChallenge(t *testing.T, n *nas, user string) (*radius.Packet, string) {
+	t.Helper()
+	resp := n.exchange(n.accessRequest(user, password), wait)
 	if resp == nil || resp.Code != radius.CodeAccessChallenge {
 		t.Fatalf("got %v, want Access-Challenge", resp)
 	}
@@ -248,6 +248,14 @@ func TestChallengeWithNumberMatching(t *testing.T) {
 	if m == nil {
 		t.Fatalf("Reply-Message %q shows no number", replyMessage(resp))
 	}
+	return resp, m[1]
+}
+
+func TestChallengeWithNumberMatching(t *testing.T) {
+	e := newEnv(t)
+	phone := e.enroll("alice")
+	n := e.nas(challengeAddr, secret)
+	resp, number := startChallenge(t, n, "alice")
 	state := rfc2865.State_Get(resp)
 	if len(state) < 16 {
 		t.Fatalf("State %q is too short to be unguessable", state)
@@ -257,10 +265,10 @@ func TestChallengeWithNumberMatching(t *testing.T) {
 	}
 	// Pressing Enter before approving: asked again, same State.
 	again := n.exchange(n.accessRequest("alice", "", withState(state)), wait)
-	if again == nil || again.Code != radius.CodeAccessChallenge || !bytes.Equal(rfc2865.State_Get(again), state) || !strings.Contains(replyMessage(again), m[1]) {
+	if again == nil || again.Code != radius.CodeAccessChallenge || !bytes.Equal(rfc2865.State_Get(again), state) || !strings.Contains(replyMessage(again), number) {
 		t.Fatalf("before approval: got %v %q, want the same challenge again with the number", again, replyMessage(again))
 	}
-	e.answer(phone, "approve", m[1])
+	e.answer(phone, "approve", number)
 	final := n.exchange(n.accessRequest("alice", "", withState(state)), wait)
 	if final == nil || final.Code != radius.CodeAccessAccept {
 		t.Fatalf("after approval: got %v, want Access-Accept", final)
@@ -276,13 +284,9 @@ func TestChallengeWrongNumberDenies(t *testing.T) {
 	e := newEnv(t)
 	phone := e.enroll("alice")
 	n := e.nas(challengeAddr, secret)
-	resp := n.exchange(n.accessRequest("alice", password), wait)
-	m := numberRE.FindStringSubmatch(replyMessage(resp))
-	if m == nil {
-		t.Fatalf("no number in %q", replyMessage(resp))
-	}
+	resp, number := startChallenge(t, n, "alice")
 	wrong := "00"
-	if m[1] == wrong {
+	if number == wrong {
 		wrong = "11"
 	}
 	e.answer(phone, "approve", wrong)
