@@ -140,6 +140,7 @@ func defaults(f *File, set func(path string) bool) {
 	for i := range r.Clients {
 		c := &r.Clients[i]
 		cp := fmt.Sprintf("radius.clients[%d].", i)
+		str(cp+"device_keys", &c.DeviceKeys, DeviceKeysAny)
 		str(cp+"directory", &c.Directory, f.Directory[0].Name)
 		str(cp+"message_authenticator", &c.MessageAuthenticator, "always")
 		str(cp+"wait", &c.Wait, "hold")
@@ -175,6 +176,7 @@ func defaults(f *File, set func(path string) bool) {
 	for i := range o.Clients {
 		c := &o.Clients[i]
 		cp := fmt.Sprintf("oidc.clients[%d].", i)
+		str(cp+"device_keys", &c.DeviceKeys, DeviceKeysAny)
 		str(cp+"name", &c.Name, c.ID)
 		secret := c.Secret != "" || c.SecretFile != "" || set(cp+"secret") || set(cp+"secret_file")
 		str(cp+"auth_method", &c.AuthMethod, defaultAuthMethod(secret, c.JWKSFile != "" || set(cp+"jwks_file")))
@@ -201,6 +203,7 @@ func defaults(f *File, set func(path string) bool) {
 		}
 		str(cp+"directory", &sp.Directory, f.Directory[0].Name)
 		flag(cp+"number_matching", &sp.NumberMatching, true)
+		str(cp+"device_keys", &sp.DeviceKeys, DeviceKeysAny)
 		flag(cp+"session_reuse", &sp.SessionReuse, true)
 		str(cp+"name_id_format", &sp.NameIDFormat, "persistent")
 		flag(cp+"sign_response", &sp.SignResponse, true)
@@ -216,6 +219,7 @@ func defaults(f *File, set func(path string) bool) {
 			str(fmt.Sprintf("%sattributes[%d].name_format", cp, j), &sp.Attributes[j].NameFormat, "basic")
 		}
 	}
+	appDefaults(f, set)
 }
 
 // derivedBaseURL is the public base URL implied by the listener: its scheme

@@ -85,6 +85,10 @@ func TestDefaults(t *testing.T) {
 			ClockSkew:          90 * time.Second,
 			SignatureAlgorithm: "rsa-sha256",
 		},
+		// 127.0.0.1 cannot be a passkey RP ID: rp_id stays empty.
+		App: App{Enabled: true, Name: "Bridge", WebPush: WebPush{
+			Enabled: true, Subject: "https://127.0.0.1", AllowedHosts: DefaultWebPushHosts,
+		}},
 		Directory: []Directory{{Name: "local", Type: "local"}},
 	}
 	if !reflect.DeepEqual(c.File, want) {

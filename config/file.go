@@ -37,6 +37,7 @@ type File struct {
 	Web       Web         `yaml:"web"`
 	OIDC      OIDC        `yaml:"oidc"`
 	SAML      SAML        `yaml:"saml"`
+	App       App         `yaml:"app"`
 	Directory []Directory `yaml:"directories"`
 }
 

@@ -96,6 +96,12 @@ type OIDCClient struct {
 	// NumberMatching makes the user type the number shown on the sign-in
 	// page on the phone. Default true; false is logged as a warning.
 	NumberMatching bool `yaml:"number_matching"`
+	// DeviceKeys is which enrolled devices may approve sign-ins here: any
+	// (default), hardware (not a software key: the web app without a
+	// passkey, a terminal authenticator) or attested (only devices whose
+	// key attestation the bridge verified at enrollment; the web app then
+	// asks for attestation).
+	DeviceKeys string `yaml:"device_keys"`
 	// SessionReuse lets a browser session (web.session_lifetime) satisfy a
 	// new login to this client without a push. Default true.
 	SessionReuse bool `yaml:"session_reuse"`
@@ -213,6 +219,7 @@ func (v *validator) oidc() {
 // it, for duplicates.
 func (v *validator) oidcClient(i int, c *OIDCClient, ids map[string]int) {
 	p := fmt.Sprintf("oidc.clients[%d]", i)
+	v.deviceKeys(p+".device_keys", c.DeviceKeys)
 	switch ip := p + ".id"; {
 	case c.ID == "":
 		v.errorf(ip, "required: the client_id the application is set up with, such as wiki")

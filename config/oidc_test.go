@@ -56,7 +56,7 @@ func TestOIDCDefaults(t *testing.T) {
 	want := OIDCClient{
 		ID: "wiki", Name: "wiki", Secret: oidcSecret, AuthMethod: "client_secret_basic",
 		RedirectURIs: []string{"https://wiki.example.com/redirect_uri"}, Directory: "local",
-		NumberMatching: true, SessionReuse: true, Captcha: false,
+		NumberMatching: true, DeviceKeys: DeviceKeysAny, SessionReuse: true, Captcha: false,
 		Scopes: []string{"openid", "profile", "email", "groups", "offline_access"}, SigningAlgorithm: "ES256",
 	}
 	if !c.OIDC.Enabled() || !reflect.DeepEqual(c.OIDC.Clients[0], want) {

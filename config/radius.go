@@ -85,6 +85,12 @@ type RadiusClient struct {
 	// with hold, the NAS has nowhere to show the number. Default true with
 	// challenge (and push), false otherwise.
 	NumberMatching bool `yaml:"number_matching"`
+	// DeviceKeys is which enrolled devices may approve sign-ins here: any
+	// (default), hardware (not a software key: the web app without a
+	// passkey, a terminal authenticator) or attested (only devices whose
+	// key attestation the bridge verified at enrollment; the web app then
+	// asks for attestation).
+	DeviceKeys string `yaml:"device_keys"`
 	// SecondFactor is push (default: approve on the enrolled phone) or otp
 	// (a TOTP or bypass code).
 	SecondFactor string `yaml:"second_factor"`
@@ -329,6 +335,7 @@ func (v *validator) radiusClient(i int, c *RadiusClient, names map[string]int, p
 	v.oneOf(p+".wait", c.Wait, "hold", "challenge")
 	v.oneOf(p+".second_factor", c.SecondFactor, "push", "otp")
 	v.oneOf(p+".failmode", c.Failmode, "secure", "safe")
+	v.deviceKeys(p+".device_keys", c.DeviceKeys)
 	v.intIn(p+".failures_per_user", c.FailuresPerUser, 1, 100000)
 	v.intIn(p+".failures_per_ip", c.FailuresPerIP, 1, 100000)
 	v.intIn(p+".failures_per_client", c.FailuresPerClient, 1, 100000)

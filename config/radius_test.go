@@ -38,7 +38,7 @@ func TestRadiusDefaults(t *testing.T) {
 	}
 	want := RadiusClient{
 		Name: "vpn", Address: "192.0.2.10", Secret: radiusSecret, Directory: "local",
-		MessageAuthenticator: "always", Wait: "hold", HoldTimeout: 25 * time.Second, NumberMatching: false,
+		MessageAuthenticator: "always", Wait: "hold", HoldTimeout: 25 * time.Second, NumberMatching: false, DeviceKeys: DeviceKeysAny,
 		SecondFactor: "push", PasswordSuffix: true, Failmode: "secure",
 		FailuresPerUser: 10, FailuresPerIP: 20, FailuresPerClient: 100,
 	}

@@ -66,6 +66,12 @@ type SAMLServiceProvider struct {
 	// NumberMatching makes the user type the number shown on the sign-in
 	// page on the phone. Default true; false is logged as a warning.
 	NumberMatching bool `yaml:"number_matching"`
+	// DeviceKeys is which enrolled devices may approve sign-ins here: any
+	// (default), hardware (not a software key: the web app without a
+	// passkey, a terminal authenticator) or attested (only devices whose
+	// key attestation the bridge verified at enrollment; the web app then
+	// asks for attestation).
+	DeviceKeys string `yaml:"device_keys"`
 	// SessionReuse lets a browser session (web.session_lifetime) satisfy a
 	// new login to this service provider without a push. Default true.
 	SessionReuse bool `yaml:"session_reuse"`
@@ -217,6 +223,7 @@ func (v *validator) samlServiceProvider(i int, sp *SAMLServiceProvider, names, e
 	}
 
 	v.oneOf(p+".name_id_format", sp.NameIDFormat, samlNameIDFormats...)
+	v.deviceKeys(p+".device_keys", sp.DeviceKeys)
 	if !sp.SignResponse && !sp.SignAssertion {
 		key := p + ".sign_assertion"
 		if !v.c.has(key) {

@@ -50,7 +50,7 @@ func TestSAMLDefaults(t *testing.T) {
 	}
 	want := SAMLServiceProvider{
 		Name: "wiki", DisplayName: "wiki", MetadataFile: filepath.Join(dir, "sp.xml"), Metadata: []byte(testSPMetadata),
-		Directory: "local", NumberMatching: true, SessionReuse: true, NameIDFormat: "persistent",
+		Directory: "local", NumberMatching: true, DeviceKeys: DeviceKeysAny, SessionReuse: true, NameIDFormat: "persistent",
 		SignResponse: true, SignAssertion: true, EncryptAssertion: false, RequireSignedRequests: false,
 		AssertionLifetime: 5 * time.Minute,
 		Attributes: []SAMLAttribute{

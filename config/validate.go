@@ -102,6 +102,7 @@ func (c *Config) validate(read func(string) ([]byte, error)) []*Error {
 	v.web()
 	v.oidc()
 	v.saml()
+	v.app()
 	v.directories()
 	return v.errs
 }

@@ -56,6 +56,11 @@ func (c *Config) warnings(files []secretFile, mode func(string) (fs.FileMode, er
 	if u, err := url.Parse(f.HTTP.Public.BaseURL); err == nil && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
 		warn("http.public.base_url", "%s is plain HTTP: phones and browsers would send credentials unencrypted", f.HTTP.Public.BaseURL)
 	}
+	if u, err := url.Parse(f.HTTP.Public.BaseURL); err == nil && f.App.Enabled && u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		warn("app.enabled", "the web authenticator needs a secure context, and %s is plain HTTP: browsers allow passkeys, "+
+			"service workers and Web Push only over https (or on a loopback address for a trial on the same machine); "+
+			"serve the public listener over TLS, or set app.enabled: false", f.HTTP.Public.BaseURL)
+	}
 	if !c.has("http.public.base_url") {
 		if host, _, err := net.SplitHostPort(f.HTTP.Public.Listen); err == nil && unspecifiedHost(host) {
 			warn("http.public.base_url", "not set: derived %s from listen, which phones cannot reach; set base_url", f.HTTP.Public.BaseURL)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/go-jose/go-jose/v4"
@@ -74,12 +75,16 @@ const (
 	PlatformAndroid = "android"
 	PlatformIOS     = "ios"
 	PlatformOther   = "other"
+	PlatformWeb     = "web" // the bridge's own web app (PWA)
 )
 
 // Push providers a device may register a token for.
 const (
 	ProviderFCM  = "fcm"
 	ProviderAPNs = "apns"
+	// ProviderWebPush is Web Push (RFC 8030): the push token is a
+	// WebPushSubscription as JSON.
+	ProviderWebPush = "webpush"
 )
 
 // ChallengeClaims is the payload of a challenge (TypChallenge), signed by
@@ -98,6 +103,10 @@ type ChallengeClaims struct {
 	IssuedAt     int64  `json:"iat"`
 	Expires      int64  `json:"exp"`
 	NumberDigits int    `json:"nm,omitempty"` // digits the user must type; 0: no number matching
+	// Keys is the application's device-key policy when it is stricter
+	// than any: "hardware" or "attested". A device that does not qualify
+	// cannot answer (and is not asked).
+	Keys string `json:"keys,omitempty"`
 }
 
 // AnswerClaims is the payload of an answer (TypAnswer), signed by the
@@ -134,6 +143,46 @@ type EnrollClaims struct {
 	PushProvider string          `json:"push_provider,omitempty"`
 	PushToken    string          `json:"push_token,omitempty"`
 	Posture      map[string]bool `json:"posture,omitempty"` // rooted, jailbroken, emulator, debugger, hooked
+	// WebAuthn is the passkey the web app made for this enrollment
+	// (platform "web"); its answers are then WebAuthn assertions.
+	WebAuthn *WebAuthnRegistration `json:"webauthn,omitempty"`
+}
+
+// WebAuthnRegistration is a WebAuthn registration response (the
+// PublicKeyCredential of navigator.credentials.create), every byte string
+// base64url. Its challenge is EnrollWebAuthnChallenge.
+type WebAuthnRegistration struct {
+	ID                string   `json:"id"`
+	ClientDataJSON    string   `json:"client_data_json"`
+	AttestationObject string   `json:"attestation_object"`
+	Transports        []string `json:"transports,omitempty"`
+}
+
+// WebAuthnAnswer is an answer made with a passkey: the answer's claims
+// and the WebAuthn assertion (navigator.credentials.get) whose challenge
+// is AnswerWebAuthnChallenge of them. Byte strings are base64url.
+type WebAuthnAnswer struct {
+	ID                string `json:"cid"`
+	Hash              string `json:"chash"`
+	Decision          string `json:"decision"`
+	Number            string `json:"number,omitempty"`
+	IssuedAt          int64  `json:"iat"`
+	CredentialID      string `json:"credential_id"`
+	ClientDataJSON    string `json:"client_data_json"`
+	AuthenticatorData string `json:"authenticator_data"`
+	Signature         string `json:"signature"`
+	UserHandle        string `json:"user_handle,omitempty"`
+}
+
+// WebPushSubscription is the push token of a Web Push device: the
+// browser's PushSubscription.toJSON() and the VAPID key it was made with.
+type WebPushSubscription struct {
+	Endpoint string `json:"endpoint"`
+	Keys     struct {
+		P256DH string `json:"p256dh"` // the browser's ECDH public key, uncompressed P-256 point
+		Auth   string `json:"auth"`   // 16-byte authentication secret
+	} `json:"keys"`
+	VAPID string `json:"vapid"` // the applicationServerKey used: uncompressed P-256 point
 }
 
 // EndorsementClaims is the payload of an endorsement (TypEndorsement): a
@@ -175,7 +224,9 @@ type PendingResponse struct {
 
 // AnswerRequest is the body of POST PathChallenge+id+SuffixAnswer.
 type AnswerRequest struct {
-	Answer string `json:"answer"`
+	Answer string `json:"answer,omitempty"`
+	// WebAuthn is the answer of a passkey device, instead of Answer.
+	WebAuthn *WebAuthnAnswer `json:"webauthn,omitempty"`
 }
 
 // AnswerResponse says how the challenge closed. FraudReported is set when
@@ -218,6 +269,23 @@ const (
 )
 
 var b64 = base64.RawURLEncoding
+
+// EnrollWebAuthnChallenge is the WebAuthn challenge of a web app's
+// registration: SHA-256("bridge-webauthn-enroll\n" + activation + "\n" +
+// thumbprint of the enrollment's request key), so the passkey is bound to
+// one activation and one request key.
+func EnrollWebAuthnChallenge(activation, thumbprint string) []byte {
+	h := sha256.Sum256([]byte("bridge-webauthn-enroll\n" + activation + "\n" + thumbprint))
+	return h[:]
+}
+
+// AnswerWebAuthnChallenge is the WebAuthn challenge of an answer made with
+// a passkey: SHA-256 of "bridge-answer/1\n" + cid + "\n" + chash + "\n" +
+// decision + "\n" + number + "\n" + iat (decimal).
+func AnswerWebAuthnChallenge(cid, chash, decision, number string, iat int64) []byte {
+	h := sha256.Sum256([]byte("bridge-answer/1\n" + cid + "\n" + chash + "\n" + decision + "\n" + number + "\n" + strconv.FormatInt(iat, 10)))
+	return h[:]
+}
 
 // ChallengeHash is what an answer names in "chash": base64url of SHA-256
 // over the challenge's compact JWS exactly as received.
