@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bridge-idp/bridge/internal/testenv"
 	"github.com/bridge-idp/bridge/keys"
 	"github.com/bridge-idp/bridge/pushauth"
@@ -60,8 +62,8 @@ func (w *waits) all() []time.Duration {
 	return append([]time.Duration(nil), w.d...)
 }
 
-// fixture is a sender with its keys, a local push service and a clock
-// (near the real time: the push service checks exp against its own).
+// fixture is a sender with its keys and a local push service, both on a
+// test clock.
 type fixture struct {
 	s     *Sender
 	km    *keys.Manager
@@ -74,6 +76,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
 	clock := testenv.NewClock(time.Now().Truncate(time.Second))
 	f := &fixture{km: openKeys(t, clock), ps: webpushtest.Start(t), clock: clock, waits: &waits{}}
+	f.ps.SetClock(clock.Now)
 	cfg := Config{Subject: "mailto:ops@example.org", AllowedHosts: []string{f.ps.Host()}, RetryBase: 100 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
@@ -100,6 +103,25 @@ func (f *fixture) subscribe(t *testing.T) string {
 // wake is a challenge wake expiring in 90 s.
 func (f *fixture) wake(id string) pushauth.Wake {
 	return pushauth.Wake{ChallengeID: id, Kind: pushauth.WakeChallenge, Expires: f.clock.Now().Add(90 * time.Second)}
+}
+
+// count is the value of c's series with the one label value.
+func count(t *testing.T, c *prometheus.CounterVec, label string) float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 func ctx(t *testing.T) context.Context {

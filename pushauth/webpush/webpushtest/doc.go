@@ -23,6 +23,7 @@
 //	                          optionally for the next few pushes only
 //	Next(ctx) / Messages()    the accepted messages: headers, claims,
 //	                          plaintext; Refusals() the others
+//	SetClock(now)             the clock exp is checked against
 //	Decrypt(body, key, auth)  the browser's side of RFC 8291
 //
 // Tests wait for a push with Next(ctx) instead of sleeping.

@@ -71,6 +71,7 @@ type Server struct {
 	srv *httptest.Server
 
 	mu      sync.Mutex
+	now     func() time.Time
 	subs    map[string]*sub // by the endpoint path's id
 	n       int             // messages accepted, for Location
 	refused []Refusal
@@ -91,7 +92,7 @@ type sub struct {
 // Start starts a push service on 127.0.0.1, closed when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, subs: map[string]*sub{}, added: make(chan struct{})}
+	s := &Server{t: t, now: time.Now, subs: map[string]*sub{}, added: make(chan struct{})}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -146,6 +147,14 @@ func (s *Server) NewSubscription(vapidPublicKey string) (string, error) {
 	s.subs[idText] = &sub{token: string(tok), priv: priv, auth: auth, vapid: vapid}
 	s.mu.Unlock()
 	return string(tok), nil
+}
+
+// SetClock sets the clock the service checks a JWT's exp against (the
+// default is time.Now), for tests whose sender runs on a test clock.
+func (s *Server) SetClock(now func() time.Time) {
+	s.mu.Lock()
+	s.now = now
+	s.mu.Unlock()
 }
 
 // Fail makes the service answer pushes to the subscription of token with
@@ -225,6 +234,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handle(r *http.Request) (m Message, status int, reason, retry string) {
 	id, ok := strings.CutPrefix(r.URL.Path, pathPrefix)
 	s.mu.Lock()
+	now := s.now()
 	sb := s.subs[id]
 	var rep Reply
 	if ok && sb != nil && sb.reply.Status != 0 {
@@ -256,7 +266,7 @@ func (s *Server) handle(r *http.Request) (m Message, status int, reason, retry s
 	if len(body) > MaxBody {
 		return m, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", MaxBody), ""
 	}
-	key, status, reason := checkVAPID(r.Header.Get("Authorization"), s.srv.URL, time.Now(), &m)
+	key, status, reason := checkVAPID(r.Header.Get("Authorization"), s.srv.URL, now, &m)
 	if status != 0 {
 		return m, status, reason, ""
 	}
