@@ -97,6 +97,9 @@ const (
 	PurposePush KeyPurpose = "push" // push challenges (EdDSA)
 	PurposeOIDC KeyPurpose = "oidc" // ID and access tokens
 	PurposeSAML KeyPurpose = "saml" // assertions and metadata
+	// PurposeVAPID is the Web Push application server key (RFC 8292,
+	// ES256): it signs the VAPID JWT of every push to a browser.
+	PurposeVAPID KeyPurpose = "vapid"
 )
 
 // KeyStatus is the life stage of a server key.

@@ -184,17 +184,22 @@ func (c *cli) keysCommand() *cobra.Command {
 		Long: `Generate new signing keys and make them active. The keys they replace
 keep verifying for keys.rotation_overlap, so challenges and tokens already
 signed stay valid; running nodes pick the new keys up within
-keys.refresh_interval.`,
+keys.refresh_interval. A retired VAPID key (Web Push) keeps signing the
+pushes to the subscriptions made with it for keys.rotation_overlap; the app
+resubscribes with the new key when it next opens.`,
 		Args: args(0),
 		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, _ []string) error {
 			var purposes []store.KeyPurpose
 			switch purpose {
 			case "all":
 				purposes = []store.KeyPurpose{store.PurposePush, store.PurposeOIDC, store.PurposeSAML}
-			case string(store.PurposePush), string(store.PurposeOIDC), string(store.PurposeSAML):
+				if webPushOn(ad.cfg) {
+					purposes = append(purposes, store.PurposeVAPID)
+				}
+			case string(store.PurposePush), string(store.PurposeOIDC), string(store.PurposeSAML), string(store.PurposeVAPID):
 				purposes = []store.KeyPurpose{store.KeyPurpose(purpose)}
 			default:
-				return usagef("--purpose must be push, oidc, saml or all, not %q", purpose)
+				return usagef("--purpose must be push, oidc, saml, vapid or all, not %q", purpose)
 			}
 			km, err := ad.openKeys(cmd.Context())
 			if err != nil {
@@ -230,7 +235,7 @@ keys.refresh_interval.`,
 			return nil
 		}),
 	}
-	rotate.Flags().StringVar(&purpose, "purpose", "all", "which keys: push, oidc, saml or all")
+	rotate.Flags().StringVar(&purpose, "purpose", "all", "which keys: push, oidc, saml, vapid (Web Push) or all")
 	return groupCommand("keys", "Manage the server's signing keys", list, rotate)
 }
 

@@ -387,17 +387,25 @@ func TestKeysListAndRotate(t *testing.T) {
 			}
 		}
 	}
-	if len(active) != 4 || retired != 1 {
+	// push, oidc ES256 and RS256, saml, and vapid (app.webpush is on by default).
+	if len(active) != 5 || active["vapid/ES256"] == "" || retired != 1 {
 		t.Fatalf("after rotating push: %d active (%v), %d retired", len(active), active, retired)
 	}
 	// The push rotation is endorsed, and the output says devices follow it.
 	if want := "push EdDSA: " + retiredKey + " endorsed " + active["push/EdDSA"] + ": enrolled devices follow the rotation through this endorsement"; !strings.Contains(out, want) || strings.Count(out, " endorsed ") != 1 {
 		t.Fatalf("rotate output does not say (once) %q:\n%s", want, out)
 	}
-	// Four keys generated (no active key yet), then the push key rotated.
+	// Five keys generated (no active key yet), then the push key rotated.
 	got := strings.Join(auditActions(t, e.store()), " ")
-	if strings.Count(got, "key.create:") != 4 || strings.Count(got, "key.rotate:") != 1 || !strings.HasSuffix(got, "key.rotate:"+retiredKey) {
+	if strings.Count(got, "key.create:") != 5 || strings.Count(got, "key.rotate:") != 1 || !strings.HasSuffix(got, "key.rotate:"+retiredKey) {
 		t.Fatalf("audit after first rotation: %v", got)
+	}
+	// The VAPID key rotates by its purpose name, unendorsed: browsers take
+	// the new key when the app resubscribes.
+	oldVAPID := active["vapid/ES256"]
+	out = e.ok("", "keys", "rotate", "--purpose", "vapid")
+	if !strings.Contains(out, "vapid ES256: retired "+oldVAPID) || strings.Contains(out, " endorsed ") {
+		t.Fatalf("rotate --purpose vapid:\n%s", out)
 	}
 }
 

@@ -106,8 +106,8 @@ func openOIDC(cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys
 }
 
 // keySpecs are the signing keys this config needs: the defaults, plus an
-// Ed25519 OIDC key when a client signs with EdDSA and a P-256 SAML key for
-// ecdsa-sha256.
+// Ed25519 OIDC key when a client signs with EdDSA, a P-256 SAML key for
+// ecdsa-sha256, and the VAPID key when Web Push is on.
 func keySpecs(cfg *config.Config) []keys.Spec {
 	specs := keys.DefaultSpecs()
 	var want []keys.Spec
@@ -117,6 +117,7 @@ func keySpecs(cfg *config.Config) []keys.Spec {
 	if cfg.SAML.SignatureAlgorithm == "ecdsa-sha256" {
 		want = append(want, keys.Spec{Purpose: store.PurposeSAML, Algorithm: keys.AlgES256})
 	}
+	want = append(want, vapidKeySpecs(cfg)...)
 	for _, s := range want {
 		if !slices.Contains(specs, s) {
 			specs = append(specs, s)
