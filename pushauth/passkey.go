@@ -154,7 +154,9 @@ func (e *Engine) passkeyAnswer(dev store.Device, a *protocol.WebAuthnAnswer, cli
 		return claims, nil, bad("%s", waReason(err))
 	}
 	got := par.Response.AuthenticatorData.Counter
-	commit := func(ctx context.Context) error { return e.moveSignCount(ctx, dev, got, flags.HasBackupState(), clientIP) }
+	commit := func(ctx context.Context) error {
+		return e.moveSignCount(ctx, dev, got, flags.HasBackupState(), clientIP)
+	}
 	return claims, commit, nil
 }
 
