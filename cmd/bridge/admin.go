@@ -72,23 +72,23 @@ func (c *cli) devicesCommand() *cobra.Command {
 			}
 			if asJSON {
 				type deviceJSON struct {
-					ID           string    `json:"id"`
-					User         string    `json:"user"`
-					Name         string    `json:"name"`
-					Platform     string    `json:"platform"`
-					Kind         string    `json:"kind"` // jws or webauthn
-					KeyAlg       string    `json:"key_alg"`
+					ID       string `json:"id"`
+					User     string `json:"user"`
+					Name     string `json:"name"`
+					Platform string `json:"platform"`
+					Kind     string `json:"kind"` // jws or webauthn
+					KeyAlg   string `json:"key_alg"`
 					// Attestation is a passkey's attestation format
 					// (none, packed, ...) and whether it verified.
-					Attestation         string `json:"attestation,omitempty"`
-					AttestationVerified bool   `json:"attestation_verified,omitempty"`
-					PushProvider string    `json:"push_provider"`
-					PushStale    bool      `json:"push_token_stale"`
-					AppVersion   string    `json:"app_version"`
-					Status       string    `json:"status"`
-					CreatedAt    time.Time `json:"created_at"`
-					LastSeenAt   time.Time `json:"last_seen_at"`
-					RevokedAt    time.Time `json:"revoked_at"`
+					Attestation         string    `json:"attestation,omitempty"`
+					AttestationVerified bool      `json:"attestation_verified,omitempty"`
+					PushProvider        string    `json:"push_provider"`
+					PushStale           bool      `json:"push_token_stale"`
+					AppVersion          string    `json:"app_version"`
+					Status              string    `json:"status"`
+					CreatedAt           time.Time `json:"created_at"`
+					LastSeenAt          time.Time `json:"last_seen_at"`
+					RevokedAt           time.Time `json:"revoked_at"`
 				}
 				out := make([]deviceJSON, 0, len(devices))
 				for _, d := range devices {
