@@ -72,34 +72,48 @@ func (c *cli) devicesCommand() *cobra.Command {
 			}
 			if asJSON {
 				type deviceJSON struct {
-					ID           string    `json:"id"`
-					User         string    `json:"user"`
-					Name         string    `json:"name"`
-					Platform     string    `json:"platform"`
-					KeyAlg       string    `json:"key_alg"`
-					PushProvider string    `json:"push_provider"`
-					PushStale    bool      `json:"push_token_stale"`
-					AppVersion   string    `json:"app_version"`
-					Status       string    `json:"status"`
-					CreatedAt    time.Time `json:"created_at"`
-					LastSeenAt   time.Time `json:"last_seen_at"`
-					RevokedAt    time.Time `json:"revoked_at"`
+					ID       string `json:"id"`
+					User     string `json:"user"`
+					Name     string `json:"name"`
+					Platform string `json:"platform"`
+					Kind     string `json:"kind"` // jws or webauthn
+					KeyAlg   string `json:"key_alg"`
+					// Attestation is a passkey's attestation format
+					// (none, packed, ...) and whether it verified.
+					Attestation         string    `json:"attestation,omitempty"`
+					AttestationVerified bool      `json:"attestation_verified,omitempty"`
+					PushProvider        string    `json:"push_provider"`
+					PushStale           bool      `json:"push_token_stale"`
+					AppVersion          string    `json:"app_version"`
+					Status              string    `json:"status"`
+					CreatedAt           time.Time `json:"created_at"`
+					LastSeenAt          time.Time `json:"last_seen_at"`
+					RevokedAt           time.Time `json:"revoked_at"`
 				}
 				out := make([]deviceJSON, 0, len(devices))
 				for _, d := range devices {
-					out = append(out, deviceJSON{d.ID, d.User, d.Name, d.Platform, d.KeyAlg, d.PushProvider, d.PushTokenStale,
-						d.AppVersion, string(d.Status), d.CreatedAt, d.LastSeenAt, d.RevokedAt})
+					dj := deviceJSON{ID: d.ID, User: d.User, Name: d.Name, Platform: d.Platform, Kind: deviceKind(d), KeyAlg: d.KeyAlg,
+						PushProvider: d.PushProvider, PushStale: d.PushTokenStale, AppVersion: d.AppVersion, Status: string(d.Status),
+						CreatedAt: d.CreatedAt, LastSeenAt: d.LastSeenAt, RevokedAt: d.RevokedAt}
+					if d.WebAuthn != nil {
+						dj.Attestation, dj.AttestationVerified = d.WebAuthn.AttestationFormat, d.WebAuthn.AttestationVerified
+					}
+					out = append(out, dj)
 				}
 				return c.printJSON(out)
 			}
 			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tNAME\tPLATFORM\tKEY\tPUSH\tSTATUS\tENROLLED\tLAST SEEN")
+			fmt.Fprintln(w, "ID\tNAME\tPLATFORM\tKIND\tKEY\tPUSH\tSTATUS\tENROLLED\tLAST SEEN")
 			for _, d := range devices {
 				push := dash(d.PushProvider)
 				if d.PushTokenStale {
 					push += " (stale)"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, dash(d.Name), dash(d.Platform), d.KeyAlg, push, d.Status, timeText(d.CreatedAt), timeText(d.LastSeenAt))
+				kind := deviceKind(d)
+				if pk := d.WebAuthn; pk != nil && pk.AttestationVerified {
+					kind += " (attested: " + pk.AttestationFormat + ")"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, dash(d.Name), dash(d.Platform), kind, d.KeyAlg, push, d.Status, timeText(d.CreatedAt), timeText(d.LastSeenAt))
 			}
 			return w.Flush()
 		}),
@@ -127,6 +141,14 @@ func (c *cli) devicesCommand() *cobra.Command {
 		}),
 	}
 	return groupCommand("devices", "Manage enrolled devices", c.enrollCommand(), list, revoke)
+}
+
+// deviceKind is how a device answers: webauthn (a passkey) or jws.
+func deviceKind(d store.Device) string {
+	if d.Kind == store.DeviceKindJWS {
+		return "jws"
+	}
+	return d.Kind
 }
 
 func (c *cli) keysCommand() *cobra.Command {

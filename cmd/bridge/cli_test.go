@@ -341,7 +341,23 @@ func TestDevicesListAndRevoke(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.ok("", "devices", "list", "hugo", "--json")), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0]["id"] != "dev-1" || list[0]["status"] != "active" {
+	if len(list) != 1 || list[0]["id"] != "dev-1" || list[0]["status"] != "active" || list[0]["kind"] != "jws" {
+		t.Fatalf("devices list = %v", list)
+	}
+	pk := store.Device{ID: "dev-2", User: "hugo", Name: "web app", Platform: "web", KeyAlg: "ES256", Kind: store.DeviceKindWebAuthn,
+		PublicJWK: []byte(`{"kty":"EC"}`), Status: store.DeviceActive, CreatedAt: time.Now().Add(time.Second),
+		WebAuthn: &store.WebAuthnCredential{CredentialID: []byte{1}, PublicKey: []byte{2}, AttestationFormat: "packed", AttestationVerified: true}}
+	if err := s.CreateDevice(context.Background(), pk); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.ok("", "devices", "list", "hugo"); !strings.Contains(out, "KIND") || !strings.Contains(out, "webauthn (attested: packed)") {
+		t.Fatalf("devices list does not show the passkey's kind:\n%s", out)
+	}
+	list = nil
+	if err := json.Unmarshal([]byte(e.ok("", "devices", "list", "hugo", "--json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[1]["kind"] != "webauthn" || list[1]["attestation"] != "packed" || list[1]["attestation_verified"] != true {
 		t.Fatalf("devices list = %v", list)
 	}
 	e.ok("", "devices", "revoke", "dev-1")

@@ -93,7 +93,7 @@ func openOIDC(cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys
 		}
 		app := web.App{
 			ID: c.ID, Name: c.Name, Channel: "oidc", Directory: dir,
-			NumberMatching: c.NumberMatching, SessionReuse: c.SessionReuse, Captcha: c.Captcha,
+			NumberMatching: c.NumberMatching, SessionReuse: c.SessionReuse, Captcha: c.Captcha, DeviceKeys: c.DeviceKeys,
 		}
 		apps["oidc\x00"+c.ID] = app
 		pc.Clients = append(pc.Clients, &oidc.Client{

@@ -145,6 +145,10 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		Retention:       pc.Retention,
 		EnrollPerIP:     pc.EnrollPerIPMinute,
 		SweepInterval:   pc.SweepInterval,
+		// The web app's passkeys.
+		WebAuthnRPID:        cfg.App.RPID,
+		WebAuthnOrigins:     cfg.App.Origins,
+		WebAuthnAttestation: cfg.AppAttestation(),
 	}, deps)
 	if err != nil {
 		return nil, errors.Join(errors.New("push"), err)
@@ -157,6 +161,9 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		providers = append(providers, name)
 	}
 	logger.Info("push engine ready", "state", cfg.PushState(), "providers", providers, "base_url", cfg.HTTP.Public.BaseURL)
+	if cfg.App.Enabled && cfg.App.RPID == "" {
+		logger.Warn("passkeys are off: the public base URL's host is an IP address, so the web app enrolls software keys only (use a host name, or http://localhost:PORT for a trial)", "base_url", cfg.HTTP.Public.BaseURL)
+	}
 	return p, nil
 }
 

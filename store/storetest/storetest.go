@@ -38,6 +38,8 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Users/ByteOrder", testUsersByteOrder},
 		{"Devices/CRUD", testDevicesCRUD},
 		{"Devices/NoLostUpdates", testDevicesNoLostUpdates},
+		{"Devices/WebAuthn", testDevicesWebAuthn},
+		{"Devices/SignCounterRace", testDevicesSignCounterRace},
 		{"Keys/OneActivePerPurpose", testKeysOneActive},
 		{"Keys/Rotate", testKeysRotate},
 		{"Keys/RotateStoresEndorsement", testKeysEndorsement},
