@@ -201,6 +201,14 @@ CREATE TABLE counters (
 	lim        INTEGER NOT NULL DEFAULT 0
 ){{without_rowid}};
 `,
+	// 7: reserved for the web authenticator's devices (issue 13, branch
+	// wa); empty on this branch, replaced by that migration on merge.
+	``,
+	// 8: a user's audit events, newest first (the account page's recent
+	// sign-ins: ListAuditBySubject).
+	`
+CREATE INDEX audit_events_by_subject ON audit_events (subject, seq);
+`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.
