@@ -1,7 +1,10 @@
 package account
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -355,7 +358,16 @@ func TestSessionLifetime(t *testing.T) {
 // me" locks pushes and audits push.fraud; another user's sign-in cannot
 // be reported.
 func TestRecentSignInsAndReport(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	reports := make(chan pushauth.FraudReport, 4)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rep pushauth.FraudReport
+		if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		reports <- rep
+	}))
+	defer hook.Close()
+	e := newEnv(t, envOptions{webhook: hook.URL})
 	phone := e.enroll("alice")
 	bob := e.enroll("bob")
 	e.browser().signInWithPush("bob", bob)
@@ -386,6 +398,12 @@ func TestRecentSignInsAndReport(t *testing.T) {
 	if c.status != http.StatusOK || c.form("/account/signins/"+seq+"/report") == nil {
 		t.Fatalf("confirmation: %d %s", c.status, c.text())
 	}
+	// A push waiting when the report comes is cancelled.
+	e.clock.Add(time.Minute) // past the back-off of the sign-in's push
+	waiting, err := e.eng.Start(e.ctx, pushauth.Request{User: "alice", AppID: "vpn", AppName: "VPN", Channel: "radius", ClientIP: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := b.post("/account/signins/"+seq+"/report", url.Values{"csrf": {c.csrf()}})
 	if r.status != http.StatusOK || r.heading() != "Reported" {
 		t.Fatalf("report: %d %s", r.status, r.text())
@@ -398,8 +416,19 @@ func TestRecentSignInsAndReport(t *testing.T) {
 	if len(ev) != 1 || ev[0].Actor != "user:alice" || ev[0].Channel != "account" || ev[0].Details["reported_seq"] != seq || ev[0].Details["app"] != AppID {
 		t.Errorf("push.fraud audit: %+v", ev)
 	}
-	if _, err := e.eng.Start(e.ctx, pushauth.Request{User: "alice", AppID: "vpn", AppName: "VPN", Channel: "radius", ClientIP: "192.0.2.1"}); err == nil || !strings.Contains(err.Error(), "locked") {
+	if ch, err := e.state.GetChallenge(e.ctx, waiting.ID); err != nil || ch.State != store.ChallengeCancelled {
+		t.Errorf("the push waiting at the report is %s (%v), want cancelled", ch.State, err)
+	}
+	if _, err := e.eng.Start(e.ctx, pushauth.Request{User: "alice", AppID: "vpn", AppName: "VPN", Channel: "radius", ClientIP: "192.0.2.1"}); !errors.Is(err, pushauth.ErrLocked) {
 		t.Errorf("a push after the report: %v, want locked", err)
+	}
+	select {
+	case rep := <-reports:
+		if rep.Event != "push.fraud_report" || rep.User != "alice" || rep.Application != AppID || rep.Channel != Channel || rep.ClientIP == "" {
+			t.Errorf("webhook report %+v", rep)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the fraud webhook was not called")
 	}
 }
 

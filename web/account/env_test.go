@@ -45,6 +45,7 @@ type env struct {
 	keys   *keys.Manager
 	sealer *keys.Sealer
 	eng    *pushauth.Engine
+	state  *memstate.State
 	audit  *store.AuditBatcher
 	totp   *otp.TOTP
 	devURL string
@@ -57,6 +58,8 @@ type envOptions struct {
 	selfEnrollment bool
 	passwordless   bool
 	https          bool
+	// webhook is the fraud webhook's URL.
+	webhook string
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -79,8 +82,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	dev := httptest.NewUnstartedServer(nil)
 	e.devURL = "http://" + dev.Listener.Addr().String()
 	e.audit = store.NewAuditBatcher(st, discard)
-	e.eng, err = pushauth.New(pushauth.Config{BaseURL: e.devURL, MaxPerHour: 1000, MaxPerIPMinute: 1000}, pushauth.Deps{
-		Store: st, State: memstate.New(), Keys: e.keys, ActivationKey: e.sealer.DeriveKey(pushauth.ActivationKeyLabel),
+	e.state = memstate.New()
+	e.eng, err = pushauth.New(pushauth.Config{BaseURL: e.devURL, MaxPerHour: 1000, MaxPerIPMinute: 1000,
+		FraudWebhook: pushauth.Webhook{URL: o.webhook, Timeout: 5 * time.Second}}, pushauth.Deps{
+		Store: st, State: e.state, Keys: e.keys, ActivationKey: e.sealer.DeriveKey(pushauth.ActivationKeyLabel),
 		Audit: e.audit, Now: e.clock.Now, Logger: discard,
 	})
 	if err != nil {
