@@ -119,3 +119,8 @@ func qualifying(devs []store.Device, p string) []store.Device {
 func policyRefusal(d store.Device, p string) *DeviceError {
 	return deviceErr(403, protocol.ErrInvalidAnswer, "this application accepts only %s device keys; this device has a %s", p, keyKind(d))
 }
+
+// Qualifies reports whether device d meets device-key policy p ("" or
+// KeysAny, KeysHardware, KeysAttested), as the engine decides it: for pages
+// that show a user which applications a device can approve.
+func Qualifies(d store.Device, p string) bool { return qualifies(d, p) }

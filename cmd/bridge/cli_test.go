@@ -25,6 +25,7 @@ import (
 	"github.com/bridge-idp/bridge/pushauth/protocol"
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/store/sqlite"
+	"github.com/bridge-idp/bridge/web/account"
 )
 
 // testConfig is a small, fast config: SQLite in the test's directory, cheap
@@ -517,9 +518,36 @@ func TestDevicesEnroll(t *testing.T) {
 	if !slices.Contains(auditActions(t, e.store()), "device.activation:alice") {
 		t.Fatal("activation not audited")
 	}
-	// Terminal output: a QR code and the link.
-	if text := e.ok("", "devices", "enroll", "alice"); !strings.Contains(text, "bridge://enroll?") || !strings.Contains(text, "█") {
+	// Terminal output: a QR code and the link, and the web app's link of
+	// the same activation (the app is on by default).
+	text := e.ok("", "devices", "enroll", "alice")
+	if !strings.Contains(text, "bridge://enroll?") || !strings.Contains(text, "█") || !strings.Contains(text, "/app/#enroll?v=1&url=") {
 		t.Fatalf("terminal output:\n%s", text)
+	}
+	// The QR code is the native link by default on a plain-http base URL,
+	// the web app's with --qr app.
+	nativeQR, appQR := filepath.Join(dir, "native.png"), filepath.Join(dir, "app.png")
+	var withApp struct {
+		URL    string
+		AppURL string `json:"app_url"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("", "devices", "enroll", "alice", "--json", "--png", nativeQR)), &withApp); err != nil {
+		t.Fatal(err)
+	}
+	a2, err := protocol.ParseActivation(withApp.URL)
+	if err != nil || withApp.AppURL != account.AppLink(a2, "alice") {
+		t.Fatalf("app_url %q for %q (%v)", withApp.AppURL, withApp.URL, err)
+	}
+	if err := json.Unmarshal([]byte(e.ok("", "devices", "enroll", "alice", "--json", "--qr", "app", "--png", appQR)), &withApp); err != nil {
+		t.Fatal(err)
+	}
+	// The longer app link needs a bigger code: the images tell the two
+	// apart without a QR decoder.
+	if n, a := pngWidth(t, nativeQR), pngWidth(t, appQR); a <= n {
+		t.Errorf("--qr app drew a code no bigger (%d px) than the native link's (%d px)", a, n)
+	}
+	if r := e.run("", "devices", "enroll", "alice", "--qr", "both"); r.code != 2 {
+		t.Fatalf("--qr both: %+v, want a usage error", r)
 	}
 	if r := e.run("", "devices", "enroll", "nobody"); r.code != 1 || !strings.Contains(r.stderr, "nobody") {
 		t.Fatalf("enroll for an unknown user: %+v", r)
@@ -552,4 +580,19 @@ func TestDevicesEnrollPinsTLS(t *testing.T) {
 	if want := protocol.SPKIPin(cert.Cert.RawSubjectPublicKeyInfo); act.TLSPin != want {
 		t.Fatalf("TLS pin %q, want %q", act.TLSPin, want)
 	}
+}
+
+// pngWidth is the width of the PNG image in file.
+func pngWidth(t *testing.T, file string) int {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := imgpng.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img.Bounds().Dx()
 }

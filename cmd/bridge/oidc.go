@@ -34,10 +34,11 @@ func (a browserApps) lookup(channel, id string) (web.App, bool) {
 	return app, ok
 }
 
-// openWeb builds the shared browser sign-in when a browser front end is
-// configured; nil otherwise.
+// openWeb builds the shared browser sign-in when a browser front end (OIDC,
+// SAML, the account page of the web authenticator) is configured; nil
+// otherwise.
 func openWeb(cfg *config.Config, st store.Store, push *pushEngine, sealer *keys.Sealer, apps browserApps, clientIP func(*http.Request) string, logger *slog.Logger) (*web.Flow, error) {
-	if !cfg.OIDC.Enabled() && !cfg.SAML.Enabled() {
+	if !cfg.OIDC.Enabled() && !cfg.SAML.Enabled() && !cfg.App.Enabled {
 		return nil, nil
 	}
 	totp, err := totpFor(cfg, st, sealer, time.Now)

@@ -94,13 +94,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	clientIP := server.ClientIP(cfg.HTTP.Public.Proxies())
 	srv.PublicMux().Handle("/device/", push.Handler(clientIP))
+	activator := pushauth.Activator{
+		Store: st, Keys: km, HMACKey: sealer.DeriveKey(pushauth.ActivationKeyLabel),
+		BaseURL: cfg.HTTP.Public.BaseURL, TTL: cfg.Push.ActivationTTL,
+	}
 	if cfg.HTTP.AdminAPI.Token != "" {
-		newAdminAPI(cfg, st, pushauth.Activator{
-			Store: st, Keys: km, HMACKey: sealer.DeriveKey(pushauth.ActivationKeyLabel),
-			BaseURL: cfg.HTTP.Public.BaseURL, TTL: cfg.Push.ActivationTTL,
-		}, dirs, logger).routes(srv.AdminMux())
+		newAdminAPI(cfg, st, activator, dirs, logger).routes(srv.AdminMux())
 		logger.Info("admin API enabled on the admin listener")
 	}
+	logAppSettings(cfg, logger)
 
 	apps := browserApps{}
 	flow, err := openWeb(cfg, st, push, sealer, apps, clientIP, logger)
@@ -115,7 +117,12 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	acct, err := openAccount(cfg, st, push, activator, flow, dirs, apps, logger)
+	if err != nil {
+		return err
+	}
 	mountBrowser(srv.PublicMux(), flow, op)
+	mountAccount(srv.PublicMux(), acct)
 	if idp != nil {
 		srv.PublicMux().Handle("/saml/", idp.Handler())
 		logger.Info("SAML identity provider enabled", "entity_id", idp.EntityID(), "service_providers", len(cfg.SAML.ServiceProviders))

@@ -209,6 +209,11 @@ CREATE TABLE counters (
 ALTER TABLE devices ADD COLUMN kind TEXT NOT NULL DEFAULT '';
 ALTER TABLE devices ADD COLUMN webauthn {{blob}};
 `,
+	// 8: a user's audit events, newest first (the account page's recent
+	// sign-ins: ListAuditBySubject).
+	`
+CREATE INDEX audit_events_by_subject ON audit_events (subject, seq);
+`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.

@@ -68,6 +68,7 @@ func Run(t *testing.T, newDB NewDB) {
 		{"Audit/Batch", testAuditBatch},
 		{"Audit/BatchIsAtomic", testAuditBatchAtomic},
 		{"Audit/ConcurrentBatchesAndSingles", testAuditBatchConcurrent},
+		{"Audit/BySubject", testAuditBySubject},
 		{"Grants/CRUD", testGrantsCRUD},
 		{"Grants/ConsumeOnce", testGrantsConsumeOnce},
 		{"Grants/ConcurrentConsume", testGrantsConcurrentConsume},
