@@ -116,6 +116,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 		return err
 	}
 	mountBrowser(srv.PublicMux(), flow, op)
+	if err := mountApp(srv.PublicMux(), cfg, nil, logger); err != nil {
+		return err
+	}
 	if idp != nil {
 		srv.PublicMux().Handle("/saml/", idp.Handler())
 		logger.Info("SAML identity provider enabled", "entity_id", idp.EntityID(), "service_providers", len(cfg.SAML.ServiceProviders))
