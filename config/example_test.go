@@ -261,7 +261,7 @@ func TestExampleOIDC(t *testing.T) {
 	if !cli.Public() || cli.Secret != "" || len(cli.RedirectURIs) != 2 || cli.Directory != "local" {
 		t.Errorf("public client %+v", cli)
 	}
-	if got := c.OIDCIssuer(); got != "http://127.0.0.1:8080/oidc" {
+	if got := c.OIDCIssuer(); got != "http://localhost:8080/oidc" {
 		t.Errorf("issuer %q", got)
 	}
 	if len(c.Warnings) != 1 {

@@ -414,7 +414,7 @@ func TestExampleSAML(t *testing.T) {
 	if !reflect.DeepEqual(crm, want) {
 		t.Errorf("crm:\n got %+v\nwant %+v", crm, want)
 	}
-	if got := c.SAMLEntityID(); got != "http://127.0.0.1:8080/saml/metadata" {
+	if got := c.SAMLEntityID(); got != "http://localhost:8080/saml/metadata" {
 		t.Errorf("entity id %q", got)
 	}
 	if len(c.Warnings) != 1 {

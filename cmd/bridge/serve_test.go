@@ -75,6 +75,7 @@ func TestServeExampleConfig(t *testing.T) {
 	}
 	pub, adm := freePort(t), freePort(t)
 	text := strings.ReplaceAll(string(example), "127.0.0.1:8080", fmt.Sprintf("127.0.0.1:%d", pub))
+	text = strings.ReplaceAll(text, "localhost:8080", fmt.Sprintf("localhost:%d", pub))
 	text = strings.ReplaceAll(text, "127.0.0.1:9090", fmt.Sprintf("127.0.0.1:%d", adm))
 	if text == string(example) || !strings.Contains(text, fmt.Sprint(adm)) {
 		t.Fatal("the example config no longer listens on 127.0.0.1:8080 and 127.0.0.1:9090; update this test with it")
