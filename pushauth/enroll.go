@@ -156,7 +156,7 @@ func (e *Engine) enroll(ctx context.Context, signed string, now time.Time) (stor
 // newDevice checks the device's self-description and builds its record.
 func newDevice(c protocol.EnrollClaims, jwk interface{ MarshalJSON() ([]byte, error) }, alg string, now time.Time) (store.Device, error) {
 	switch c.Platform {
-	case protocol.PlatformAndroid, protocol.PlatformIOS, protocol.PlatformOther:
+	case protocol.PlatformAndroid, protocol.PlatformIOS, protocol.PlatformOther, protocol.PlatformWeb:
 	default:
 		return store.Device{}, deviceErr(400, protocol.ErrInvalidRequest, "unknown platform %q", clip(c.Platform, 32))
 	}
