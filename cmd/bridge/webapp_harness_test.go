@@ -250,7 +250,7 @@ type shownChallenge struct {
 // waitChallenge waits for the challenge screen and reads it.
 func (c *chromeTab) waitChallenge() shownChallenge {
 	c.t.Helper()
-	c.do("wait for the challenge", chromedp.WaitVisible(chromedp.CSS(viewChallenge)))
+	c.waitFor("the challenge screen", `!document.getElementById('view-challenge').hidden`, browserStep)
 	return shownChallenge{
 		App: c.text("#challenge-app"), User: c.text("#challenge-user"), IP: c.text("#challenge-ip"),
 		Number: tabRun(c, "is there a number field", chromedp.Evaluate[bool](`!document.getElementById('number-row').hidden`)),
@@ -306,9 +306,22 @@ func (c *chromeTab) waitFor(what, js string, d time.Duration) {
 	if !eventually(d, func() bool {
 		return tabRun(c, what, chromedp.Evaluate[bool](js))
 	}) {
-		c.t.Fatalf("browser: %s: not within %v (at %s)", what, d, c.location())
+		c.mu.Lock()
+		seen := append(append([]string(nil), c.problems...), c.warnings...)
+		c.mu.Unlock()
+		page := tabRun(c, "read the page", chromedp.Evaluate[string](`document.body.innerText`))
+		c.t.Fatalf("browser: %s: not within %v (at %s); the page says:\n%s\nconsole so far:\n%s", what, d, c.location(), page, strings.Join(seen, "\n"))
 	}
 }
 
 // issuer is the OpenID Provider's issuer on the base URL.
 func (b *appBridge) issuer() string { return b.base + "/oidc" }
+
+// use makes the phone and the bridge report to the subtest t until the
+// returned func runs (a helper's Fatal must stop the subtest, not its
+// parent).
+func use(t *testing.T, c *chromeTab, b *appBridge) func() {
+	ct, bt := c.t, b.t
+	c.t, b.t = t, t
+	return func() { c.t, b.t = ct, bt }
+}

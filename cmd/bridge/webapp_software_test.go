@@ -19,6 +19,7 @@ func TestWebAppSoftwareKey(t *testing.T) {
 	startRP(t, l, b.issuer(), "wiki", oidcSecret, []string{"openid", "email"})
 
 	t.Run("enroll", func(t *testing.T) {
+		defer use(t, phone, b)()
 		got, reason := phone.enrollApp(b.appLink("alice"), false)
 		if got != "alice" {
 			t.Fatalf("the app enrolled %q, want alice", got)
@@ -36,6 +37,7 @@ func TestWebAppSoftwareKey(t *testing.T) {
 	})
 
 	t.Run("RADIUS approved with the number", func(t *testing.T) {
+		defer use(t, phone, b)()
 		number, state := b.radiusStart("alice")
 		ch := phone.waitChallenge()
 		if ch.App != "Sign in to vpn?" || ch.User != "alice" || !ch.Number {
@@ -52,6 +54,7 @@ func TestWebAppSoftwareKey(t *testing.T) {
 	})
 
 	t.Run("RADIUS wrong number", func(t *testing.T) {
+		defer use(t, phone, b)()
 		number, state := b.radiusStart("alice")
 		wrong := "00"
 		if number == wrong {
@@ -69,6 +72,7 @@ func TestWebAppSoftwareKey(t *testing.T) {
 	})
 
 	t.Run("RADIUS denied", func(t *testing.T) {
+		defer use(t, phone, b)()
 		_, state := b.radiusStart("alice")
 		phone.waitChallenge()
 		phone.decide("deny", "")
@@ -82,6 +86,7 @@ func TestWebAppSoftwareKey(t *testing.T) {
 	})
 
 	t.Run("OIDC approved", func(t *testing.T) {
+		defer use(t, phone, b)()
 		signin := phone.newWindow()
 		number := signin.browserSignIn(l.Addr().String(), "alice")
 		ch := phone.waitChallenge()
@@ -101,6 +106,7 @@ func TestWebAppSoftwareKey(t *testing.T) {
 	})
 
 	t.Run("second account and fraud report", func(t *testing.T) {
+		defer use(t, phone, b)()
 		if got, _ := phone.enrollApp(b.appLink("bob"), false); got != "bob" {
 			t.Fatalf("the app enrolled %q, want bob", got)
 		}

@@ -224,22 +224,26 @@ async function consider(acct, item, wantID) {
 }
 
 // open shows the challenge cid (from a notification): each account is
-// asked for it.
+// asked for it unless the long-poll has it already.
 async function open(cid) {
-  if (challenges.has(cid)) { next(cid); return; }
-  for (const a of accts) {
-    try {
-      const r = await fetchChallenge(a, cid);
-      if (r) {
-        challenges.set(cid, { acct: r.acct, item: r.item, claims: r.claims, state: 'queued' });
-        next(cid);
-        return;
+  if (!challenges.has(cid)) {
+    for (const a of accts) {
+      try {
+        const r = await fetchChallenge(a, cid);
+        if (r) {
+          if (!challenges.has(cid)) challenges.set(cid, { acct: r.acct, item: r.item, claims: r.claims, state: 'queued' });
+          break;
+        }
+      } catch (e) {
+        if (e instanceof ApiError && e.gone) { await accountGone(a); continue; }
+        if (!(e instanceof ChallengeError)) console.warn('fetching the challenge failed:', e.message || e);
       }
-    } catch (e) {
-      if (e instanceof ApiError && e.gone) { await accountGone(a); continue; }
-      if (!(e instanceof ChallengeError)) console.warn('fetching the challenge failed:', e.message || e);
     }
   }
+  const c = challenges.get(cid);
+  if (c && c.state === 'shown') { show('challenge', $('challenge-title')); return; }
+  if (c && c.state === 'queued') { next(cid); return; }
+  if (!current || current.state === 'done') goHome();
   say(t('app.challenge_gone'));
 }
 
@@ -271,6 +275,7 @@ function clip(s, n) { return s && s.length > n ? s.slice(0, n - 1) + '…' : s; 
 function showChallenge(c) {
   current = c;
   c.state = 'shown';
+  $('view-challenge').dataset.cid = c.item.id;
   const k = c.claims;
   $('challenge-app').textContent = t('app.challenge_app', k.app_name || k.app);
   $('challenge-user').textContent = k.sub;
@@ -492,7 +497,7 @@ async function route() {
   history.replaceState(null, '', location.pathname);
   if (h.startsWith('#enroll?')) { await startEnroll(h); return true; }
   const m = /^#c=([A-Za-z0-9_-]{1,64})$/.exec(h);
-  if (m) { goHome(); await open(m[1]); return true; }
+  if (m) { await open(m[1]); return true; }
   return false;
 }
 

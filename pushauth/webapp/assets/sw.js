@@ -13,7 +13,7 @@ const CACHE = 'bridge-app-' + VERSION;
 const SHELL = [
   '/app/', '/app/app.js', '/app/api.js', '/app/b64.js', '/app/challenges.js', '/app/db.js',
   '/app/enroll.js', '/app/jose.js', '/app/push.js', '/app/strings.js', '/app/style.css',
-  '/app/strings.json', '/app/manifest.webmanifest',
+  '/app/strings.json', '/app/config.json', '/app/manifest.webmanifest',
   '/app/icons/icon-192.png', '/app/icons/icon-512.png', '/app/icons/apple-touch-icon.png',
 ];
 
@@ -33,8 +33,9 @@ self.addEventListener('activate', (event) => {
 });
 
 // The shell comes from the network when it can (a new bridge version is
-// seen at once), else from the cache. Nothing else is cached: the device
-// API and config.json always go to the bridge.
+// seen at once), else from the cache, so that the app opens offline and
+// shows its accounts. Nothing else is cached: the device API always goes
+// to the bridge.
 self.addEventListener('fetch', (event) => {
   const req = event.request;
   const url = new URL(req.url);
