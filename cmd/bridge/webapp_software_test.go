@@ -47,6 +47,7 @@ func TestWebAppSoftwareKey(t *testing.T) {
 		if o, title := phone.outcome(); o != "approved" || title != "Approved" {
 			t.Errorf("outcome %q (%q), want approved", o, title)
 		}
+		phone.appShot("approved")
 		if code := b.radiusFinish("alice", state); code != "Access-Accept" {
 			t.Fatalf("after approving in the app the NAS got %q", code)
 		}

@@ -360,7 +360,10 @@ async function decide(decision) {
       if (e.gone) { finish(c, 'removed'); await accountGone(c.acct); return; }
       if (e.status === 409 && e.code === 'expired') { finish(c, 'expired'); return; }
       if (e.status === 409 || e.status === 404) { finish(c, 'elsewhere'); return; }
-      if (e.status === 403) { finish(c, 'refused'); return; }
+      // Refused answers (a key this application does not accept, a passkey
+      // check that failed on the server): the challenge stays open for
+      // another device, but not for this answer.
+      if (e.status === 403 || (e.status === 400 && e.code === 'invalid_answer')) { finish(c, 'refused'); return; }
     }
     console.warn('answering failed:', e);
     c.state = 'shown';
@@ -475,6 +478,7 @@ async function doEnroll(passkey) {
     if (e instanceof EnrollError) key = e.key;
     else if (e instanceof ApiError && e.code === 'invalid_activation') key = 'app.enroll_code_invalid';
     else if (e instanceof ApiError && e.status === 429) key = 'app.enroll_rate_limited';
+    else if (e instanceof ApiError && e.status === 400 && passkey) key = 'app.enroll_passkey_refused';
     console.warn('enrollment failed:', e.message || e);
     say(t(key), true);
   }
