@@ -7,7 +7,8 @@
 //
 // Manager keeps the signing keys, one active key per Spec (purpose and
 // algorithm): push challenges are signed with Ed25519 ("EdDSA"), OIDC tokens
-// with ES256 (and RS256 for clients that need it), SAML with RS256. Data flow:
+// with ES256 (and RS256 for clients that need it), SAML with RS256, Web
+// Push's VAPID JWTs with ES256 (when Web Push is on). Data flow:
 //
 //	Open:    store.ListSigningKeys -> for each spec with no active key,
 //	         generate -> Seal(PKCS#8) -> store.CreateSigningKey (ErrConflict:
@@ -34,7 +35,12 @@
 // "bridge-signing-key:v1:<kid>:<purpose>:<alg>".
 //
 // Only active keys are unsealed; retired keys are kept as public keys for
-// verification until their VerifyUntil, then dropped.
+// verification until their VerifyUntil, then dropped. The exception is the
+// Web Push VAPID key (purpose vapid, ES256): a browser subscription only
+// accepts pushes signed with the key it was made with, so retired VAPID
+// keys are unsealed too and keep signing, through Signers, for the
+// subscriptions made with them until their VerifyUntil; after that such a
+// subscription is stale and the app must resubscribe with the active key.
 //
 // Devices pin the push key, so a push rotation is endorsed: the retiring
 // key signs a JWS (typ protocol.TypEndorsement, kid the retiring key's)

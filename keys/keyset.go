@@ -41,8 +41,26 @@ type keySet struct {
 type loadedKey struct {
 	rec  store.SigningKey // metadata (with the endorsement), no SealedPriv
 	pub  crypto.PublicKey
-	priv crypto.Signer // nil unless active for a configured spec
+	priv crypto.Signer // nil unless active for a configured spec, or a retired key that keeps signing
 }
+
+func (k *loadedKey) key() Key {
+	return Key{
+		ID:        k.rec.ID,
+		Purpose:   k.rec.Purpose,
+		Algorithm: k.rec.Algorithm,
+		Signer:    k.priv,
+		Public:    k.pub,
+		CreatedAt: k.rec.CreatedAt,
+	}
+}
+
+// retiredSigns reports whether the retired keys of purpose keep signing
+// during their overlap, so their private halves are unsealed too. Only
+// VAPID keys do: a browser's push subscription is bound to the
+// applicationServerKey it was made with, and the push service refuses a
+// push signed by any other key until the app resubscribes.
+func retiredSigns(p store.KeyPurpose) bool { return p == store.PurposeVAPID }
 
 // verifies reports whether the key still verifies at now: it is active, or
 // retired with its overlap not over.
@@ -150,6 +168,15 @@ func (m *Manager) build(ctx context.Context, recs []store.SigningKey, known map[
 				return nil, err
 			}
 			set.active[spec] = lk
+		} else if rec.Status == store.KeyRetired && configured[spec] && retiredSigns(rec.Purpose) {
+			if k, ok := known[rec.ID]; ok && k.priv != nil && k.rec.Purpose == rec.Purpose && k.rec.Algorithm == rec.Algorithm {
+				lk.priv = k.priv
+			} else if lk.priv, err = m.unseal(rec, pub); err != nil {
+				// It could only sign for old subscriptions: those are
+				// then treated as stale, the node keeps running.
+				m.log.WarnContext(ctx, "retired signing key does not open; subscriptions made with it get no more pushes", "kid", rec.ID, "purpose", string(rec.Purpose), "err", err)
+				lk.priv = nil
+			}
 		}
 		set.verify = append(set.verify, lk)
 	}

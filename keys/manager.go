@@ -103,6 +103,10 @@ func (o Options) Validate() error {
 	for _, s := range o.Specs {
 		switch s.Purpose {
 		case store.PurposePush, store.PurposeOIDC, store.PurposeSAML:
+		case store.PurposeVAPID:
+			if s.Algorithm != AlgES256 {
+				errs = append(errs, fmt.Errorf("keys: spec %s: VAPID keys are ES256 (RFC 8292)", s))
+			}
 		default:
 			errs = append(errs, fmt.Errorf("keys: spec %s: unknown purpose %q", s, s.Purpose))
 		}
@@ -227,14 +231,31 @@ func (m *Manager) Signer(purpose store.KeyPurpose, alg string) (Key, error) {
 	if !ok {
 		return Key{}, fmt.Errorf("%w for %s/%s", ErrNoKey, purpose, alg)
 	}
-	return Key{
-		ID:        lk.rec.ID,
-		Purpose:   lk.rec.Purpose,
-		Algorithm: lk.rec.Algorithm,
-		Signer:    lk.priv,
-		Public:    lk.pub,
-		CreatedAt: lk.rec.CreatedAt,
-	}, nil
+	return lk.key(), nil
+}
+
+// Signers returns the keys of purpose and algorithm that still sign, with
+// their private halves: the active key first, then, for a purpose whose
+// retired keys keep signing (VAPID: a browser subscription made with an
+// older key accepts only pushes signed with that key until the app
+// resubscribes), the retired keys whose overlap has not ended, newest
+// first. For other purposes it is the active key alone. It does no I/O;
+// the private keys never leave the process through it other than as
+// crypto.Signer values.
+func (m *Manager) Signers(purpose store.KeyPurpose, alg string) []Key {
+	s := m.set.Load()
+	now := m.opts.Now()
+	var out []Key
+	if lk, ok := s.active[Spec{purpose, alg}]; ok {
+		out = append(out, lk.key())
+	}
+	for _, v := range s.verify {
+		if v.priv == nil || v.rec.Status == store.KeyActive || v.rec.Purpose != purpose || v.rec.Algorithm != alg || !v.verifies(now) {
+			continue
+		}
+		out = append(out, v.key())
+	}
+	return out
 }
 
 // VerificationKeys returns the keys that verify signatures of purpose: the
@@ -391,8 +412,10 @@ func (m *Manager) reloadLocked(ctx context.Context, fresh map[string]*loadedKey)
 	}
 	known := map[string]*loadedKey{}
 	if old := m.set.Load(); old != nil {
-		for _, lk := range old.active {
-			known[lk.rec.ID] = lk
+		for _, lk := range old.verify { // the active keys are among them
+			if lk.priv != nil {
+				known[lk.rec.ID] = lk
+			}
 		}
 	}
 	for id, lk := range fresh {

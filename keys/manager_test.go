@@ -440,6 +440,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"defaults are valid", Options{Specs: DefaultSpecs(), RSABits: 3072}, nil},
 		{"empty specs", Options{Specs: []Spec{}}, []string{"no key specs"}},
 		{"bad purpose and alg", Options{Specs: []Spec{{"mail", "HS256"}}}, []string{"unknown purpose", "unsupported algorithm"}},
+		{"vapid is ES256", Options{Specs: []Spec{{store.PurposeVAPID, AlgES256}}}, nil},
+		{"vapid with another alg", Options{Specs: []Spec{{store.PurposeVAPID, AlgEdDSA}}}, []string{"VAPID keys are ES256"}},
 		{"duplicate", Options{Specs: []Spec{{store.PurposePush, AlgEdDSA}, {store.PurposePush, AlgEdDSA}}}, []string{"listed twice"}},
 		{"small RSA and negative times", Options{RSABits: 1024, RotationOverlap: -1, RefreshInterval: -1}, []string{"too small", "overlap", "refresh interval"}},
 	}

@@ -41,13 +41,22 @@ type Answered struct {
 	FraudReported bool
 }
 
-// Answer verifies a device's signed answer to challenge id and closes the
-// challenge with it. dev is the device that made the request (its proof was
-// verified); the answer must be signed by that device's enrolled key, name
-// the challenge's id and hash, and come from a device of the challenge's
-// user enrolled before the challenge. Every refusal is audited.
+// Answer verifies a device's signed answer (a JWS) to challenge id and
+// closes the challenge with it: AnswerWith for an AnswerRequest of Answer
+// alone.
 func (e *Engine) Answer(ctx context.Context, dev store.Device, id, signed, clientIP string) (Answered, error) {
-	c, late, err := e.answer(ctx, dev, id, signed)
+	return e.AnswerWith(ctx, dev, id, protocol.AnswerRequest{Answer: signed}, clientIP)
+}
+
+// AnswerWith verifies a device's answer to challenge id and closes the
+// challenge with it. dev is the device that made the request (its proof
+// was verified); the answer must be signed by that device's enrolled key
+// (a JWS answer) or passkey (a WebAuthn answer, for a passkey device),
+// name the challenge's id and hash, and come from a device of the
+// challenge's user enrolled before the challenge that the application's
+// device-key policy accepts. Every refusal is audited.
+func (e *Engine) AnswerWith(ctx context.Context, dev store.Device, id string, req protocol.AnswerRequest, clientIP string) (Answered, error) {
+	c, late, err := e.answer(ctx, dev, id, req, clientIP)
 	if late {
 		e.lateFraudReport(ctx, c, dev, clientIP)
 		return Answered{Challenge: c, FraudReported: true}, nil
@@ -68,8 +77,8 @@ func (e *Engine) Answer(ctx context.Context, dev store.Device, id, signed, clien
 
 // answer verifies and closes. late reports a valid fraud report on a
 // challenge that was already closed.
-func (e *Engine) answer(ctx context.Context, dev store.Device, id, signed string) (_ store.Challenge, late bool, _ error) {
-	c, err := e.answerOnce(ctx, dev, id, signed)
+func (e *Engine) answer(ctx context.Context, dev store.Device, id string, req protocol.AnswerRequest, clientIP string) (_ store.Challenge, late bool, _ error) {
+	c, err := e.answerOnce(ctx, dev, id, req, clientIP)
 	var de *DeviceError
 	if errors.As(err, &de) && de.late {
 		return c, true, nil
@@ -77,7 +86,40 @@ func (e *Engine) answer(ctx context.Context, dev store.Device, id, signed string
 	return c, false, err
 }
 
-func (e *Engine) answerOnce(ctx context.Context, dev store.Device, id, signed string) (store.Challenge, error) {
+// answerClaims verifies the answer's signature, by the device's key or
+// passkey as its kind says, and returns what it signed: the same claims
+// either way, so that one decision follows. commit, if not nil, must
+// succeed before the challenge closes (a passkey's sign counter).
+func (e *Engine) answerClaims(dev store.Device, req protocol.AnswerRequest, clientIP string) (_ protocol.AnswerClaims, commit func(context.Context) error, _ error) {
+	switch {
+	case req.WebAuthn != nil && req.Answer != "":
+		return protocol.AnswerClaims{}, nil, deviceErr(400, protocol.ErrInvalidAnswer, "an answer is a JWS or a passkey assertion, not both")
+	case req.WebAuthn != nil && dev.Kind != store.DeviceKindWebAuthn:
+		return protocol.AnswerClaims{}, nil, deviceErr(400, protocol.ErrInvalidAnswer, "this device has no passkey: it answers with a signed JWS")
+	case req.WebAuthn != nil:
+		return e.passkeyAnswer(dev, req.WebAuthn, clientIP)
+	case dev.Kind == store.DeviceKindWebAuthn:
+		return protocol.AnswerClaims{}, nil, deviceErr(400, protocol.ErrInvalidAnswer, "this device answers with its passkey")
+	}
+	var a protocol.AnswerClaims
+	p, err := protocol.Parse(req.Answer, protocol.TypAnswer, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(dev.KeyAlg)})
+	if err != nil {
+		return a, nil, deviceErr(400, protocol.ErrInvalidAnswer, "%v", err)
+	}
+	if p.Header.KeyID != dev.ID {
+		return a, nil, deviceErr(403, protocol.ErrInvalidAnswer, "answer signed for device %q, sent by %q", clip(p.Header.KeyID, 64), dev.ID)
+	}
+	key, err := deviceKey(dev)
+	if err != nil {
+		return a, nil, err
+	}
+	if err := p.Verify(key, &a); err != nil {
+		return a, nil, deviceErr(400, protocol.ErrInvalidAnswer, "%v", err)
+	}
+	return a, nil, nil
+}
+
+func (e *Engine) answerOnce(ctx context.Context, dev store.Device, id string, req protocol.AnswerRequest, clientIP string) (store.Challenge, error) {
 	if !validID(id) {
 		return store.Challenge{}, deviceErr(404, protocol.ErrNotFound, "answer to a malformed challenge id")
 	}
@@ -99,20 +141,12 @@ func (e *Engine) answerOnce(ctx context.Context, dev store.Device, id, signed st
 	if dev.CreatedAt.After(c.CreatedAt) {
 		return c, deviceErr(403, protocol.ErrInvalidAnswer, "answer from a device enrolled after the challenge was sent")
 	}
-	p, err := protocol.Parse(signed, protocol.TypAnswer, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(dev.KeyAlg)})
-	if err != nil {
-		return c, deviceErr(400, protocol.ErrInvalidAnswer, "%v", err)
+	if p := challengeKeys(c); !qualifies(dev, p) {
+		return c, policyRefusal(dev, p)
 	}
-	if p.Header.KeyID != dev.ID {
-		return c, deviceErr(403, protocol.ErrInvalidAnswer, "answer signed for device %q, sent by %q", clip(p.Header.KeyID, 64), dev.ID)
-	}
-	key, err := deviceKey(dev)
+	a, commit, err := e.answerClaims(dev, req, clientIP)
 	if err != nil {
 		return c, err
-	}
-	var a protocol.AnswerClaims
-	if err := p.Verify(key, &a); err != nil {
-		return c, deviceErr(400, protocol.ErrInvalidAnswer, "%v", err)
 	}
 	if a.ID != c.ID {
 		return c, deviceErr(400, protocol.ErrInvalidAnswer, "answer names challenge %q", clip(a.ID, 64))
@@ -138,6 +172,9 @@ func (e *Engine) answerOnce(ctx context.Context, dev store.Device, id, signed st
 	default:
 		return c, deviceErr(400, protocol.ErrInvalidAnswer, "unknown decision %q", clip(a.Decision, 32))
 	}
+	if commit == nil {
+		commit = func(context.Context) error { return nil }
+	}
 	lateFraud := func(cur store.Challenge) *DeviceError {
 		if a.Decision != protocol.Fraud {
 			return nil
@@ -146,12 +183,21 @@ func (e *Engine) answerOnce(ctx context.Context, dev store.Device, id, signed st
 	}
 	if c.State.Closed() {
 		if de := lateFraud(c); de != nil {
+			if err := commit(ctx); err != nil {
+				return c, err
+			}
 			return c, de
 		}
 		if c.State == store.ChallengeExpired {
 			return c, deviceErr(409, protocol.ErrExpired, "answer after the challenge expired")
 		}
 		return c, deviceErr(409, protocol.ErrAlreadyAnswered, "answer to a challenge already %s", c.State)
+	}
+	// A counter that did not grow refuses the answer before it decides
+	// anything; one that did is kept even if another answer wins the race
+	// below (the authenticator did count it).
+	if err := commit(ctx); err != nil {
+		return c, err
 	}
 	closed, err := e.state.CloseChallenge(ctx, c.ID, how, now)
 	switch {

@@ -3,7 +3,9 @@ package pushauth
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -73,6 +75,35 @@ type Config struct {
 	// SweepInterval is how often Run closes challenges nobody waits for
 	// once they expire.
 	SweepInterval time.Duration
+
+	// WebAuthnRPID is the WebAuthn relying party id the web app's passkeys
+	// are bound to (config app.rp_id). Empty turns passkeys off: a base
+	// URL on an IP address cannot have them; the web app then enrolls
+	// software keys, which answer with JWS.
+	WebAuthnRPID string
+	// WebAuthnOrigins are origins besides the base URL's whose passkey
+	// ceremonies are accepted (config app.origins). The base URL's origin
+	// is always accepted.
+	WebAuthnOrigins []string
+	// WebAuthnAttestation is the attestation the web app asks for ("none"
+	// or "direct", config (*File).AppAttestation); the engine verifies any
+	// statement it gets either way. Default none.
+	WebAuthnAttestation string
+}
+
+// origins are the origins passkey ceremonies may come from: the base
+// URL's, then WebAuthnOrigins.
+func (c Config) origins() []string {
+	out := []string{}
+	if u, err := url.Parse(c.BaseURL); err == nil && u.Host != "" {
+		out = append(out, u.Scheme+"://"+u.Host)
+	}
+	for _, o := range c.WebAuthnOrigins {
+		if o = strings.TrimSuffix(o, "/"); !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // Webhook is an HTTP endpoint told about fraud reports.
@@ -117,6 +148,9 @@ func (c Config) withDefaults() Config {
 	if c.EnrollPerIP == 0 {
 		c.EnrollPerIP = DefaultEnrollPerIP
 	}
+	if c.WebAuthnAttestation == "" {
+		c.WebAuthnAttestation = "none"
+	}
 	c.BaseURL = strings.TrimSuffix(c.BaseURL, "/")
 	return c
 }
@@ -146,6 +180,17 @@ func (c Config) Validate() error {
 		if u, err := url.Parse(c.FraudWebhook.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			errs = append(errs, fmt.Errorf("pushauth: fraud webhook %q is not an http(s) URL", c.FraudWebhook.URL))
 		}
+	}
+	if rp := c.WebAuthnRPID; rp != "" && (net.ParseIP(rp) != nil || strings.ContainsAny(rp, "/:@ ") || rp != strings.ToLower(rp)) {
+		errs = append(errs, fmt.Errorf("pushauth: WebAuthn RP ID %q is not a lower-case domain name", rp))
+	}
+	for _, o := range c.WebAuthnOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
+			errs = append(errs, fmt.Errorf("pushauth: WebAuthn origin %q is not scheme://host[:port]", o))
+		}
+	}
+	if c.WebAuthnAttestation != "none" && c.WebAuthnAttestation != "direct" {
+		errs = append(errs, fmt.Errorf("pushauth: WebAuthn attestation %q is not none or direct", c.WebAuthnAttestation))
 	}
 	return errors.Join(errs...)
 }

@@ -7,4 +7,13 @@
 // what from where, shows Handle.Number when number matching is on, and calls
 // Wait. Everything a device sends is verified here against the key it
 // enrolled; the wire format is in package protocol and docs/device-protocol.md.
+//
+// Devices answer in one of two formats: a JWS by the device key (native
+// apps, the terminal authenticator, the web app without a passkey), or a
+// WebAuthn assertion by the passkey the web app registered at enrollment
+// (passkey.go). Both yield the same answer claims, which one decision
+// (answer.go) turns into the challenge's close. An application's
+// device-key policy (Request.DeviceKeys, policy.go) travels in the
+// challenge's "keys" claim and decides which devices are asked and may
+// answer.
 package pushauth

@@ -26,6 +26,11 @@ import (
 var (
 	// ErrNoDevice: the user has no active device to ask.
 	ErrNoDevice = errors.New("pushauth: the user has no enrolled device")
+	// ErrNoQualifyingDevice: the user has devices, but none that the
+	// application's device-key policy (Request.DeviceKeys) accepts. It
+	// is also ErrNoDevice, so a front end that does not tell them apart
+	// treats it as no device.
+	ErrNoQualifyingDevice = fmt.Errorf("%w that this application's device-key policy accepts", ErrNoDevice)
 	// ErrLocked: pushes to the user are locked after a fraud report.
 	ErrLocked = errors.New("pushauth: pushes to this user are locked")
 	// ErrRateLimited: too many pushes; RateLimitError says until when.
@@ -250,6 +255,11 @@ type Request struct {
 	// phone answered before this login's first factor was done; one that
 	// arrived after the answer is a new attempt.
 	Arrived time.Time
+	// DeviceKeys is the application's device-key policy: "" or "any",
+	// "hardware" (no software keys) or "attested" (KeysAny...). Devices
+	// it refuses are not asked and cannot answer; the challenge's "keys"
+	// claim tells the devices.
+	DeviceKeys string
 	// TakeUndelivered lets the login take an approval of its station that
 	// no login received (its node died holding the request), once, within
 	// the challenge's lifetime. RADIUS sets it: a NAS does not resend to
@@ -279,6 +289,9 @@ type Outcome struct {
 	// hardware (posture "hardware_key"), for an OIDC amr of hwk or swk.
 	KeyAlg      string
 	HardwareKey bool
+	// Passkey is set when the device answered with a passkey (a WebAuthn
+	// assertion after user verification): amr hwk and user.
+	Passkey bool
 }
 
 // Approved reports whether the user approved.
@@ -299,6 +312,9 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 			return Handle{}, fmt.Errorf("pushauth: start: a request field is longer than %d bytes", maxField)
 		}
 	}
+	if !validKeys(req.DeviceKeys) {
+		return Handle{}, fmt.Errorf("pushauth: start: device-key policy %q is not any, hardware or attested", clip(req.DeviceKeys, 32))
+	}
 	now := e.now()
 	arrived := req.Arrived
 	if arrived.IsZero() || arrived.After(now) {
@@ -311,6 +327,12 @@ func (e *Engine) Start(ctx context.Context, req Request) (Handle, error) {
 	if len(devs) == 0 {
 		e.m.started.WithLabelValues("refused").Inc()
 		return Handle{}, ErrNoDevice
+	}
+	if devs = qualifying(devs, req.DeviceKeys); len(devs) == 0 {
+		e.m.started.WithLabelValues("refused").Inc()
+		e.auditLog(ctx, store.AuditEvent{Action: "push.start", Subject: req.User, Channel: req.Channel, ClientIP: req.ClientIP, Result: store.ResultDenied,
+			Reason: "no device meets the application's device-key policy", Details: map[string]string{"app": req.AppID, "device_keys": req.DeviceKeys}})
+		return Handle{}, ErrNoQualifyingDevice
 	}
 	// A login that joins sends no push: it is decided before the limits,
 	// so that a NAS's burst of requests for one attempt is one attempt.
@@ -452,7 +474,7 @@ func (e *Engine) joinRecent(ctx context.Context, req Request, arrived, now time.
 // address, station and number matching.
 func joinable(p store.Challenge, req Request) bool {
 	return p.AppID == req.AppID && p.Channel == req.Channel && p.ClientIP == req.ClientIP && p.Station == req.Station &&
-		(p.Number != "") == req.NumberMatching
+		(p.Number != "") == req.NumberMatching && challengeKeys(p) == claimKeys(req.DeviceKeys)
 }
 
 func (e *Engine) activeDevices(ctx context.Context, user string) ([]store.Device, error) {
@@ -533,7 +555,7 @@ func (e *Engine) newChallenge(req Request, now time.Time) (store.Challenge, erro
 	claims := protocol.ChallengeClaims{
 		Issuer: e.cfg.BaseURL, ID: id, User: req.User, AppID: req.AppID, AppName: req.AppName, Channel: req.Channel,
 		ClientIP: req.ClientIP, UserAgent: req.UserAgent, Location: req.Location,
-		IssuedAt: now.Unix(), Expires: c.ExpiresAt.Unix(),
+		IssuedAt: now.Unix(), Expires: c.ExpiresAt.Unix(), Keys: claimKeys(req.DeviceKeys),
 	}
 	if req.NumberMatching {
 		if c.Number, err = randomDigits(e.cfg.NumberDigits); err != nil {
@@ -661,7 +683,8 @@ func (e *Engine) outcome(ctx context.Context, c store.Challenge) Outcome {
 	if c.DeviceID != "" {
 		if d, err := e.st.GetDevice(ctx, c.DeviceID); err == nil {
 			o.KeyAlg = d.KeyAlg
-			o.HardwareKey = postureFlag(d.Posture, "hardware_key")
+			o.Passkey = d.Kind == store.DeviceKindWebAuthn
+			o.HardwareKey = o.Passkey || postureFlag(d.Posture, "hardware_key")
 		}
 	}
 	return o
@@ -731,7 +754,7 @@ func (e *Engine) closed(ctx context.Context, c store.Challenge, answeredBy *stor
 	e.publish(ctx, userTopic(c.User))
 	if devs, err := e.activeDevices(ctx, c.User); err == nil {
 		var others []store.Device
-		for _, d := range devs {
+		for _, d := range qualifying(devs, challengeKeys(c)) { // the others were never asked
 			if answeredBy == nil || d.ID != answeredBy.ID {
 				others = append(others, d)
 			}

@@ -8,9 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/bridge-idp/bridge/keys"
 	"github.com/bridge-idp/bridge/pushauth/protocol"
@@ -100,9 +103,24 @@ func (e *Engine) Enroll(ctx context.Context, signed, clientIP string) (store.Dev
 	e.m.enrolled.Inc()
 	e.auditLog(ctx, store.AuditEvent{
 		Actor: "device:" + d.ID, Action: "device.enroll", Subject: d.User, Channel: "device", ClientIP: clientIP, Result: store.ResultSuccess,
-		Details: map[string]string{"device": d.ID, "platform": d.Platform, "alg": d.KeyAlg, "push": d.PushProvider, "activation": act.ID, "app_version": d.AppVersion},
+		Details: enrollDetails(d, act.ID),
 	})
 	return d, nil
+}
+
+// enrollDetails are an enrollment's audit details: for a passkey device
+// also its attestation format and whether the statement verified.
+func enrollDetails(d store.Device, activation string) map[string]string {
+	m := map[string]string{"device": d.ID, "platform": d.Platform, "alg": d.KeyAlg, "push": d.PushProvider, "activation": activation, "app_version": d.AppVersion}
+	if d.Kind != store.DeviceKindJWS {
+		m["kind"] = d.Kind
+	}
+	if w := d.WebAuthn; w != nil {
+		m["attestation"] = w.AttestationFormat
+		m["attestation_type"] = w.AttestationType
+		m["attestation_verified"] = strconv.FormatBool(w.AttestationVerified)
+	}
+	return m
 }
 
 func (e *Engine) enroll(ctx context.Context, signed string, now time.Time) (store.Device, store.Activation, error) {
@@ -122,7 +140,7 @@ func (e *Engine) enroll(ctx context.Context, signed string, now time.Time) (stor
 	if iat := time.Unix(claims.IssuedAt, 0); iat.Before(now.Add(-e.cfg.ProofMaxAge)) || iat.After(now.Add(e.cfg.ProofMaxAge)) {
 		return store.Device{}, act, deviceErr(400, protocol.ErrInvalidRequest, "enrollment time is more than %v from the server's", e.cfg.ProofMaxAge)
 	}
-	d, err := newDevice(claims, jwk, alg, now)
+	d, err := e.newDevice(claims, jwk, alg, now)
 	if err != nil {
 		return store.Device{}, act, err
 	}
@@ -153,14 +171,18 @@ func (e *Engine) enroll(ctx context.Context, signed string, now time.Time) (stor
 	}
 }
 
-// newDevice checks the device's self-description and builds its record.
-func newDevice(c protocol.EnrollClaims, jwk interface{ MarshalJSON() ([]byte, error) }, alg string, now time.Time) (store.Device, error) {
+// newDevice checks the device's self-description (and its passkey, for
+// the web app) and builds its record.
+func (e *Engine) newDevice(c protocol.EnrollClaims, jwk jose.JSONWebKey, alg string, now time.Time) (store.Device, error) {
 	switch c.Platform {
 	case protocol.PlatformAndroid, protocol.PlatformIOS, protocol.PlatformOther, protocol.PlatformWeb:
 	default:
 		return store.Device{}, deviceErr(400, protocol.ErrInvalidRequest, "unknown platform %q", clip(c.Platform, 32))
 	}
-	if err := checkPush(c.PushProvider, c.PushToken); err != nil {
+	if c.WebAuthn != nil && c.Platform != protocol.PlatformWeb {
+		return store.Device{}, deviceErr(400, protocol.ErrInvalidRequest, "a passkey (webauthn) comes only from platform %q", protocol.PlatformWeb)
+	}
+	if err := e.checkPush(c.PushProvider, c.PushToken); err != nil {
 		return store.Device{}, err
 	}
 	if err := checkText("name", c.Name); err != nil {
@@ -169,37 +191,73 @@ func newDevice(c protocol.EnrollClaims, jwk interface{ MarshalJSON() ([]byte, er
 	if err := checkText("app_version", c.AppVersion); err != nil {
 		return store.Device{}, err
 	}
-	posture, err := encodePosture(c.Posture)
+	posture := c.Posture
+	if c.Platform == protocol.PlatformWeb {
+		// What holds the web app's answer key is known here, not
+		// reported: a passkey is in an authenticator; without one the
+		// key is WebCrypto's, in the browser's storage.
+		posture = maps.Clone(posture)
+		if posture == nil {
+			posture = map[string]bool{}
+		}
+		posture["hardware_key"] = c.WebAuthn != nil
+	}
+	rawPosture, err := encodePosture(posture)
 	if err != nil {
 		return store.Device{}, err
 	}
-	pub, err := jwk.MarshalJSON()
-	if err != nil {
+	d := store.Device{
+		Name: c.Name, Platform: c.Platform, KeyAlg: alg,
+		PushProvider: c.PushProvider, PushToken: c.PushToken, AppVersion: c.AppVersion, Posture: rawPosture,
+		Status: store.DeviceActive, CreatedAt: now, LastSeenAt: now,
+	}
+	if c.WebAuthn != nil {
+		tp, err := protocol.Thumbprint(jwk)
+		if err != nil {
+			return store.Device{}, deviceErr(400, protocol.ErrInvalidRequest, "enrollment: %v", err)
+		}
+		if d.WebAuthn, err = e.verifyRegistration(c.WebAuthn, c.Activation, tp); err != nil {
+			return store.Device{}, err
+		}
+		d.Kind = store.DeviceKindWebAuthn
+	}
+	if d.PublicJWK, err = jwk.MarshalJSON(); err != nil {
 		return store.Device{}, fmt.Errorf("pushauth: encoding device key: %w", err)
 	}
-	id, err := randomID(16)
-	if err != nil {
+	if d.ID, err = randomID(16); err != nil {
 		return store.Device{}, err
 	}
-	return store.Device{
-		ID: id, Name: c.Name, Platform: c.Platform, KeyAlg: alg, PublicJWK: pub,
-		PushProvider: c.PushProvider, PushToken: c.PushToken, AppVersion: c.AppVersion, Posture: posture,
-		Status: store.DeviceActive, CreatedAt: now, LastSeenAt: now,
-	}, nil
+	return d, nil
 }
 
-func checkPush(provider, token string) error {
+// tokenChecker is a Sender that can tell a push token it could never
+// deliver to (the Web Push sender: its endpoint allow-list).
+type tokenChecker interface {
+	CheckToken(token string) error
+}
+
+func (e *Engine) checkPush(provider, token string) error {
 	switch provider {
 	case "":
 		if token != "" {
 			return deviceErr(400, protocol.ErrInvalidRequest, "push token without a provider")
 		}
+		return nil
 	case protocol.ProviderFCM, protocol.ProviderAPNs:
-		if token == "" || len(token) > protocol.MaxPushToken || !utf8.ValidString(token) {
-			return deviceErr(400, protocol.ErrInvalidRequest, "push token must be 1 to %d bytes", protocol.MaxPushToken)
+	case protocol.ProviderWebPush:
+		if _, ok := e.senders[provider].(tokenChecker); !ok {
+			return deviceErr(400, protocol.ErrInvalidRequest, "Web Push is not enabled on this bridge")
 		}
 	default:
 		return deviceErr(400, protocol.ErrInvalidRequest, "unknown push provider %q", clip(provider, 32))
+	}
+	if token == "" || len(token) > protocol.MaxPushToken || !utf8.ValidString(token) {
+		return deviceErr(400, protocol.ErrInvalidRequest, "push token must be 1 to %d bytes", protocol.MaxPushToken)
+	}
+	if tc, ok := e.senders[provider].(tokenChecker); ok {
+		if err := tc.CheckToken(token); err != nil {
+			return deviceErr(400, protocol.ErrInvalidRequest, "push token: %s", clip(err.Error(), 200))
+		}
 	}
 	return nil
 }
@@ -257,7 +315,7 @@ func (e *Engine) UpdateDevice(ctx context.Context, dev store.Device, u protocol.
 	if u.PushToken != nil {
 		token = *u.PushToken
 	}
-	if err := checkPush(provider, token); err != nil {
+	if err := e.checkPush(provider, token); err != nil {
 		return dev, err
 	}
 	if u.AppVersion != nil {

@@ -43,7 +43,10 @@ import (
 // and a crasher replays in a fresh `go test`. The challenge state is reset
 // before each input, so an input's outcome depends on that input only.
 
-const fuzzBase = "https://bridge.example.com"
+const (
+	fuzzBase = "https://bridge.example.com"
+	fuzzRPID = "bridge.example.com"
+)
 
 var fuzzStart = time.Unix(1_900_000_000, 0).UTC()
 
@@ -98,6 +101,7 @@ func newFuzzFixture(f *testing.F) *fuzzFixture {
 		c.BaseURL = fuzzBase
 		c.LongPoll = time.Millisecond // a fuzzed ?wait= must not hold the worker
 		c.EnrollPerIP = 1 << 30       // every input is a failed enrollment
+		c.WebAuthnRPID = fuzzRPID     // passkeys on
 	})
 	fx := &fuzzFixture{env: e, state: state, h: e.eng.Handler(nil), devs: map[string]*fuzzDevice{}, signed: map[string]bool{}}
 	for _, d := range []struct {

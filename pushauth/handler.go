@@ -147,7 +147,8 @@ func (h *handler) challenge(w http.ResponseWriter, r *http.Request, dev store.De
 	c, err := h.e.state.GetChallenge(r.Context(), id)
 	// A device sees only its user's challenges, and only those sent after
 	// it enrolled (as in the pending list).
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (c.User != dev.User || dev.CreatedAt.After(c.CreatedAt))) {
+	// A device the application's key policy refuses does not see it.
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (c.User != dev.User || dev.CreatedAt.After(c.CreatedAt) || !qualifies(dev, challengeKeys(c)))) {
 		writeError(w, &DeviceError{Status: http.StatusNotFound, Code: protocol.ErrNotFound, Reason: "no such challenge"})
 		return
 	}
@@ -164,7 +165,7 @@ func (h *handler) answer(w http.ResponseWriter, r *http.Request, dev store.Devic
 		writeError(w, &DeviceError{Status: http.StatusBadRequest, Code: protocol.ErrInvalidRequest, Reason: "answer body is not JSON"})
 		return
 	}
-	c, err := h.e.Answer(r.Context(), dev, r.PathValue("id"), req.Answer, h.ip(r))
+	c, err := h.e.AnswerWith(r.Context(), dev, r.PathValue("id"), req, h.ip(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -214,7 +215,7 @@ func (e *Engine) Pending(ctx context.Context, dev store.Device, wait time.Durati
 		}
 		items := []protocol.ChallengeItem{}
 		for _, c := range cs {
-			if !dev.CreatedAt.After(c.CreatedAt) && !e.closes.queued(c.ID) {
+			if !dev.CreatedAt.After(c.CreatedAt) && !e.closes.queued(c.ID) && qualifies(dev, challengeKeys(c)) {
 				items = append(items, protocol.ChallengeItem{ID: c.ID, State: string(c.State), Signed: c.Signed})
 			}
 		}

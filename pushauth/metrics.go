@@ -13,6 +13,7 @@ type metrics struct {
 	refusals   *prometheus.CounterVec // device requests refused, by code
 	deliveries *prometheus.CounterVec // by provider and result
 	enrolled   prometheus.Counter
+	clones     prometheus.Counter // passkey answers whose sign counter did not grow
 }
 
 func newMetrics() *metrics {
@@ -32,6 +33,9 @@ func newMetrics() *metrics {
 		enrolled: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bridge_push_devices_enrolled_total", Help: "Devices enrolled.",
 		}),
+		clones: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bridge_push_clone_suspected_total", Help: "Passkey answers refused because the sign counter did not increase (possible cloned credential).",
+		}),
 	}
 }
 
@@ -41,7 +45,7 @@ func (m *metrics) register(r prometheus.Registerer) error {
 		return nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{m.started, m.closed, m.refusals, m.deliveries, m.enrolled} {
+	for _, c := range []prometheus.Collector{m.started, m.closed, m.refusals, m.deliveries, m.enrolled, m.clones} {
 		errs = append(errs, r.Register(c))
 	}
 	return errors.Join(errs...)

@@ -210,7 +210,7 @@ func (s *Server) push(ctx context.Context, l *login) *radius.Packet {
 	c := l.c
 	h, err := s.deps.Push.Start(ctx, pushauth.Request{
 		User: l.user, AppID: c.Name, AppName: c.Name, Channel: "radius",
-		ClientIP: l.ip, UserAgent: l.nas, Station: l.station, NumberMatching: c.NumberMatching, Arrived: l.arrived,
+		ClientIP: l.ip, UserAgent: l.nas, Station: l.station, NumberMatching: c.NumberMatching, DeviceKeys: c.DeviceKeys, Arrived: l.arrived,
 		TakeUndelivered: true, // a NAS does not resend to another node what a dead one held
 	})
 	l.factor = FactorPush
@@ -284,6 +284,8 @@ func (s *Server) resolvePush(id, reason string) {
 func (s *Server) pushRefused(ctx context.Context, l *login, err error) *radius.Packet {
 	var rl *pushauth.RateLimitError
 	switch {
+	case errors.Is(err, pushauth.ErrNoQualifyingDevice):
+		return s.reject(ctx, l, "no enrolled device meets the client's device_keys", msgNoDeviceKeys)
 	case errors.Is(err, pushauth.ErrNoDevice):
 		return s.reject(ctx, l, "no enrolled device", msgNoDevice)
 	case errors.Is(err, pushauth.ErrLocked):

@@ -74,6 +74,9 @@ type Client struct {
 	// NumberMatching shows a number in the Access-Challenge that the user
 	// types on the phone (Challenge only).
 	NumberMatching bool
+	// DeviceKeys is the client's device-key policy
+	// (pushauth.Request.DeviceKeys): "" or any, hardware, attested.
+	DeviceKeys string
 	// SecondFactor is FactorPush or FactorOTP.
 	SecondFactor string
 	// PasswordSuffix accepts "password,push" and "password,CODE".
@@ -133,6 +136,11 @@ func (c *Client) validate() error {
 	case Challenge:
 	default:
 		return fmt.Errorf("client %s: wait %q is not hold or challenge", c.Name, c.Wait)
+	}
+	switch c.DeviceKeys {
+	case "", "any", "hardware", "attested":
+	default:
+		return fmt.Errorf("client %s: device_keys %q is not any, hardware or attested", c.Name, c.DeviceKeys)
 	}
 	if c.SecondFactor != FactorPush && c.SecondFactor != FactorOTP {
 		return fmt.Errorf("client %s: second factor %q is not push or otp", c.Name, c.SecondFactor)

@@ -13,6 +13,7 @@ const (
 	msgAppendCode         = "Add your one-time code to the password, as password,123456."
 	msgOTPOnly            = "This service takes one-time codes: add yours to the password, as password,123456."
 	msgNoDevice           = "No phone is set up for your account. Ask your IT team to enroll one."
+	msgNoDeviceKeys       = "None of your phones can approve this sign-in: it needs a passkey or a hardware key. Ask your IT team."
 	msgNoAnswer           = "No answer from your phone in time. Sign in again."
 	msgDenied             = "The sign-in was denied on your phone."
 	msgLocked             = "Sign-in approvals are locked for your account after a fraud report. Contact your IT team."

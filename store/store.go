@@ -95,6 +95,11 @@ type AuditLog interface {
 	AppendAuditBatch(ctx context.Context, events []AuditEvent) ([]AuditEvent, error)
 	// ListAudit returns up to limit events with Seq > afterSeq, in order.
 	ListAudit(ctx context.Context, afterSeq int64, limit int) ([]AuditEvent, error)
+	// ListAuditBySubject returns up to limit events whose Subject is
+	// subject and whose Seq is below beforeSeq (0: no bound), newest
+	// first: a user's own history (the account page's recent sign-ins),
+	// paged backwards by passing the last Seq returned.
+	ListAuditBySubject(ctx context.Context, subject string, beforeSeq int64, limit int) ([]AuditEvent, error)
 	// AuditHead returns the chain head: the last sequence number and hash as
 	// recorded when it was appended (kept apart from the rows, so a deleted
 	// last row shows).

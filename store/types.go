@@ -73,9 +73,16 @@ type Device struct {
 	ID        string
 	User      string
 	Name      string
-	Platform  string // android, ios, other
+	Platform  string // android, ios, web, other
 	KeyAlg    string // ES256 or EdDSA
-	PublicJWK []byte // JSON Web Key of the device's public key
+	PublicJWK []byte // JSON Web Key of the device's public key (its request key)
+	// Kind is how the device signs its answers: "" (DeviceKindJWS) with
+	// the key of PublicJWK, DeviceKindWebAuthn with the passkey of
+	// WebAuthn.
+	Kind string
+	// WebAuthn is the passkey of a DeviceKindWebAuthn device; nil for
+	// others.
+	WebAuthn *WebAuthnCredential
 	// PushProvider is fcm, apns or empty (poll only); PushToken the
 	// provider's token; PushTokenStale is set when the provider said the
 	// token is no longer valid (the device keeps working over long-poll).
@@ -90,6 +97,37 @@ type Device struct {
 	RevokedAt      time.Time // zero unless revoked
 }
 
+// Device kinds.
+const (
+	DeviceKindJWS      = ""         // answers are JWS by the device key (native apps, terminal authenticator)
+	DeviceKindWebAuthn = "webauthn" // answers are WebAuthn assertions by a passkey (the web app)
+)
+
+// WebAuthnCredential is a passkey as registered at enrollment, and its
+// signature counter since.
+type WebAuthnCredential struct {
+	CredentialID []byte `json:"id"`
+	PublicKey    []byte `json:"public_key"` // COSE_Key, as in the attested credential data
+	// SignCount is the highest signature counter seen; 0 for a passkey
+	// that does not count.
+	SignCount uint32 `json:"sign_count"`
+	AAGUID    []byte `json:"aaguid,omitempty"`
+	// AttestationFormat is the registration's attestation statement
+	// format ("none", "packed", ...); AttestationType what its
+	// verification found ("none", "self", "basic_full", ...).
+	AttestationFormat string `json:"attestation_format"`
+	AttestationType   string `json:"attestation_type,omitempty"`
+	// AttestationVerified is set when the statement's format is not none
+	// and its signature verified. No vendor metadata (FIDO MDS) is
+	// consulted: it proves the statement is consistent, not who made the
+	// authenticator.
+	AttestationVerified bool     `json:"attestation_verified"`
+	BackupEligible      bool     `json:"backup_eligible"`
+	BackedUp            bool     `json:"backed_up"`
+	Transports          []string `json:"transports,omitempty"`
+	RPID                string   `json:"rp_id"`
+}
+
 // KeyPurpose says what a server key signs.
 type KeyPurpose string
 
@@ -97,6 +135,9 @@ const (
 	PurposePush KeyPurpose = "push" // push challenges (EdDSA)
 	PurposeOIDC KeyPurpose = "oidc" // ID and access tokens
 	PurposeSAML KeyPurpose = "saml" // assertions and metadata
+	// PurposeVAPID is the Web Push application server key (RFC 8292,
+	// ES256): it signs the VAPID JWT of every push to a browser.
+	PurposeVAPID KeyPurpose = "vapid"
 )
 
 // KeyStatus is the life stage of a server key.

@@ -80,6 +80,7 @@ const (
 	appOther   = "otherdir"
 	appPwless  = "pwless" // passwordless, number matching
 	appCaptcha = "captcha"
+	appHWKeys  = "hwkeys" // device_keys hardware
 )
 
 // envSetup is what options may change before the env is built.
@@ -194,6 +195,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		{ID: appOther, Name: "Other", Directory: e.other, SessionReuse: true},
 		{ID: appPwless, Name: "Kiosk", Directory: e.pwless, NumberMatching: true, SessionReuse: true},
 		{ID: appCaptcha, Name: "Public", Directory: e.local, Captcha: true},
+		{ID: appHWKeys, Name: "Vault", Directory: e.local, DeviceKeys: pushauth.KeysHardware},
 	} {
 		a.Channel = "oidc"
 		e.apps[a.ID] = a

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/hmac"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -67,3 +68,38 @@ func (f *Flow) EndSessionOf(w http.ResponseWriter, r *http.Request, user string,
 	}
 	return f.EndSession(w, r) == user
 }
+
+// Strings returns the language a request asks for (Accept-Language) and
+// the sign-in's strings in it (locales/*.json): for pages of other
+// packages that share the sign-in's look (the account page).
+func (f *Flow) Strings(r *http.Request) (lang string, strs map[string]string) {
+	return f.pages.lang(r)
+}
+
+// PageCSP is the Content-Security-Policy of the sign-in pages (without a
+// CAPTCHA): only this origin's scripts, styles and images, and data:
+// images.
+func (f *Flow) PageCSP() string { return f.pages.csp }
+
+// CSRF is the CSRF token of a form of another package's page (the account
+// page) that is bound to id and to the browser's binding cookie: the
+// sign-in's own construction. id must not be a sign-in's id (prefix it);
+// "" when the browser has no binding cookie.
+func (f *Flow) CSRF(r *http.Request, id string) string {
+	b := f.BindingHash(r)
+	if b == "" {
+		return ""
+	}
+	return f.csrf(id, b)
+}
+
+// CheckCSRF reports whether the form of r carries CSRF(r, id).
+func (f *Flow) CheckCSRF(r *http.Request, id string) bool {
+	want := f.CSRF(r, id)
+	got := r.PostFormValue("csrf")
+	return want != "" && got != "" && hmac.Equal([]byte(got), []byte(want))
+}
+
+// Secure reports whether the Flow's cookies are Secure (the base URL is
+// https), and so __Host- prefixed.
+func (f *Flow) Secure() bool { return f.secure }

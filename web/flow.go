@@ -98,6 +98,9 @@ type App struct {
 	SessionReuse bool
 	// Captcha always asks for a CAPTCHA on this application's sign-in.
 	Captcha bool
+	// DeviceKeys is the application's device-key policy
+	// (pushauth.Request.DeviceKeys): "" or any, hardware, attested.
+	DeviceKeys string
 }
 
 // Apps finds an application by channel and id; the Flow looks the

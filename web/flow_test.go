@@ -105,6 +105,32 @@ func TestHardwareKeyAMR(t *testing.T) {
 	}
 }
 
+// An application whose device_keys is hardware pushes only to hardware
+// keys: a user with a software key gets its own failure page, one with a
+// hardware key signs in, and the challenge tells the phone the policy.
+func TestDeviceKeysHardware(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.enroll("alice", nil) // a software key
+	b := e.browser()
+	id, p := b.begin(appHWKeys)
+	f := b.signIn(id, p, "alice", password)
+	f.want(http.StatusOK, "failed")
+	if f.heading() != en(t, "fail_nodevicekeys_title") {
+		t.Fatalf("heading %q, want the device-keys failure", f.heading())
+	}
+	phone := e.enroll("alice", map[string]bool{"hardware_key": true})
+	id, w := b.start(appHWKeys, "alice")
+	c := e.challenge(phone)
+	if c.Claims.Keys != pushauth.KeysHardware {
+		t.Fatalf("challenge keys claim %q", c.Claims.Keys)
+	}
+	e.answer(phone, c, protocol.Approve, "")
+	if res := b.continueLogin(id, w).result(); !slices.Equal(res.AMR, []string{"pwd", "mfa", "hwk"}) {
+		t.Errorf("AMR %v, want [pwd mfa hwk]", res.AMR)
+	}
+}
+
 // With number matching the waiting page shows the number the phone must
 // type; another number denies the sign-in.
 func TestNumberMatching(t *testing.T) {

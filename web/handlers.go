@@ -246,7 +246,7 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 	h, err := f.d.Push.Start(ctx, pushauth.Request{
 		User: user, AppID: app.ID, AppName: app.Name, Channel: app.Channel,
 		ClientIP: f.d.ClientIP(r), UserAgent: userAgent(r), Station: station,
-		NumberMatching: app.NumberMatching,
+		NumberMatching: app.NumberMatching, DeviceKeys: app.DeviceKeys,
 	})
 	var failure string
 	var retry time.Time
@@ -268,6 +268,8 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 		}
 		f.pages.code(w, r, f.view(id, st, app), "")
 		return
+	case errors.Is(err, pushauth.ErrNoQualifyingDevice):
+		failure = "nodevicekeys"
 	case errors.Is(err, pushauth.ErrNoDevice):
 		failure = "nodevice"
 	case errors.Is(err, pushauth.ErrLocked):
@@ -546,14 +548,19 @@ func (f *Flow) continueLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// RFC 8176: the phone's key is hwk or swk; mfa only with the
-	// password (a passwordless push is one factor, possession).
-	key := "swk"
-	if o.HardwareKey {
-		key = "hwk"
+	// password (a passwordless push is one factor, possession). A
+	// passkey's assertion also says the user was verified on the phone
+	// (fingerprint, face or PIN): user.
+	keyAMR := []string{"swk"}
+	switch {
+	case o.Passkey:
+		keyAMR = []string{"hwk", "user"}
+	case o.HardwareKey:
+		keyAMR = []string{"hwk"}
 	}
-	amr := []string{key}
+	amr := keyAMR
 	if st.Password {
-		amr = []string{"pwd", "mfa", key}
+		amr = append([]string{"pwd", "mfa"}, keyAMR...)
 	}
 	f.complete(w, r, id, st, app, amr, o.DeviceID, map[string]string{"challenge": st.Challenge})
 }

@@ -291,7 +291,7 @@ func TestStringKeys(t *testing.T) {
 	}
 
 	// Every failure a sign-in can end with.
-	failures := []string{"nodevice", "locked", "ratelimited"}
+	failures := []string{"nodevice", "nodevicekeys", "locked", "ratelimited"}
 	for _, s := range []store.ChallengeState{store.ChallengePending, store.ChallengeApproved, store.ChallengeDenied, store.ChallengeFraud,
 		store.ChallengeExpired, store.ChallengeSuperseded, store.ChallengeCancelled, "unknown"} {
 		failures = append(failures, failureOf(s))

@@ -72,34 +72,48 @@ func (c *cli) devicesCommand() *cobra.Command {
 			}
 			if asJSON {
 				type deviceJSON struct {
-					ID           string    `json:"id"`
-					User         string    `json:"user"`
-					Name         string    `json:"name"`
-					Platform     string    `json:"platform"`
-					KeyAlg       string    `json:"key_alg"`
-					PushProvider string    `json:"push_provider"`
-					PushStale    bool      `json:"push_token_stale"`
-					AppVersion   string    `json:"app_version"`
-					Status       string    `json:"status"`
-					CreatedAt    time.Time `json:"created_at"`
-					LastSeenAt   time.Time `json:"last_seen_at"`
-					RevokedAt    time.Time `json:"revoked_at"`
+					ID       string `json:"id"`
+					User     string `json:"user"`
+					Name     string `json:"name"`
+					Platform string `json:"platform"`
+					Kind     string `json:"kind"` // jws or webauthn
+					KeyAlg   string `json:"key_alg"`
+					// Attestation is a passkey's attestation format
+					// (none, packed, ...) and whether it verified.
+					Attestation         string    `json:"attestation,omitempty"`
+					AttestationVerified bool      `json:"attestation_verified,omitempty"`
+					PushProvider        string    `json:"push_provider"`
+					PushStale           bool      `json:"push_token_stale"`
+					AppVersion          string    `json:"app_version"`
+					Status              string    `json:"status"`
+					CreatedAt           time.Time `json:"created_at"`
+					LastSeenAt          time.Time `json:"last_seen_at"`
+					RevokedAt           time.Time `json:"revoked_at"`
 				}
 				out := make([]deviceJSON, 0, len(devices))
 				for _, d := range devices {
-					out = append(out, deviceJSON{d.ID, d.User, d.Name, d.Platform, d.KeyAlg, d.PushProvider, d.PushTokenStale,
-						d.AppVersion, string(d.Status), d.CreatedAt, d.LastSeenAt, d.RevokedAt})
+					dj := deviceJSON{ID: d.ID, User: d.User, Name: d.Name, Platform: d.Platform, Kind: deviceKind(d), KeyAlg: d.KeyAlg,
+						PushProvider: d.PushProvider, PushStale: d.PushTokenStale, AppVersion: d.AppVersion, Status: string(d.Status),
+						CreatedAt: d.CreatedAt, LastSeenAt: d.LastSeenAt, RevokedAt: d.RevokedAt}
+					if d.WebAuthn != nil {
+						dj.Attestation, dj.AttestationVerified = d.WebAuthn.AttestationFormat, d.WebAuthn.AttestationVerified
+					}
+					out = append(out, dj)
 				}
 				return c.printJSON(out)
 			}
 			w := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tNAME\tPLATFORM\tKEY\tPUSH\tSTATUS\tENROLLED\tLAST SEEN")
+			fmt.Fprintln(w, "ID\tNAME\tPLATFORM\tKIND\tKEY\tPUSH\tSTATUS\tENROLLED\tLAST SEEN")
 			for _, d := range devices {
 				push := dash(d.PushProvider)
 				if d.PushTokenStale {
 					push += " (stale)"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, dash(d.Name), dash(d.Platform), d.KeyAlg, push, d.Status, timeText(d.CreatedAt), timeText(d.LastSeenAt))
+				kind := deviceKind(d)
+				if pk := d.WebAuthn; pk != nil && pk.AttestationVerified {
+					kind += " (attested: " + pk.AttestationFormat + ")"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, dash(d.Name), dash(d.Platform), kind, d.KeyAlg, push, d.Status, timeText(d.CreatedAt), timeText(d.LastSeenAt))
 			}
 			return w.Flush()
 		}),
@@ -127,6 +141,14 @@ func (c *cli) devicesCommand() *cobra.Command {
 		}),
 	}
 	return groupCommand("devices", "Manage enrolled devices", c.enrollCommand(), list, revoke)
+}
+
+// deviceKind is how a device answers: webauthn (a passkey) or jws.
+func deviceKind(d store.Device) string {
+	if d.Kind == store.DeviceKindJWS {
+		return "jws"
+	}
+	return d.Kind
 }
 
 func (c *cli) keysCommand() *cobra.Command {
@@ -184,17 +206,22 @@ func (c *cli) keysCommand() *cobra.Command {
 		Long: `Generate new signing keys and make them active. The keys they replace
 keep verifying for keys.rotation_overlap, so challenges and tokens already
 signed stay valid; running nodes pick the new keys up within
-keys.refresh_interval.`,
+keys.refresh_interval. A retired VAPID key (Web Push) keeps signing the
+pushes to the subscriptions made with it for keys.rotation_overlap; the app
+resubscribes with the new key when it next opens.`,
 		Args: args(0),
 		RunE: c.withAdmin(func(cmd *cobra.Command, ad *admin, _ []string) error {
 			var purposes []store.KeyPurpose
 			switch purpose {
 			case "all":
 				purposes = []store.KeyPurpose{store.PurposePush, store.PurposeOIDC, store.PurposeSAML}
-			case string(store.PurposePush), string(store.PurposeOIDC), string(store.PurposeSAML):
+				if webPushOn(ad.cfg) {
+					purposes = append(purposes, store.PurposeVAPID)
+				}
+			case string(store.PurposePush), string(store.PurposeOIDC), string(store.PurposeSAML), string(store.PurposeVAPID):
 				purposes = []store.KeyPurpose{store.KeyPurpose(purpose)}
 			default:
-				return usagef("--purpose must be push, oidc, saml or all, not %q", purpose)
+				return usagef("--purpose must be push, oidc, saml, vapid or all, not %q", purpose)
 			}
 			km, err := ad.openKeys(cmd.Context())
 			if err != nil {
@@ -230,7 +257,7 @@ keys.refresh_interval.`,
 			return nil
 		}),
 	}
-	rotate.Flags().StringVar(&purpose, "purpose", "all", "which keys: push, oidc, saml or all")
+	rotate.Flags().StringVar(&purpose, "purpose", "all", "which keys: push, oidc, saml, vapid (Web Push) or all")
 	return groupCommand("keys", "Manage the server's signing keys", list, rotate)
 }
 

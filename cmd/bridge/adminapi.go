@@ -17,6 +17,7 @@ import (
 	"github.com/bridge-idp/bridge/internal/qrcode"
 	"github.com/bridge-idp/bridge/pushauth"
 	"github.com/bridge-idp/bridge/store"
+	"github.com/bridge-idp/bridge/web/account"
 )
 
 // adminAPI is the HTTP admin API on the admin listener, for operators'
@@ -28,11 +29,14 @@ type adminAPI struct {
 	activator pushauth.Activator
 	dirs      *directory.Set
 	ldapDirs  []string // names of the LDAP directories, for users without a local record
-	logger    *slog.Logger
+	// appLinks adds the web app's activation link (app_url): the web
+	// authenticator is on.
+	appLinks bool
+	logger   *slog.Logger
 }
 
 func newAdminAPI(cfg *config.Config, st store.Store, act pushauth.Activator, dirs *directory.Set, logger *slog.Logger) *adminAPI {
-	a := &adminAPI{tokenHash: sha256.Sum256([]byte(cfg.HTTP.AdminAPI.Token)), st: st, activator: act, dirs: dirs, logger: logger}
+	a := &adminAPI{tokenHash: sha256.Sum256([]byte(cfg.HTTP.AdminAPI.Token)), st: st, activator: act, dirs: dirs, logger: logger, appLinks: cfg.App.Enabled}
 	for _, d := range cfg.Directory {
 		if d.Type == "ldap" {
 			a.ldapDirs = append(a.ldapDirs, d.Name)
@@ -63,8 +67,9 @@ func (a *adminAPI) auth(next http.HandlerFunc) http.HandlerFunc {
 }
 
 // createActivation makes a one-time enrollment activation for a user and
-// returns it as JSON (default), or as the QR code image with
-// ?format=png or ?format=svg. Optional ?ttl=10m.
+// returns it as JSON (default; with the web app's link as app_url when the
+// web authenticator is on), or as the QR code image (of the bridge:// link)
+// with ?format=png or ?format=svg. Optional ?ttl=10m.
 func (a *adminAPI) createActivation(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	name, err := store.NormalizeUsername(r.PathValue("user"))
@@ -120,9 +125,13 @@ func (a *adminAPI) createActivation(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusCreated)
-		_ = json.NewEncoder(w).Encode(map[string]any{
+		out := map[string]any{
 			"user": name, "activation": rec.ID, "url": link.String(), "push_key": link.PushKey, "expires_at": rec.ExpiresAt,
-		})
+		}
+		if a.appLinks {
+			out["app_url"] = account.AppLink(link, name)
+		}
+		_ = json.NewEncoder(w).Encode(out)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/store/sqlite"
 	"github.com/bridge-idp/bridge/store/storetest"
+	"github.com/bridge-idp/bridge/web/account"
 )
 
 // TestAdminAPIActivations: the admin API makes activations for existing
@@ -43,6 +44,7 @@ func TestAdminAPIActivations(t *testing.T) {
 	const token = "0123456789abcdef0123456789abcdef-admin"
 	cfg := &config.Config{}
 	cfg.HTTP.AdminAPI.Token = token
+	cfg.App.Enabled = true
 	api := newAdminAPI(cfg, st, pushauth.Activator{Store: st, Keys: km, HMACKey: sealer.DeriveKey(pushauth.ActivationKeyLabel), BaseURL: "https://mfa.example.com"}, dirs, discard())
 	mux := http.NewServeMux()
 	api.routes(mux)
@@ -72,7 +74,10 @@ func TestAdminAPIActivations(t *testing.T) {
 	if resp.StatusCode != 201 {
 		t.Fatalf("JSON activation: %d %s", resp.StatusCode, body)
 	}
-	var out struct{ User, URL string }
+	var out struct {
+		User, URL string
+		AppURL    string `json:"app_url"`
+	}
 	if err := json.Unmarshal(body, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +88,10 @@ func TestAdminAPIActivations(t *testing.T) {
 	push, _ := km.Signer(store.PurposePush, keys.AlgEdDSA)
 	if act.PushKey != push.ID {
 		t.Fatalf("activation pins %q, want the push key %q", act.PushKey, push.ID)
+	}
+	// The web app's link carries the same activation.
+	if want := account.AppLink(act, "alice"); out.AppURL != want || !strings.HasPrefix(out.AppURL, "https://mfa.example.com/app/#enroll?v=1&") {
+		t.Errorf("app_url %q, want %q", out.AppURL, want)
 	}
 	id, _, _ := strings.Cut(act.Code, ".")
 	if _, err := st.GetActivation(ctx, id); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/bridge-idp/bridge/pushauth/protocol"
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/store/sqlite"
+	"github.com/bridge-idp/bridge/web/account"
 )
 
 // testConfig is a small, fast config: SQLite in the test's directory, cheap
@@ -341,7 +342,23 @@ func TestDevicesListAndRevoke(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.ok("", "devices", "list", "hugo", "--json")), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0]["id"] != "dev-1" || list[0]["status"] != "active" {
+	if len(list) != 1 || list[0]["id"] != "dev-1" || list[0]["status"] != "active" || list[0]["kind"] != "jws" {
+		t.Fatalf("devices list = %v", list)
+	}
+	pk := store.Device{ID: "dev-2", User: "hugo", Name: "web app", Platform: "web", KeyAlg: "ES256", Kind: store.DeviceKindWebAuthn,
+		PublicJWK: []byte(`{"kty":"EC"}`), Status: store.DeviceActive, CreatedAt: time.Now().Add(time.Second),
+		WebAuthn: &store.WebAuthnCredential{CredentialID: []byte{1}, PublicKey: []byte{2}, AttestationFormat: "packed", AttestationVerified: true}}
+	if err := s.CreateDevice(context.Background(), pk); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.ok("", "devices", "list", "hugo"); !strings.Contains(out, "KIND") || !strings.Contains(out, "webauthn (attested: packed)") {
+		t.Fatalf("devices list does not show the passkey's kind:\n%s", out)
+	}
+	list = nil
+	if err := json.Unmarshal([]byte(e.ok("", "devices", "list", "hugo", "--json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[1]["kind"] != "webauthn" || list[1]["attestation"] != "packed" || list[1]["attestation_verified"] != true {
 		t.Fatalf("devices list = %v", list)
 	}
 	e.ok("", "devices", "revoke", "dev-1")
@@ -387,17 +404,25 @@ func TestKeysListAndRotate(t *testing.T) {
 			}
 		}
 	}
-	if len(active) != 4 || retired != 1 {
+	// push, oidc ES256 and RS256, saml, and vapid (app.webpush is on by default).
+	if len(active) != 5 || active["vapid/ES256"] == "" || retired != 1 {
 		t.Fatalf("after rotating push: %d active (%v), %d retired", len(active), active, retired)
 	}
 	// The push rotation is endorsed, and the output says devices follow it.
 	if want := "push EdDSA: " + retiredKey + " endorsed " + active["push/EdDSA"] + ": enrolled devices follow the rotation through this endorsement"; !strings.Contains(out, want) || strings.Count(out, " endorsed ") != 1 {
 		t.Fatalf("rotate output does not say (once) %q:\n%s", want, out)
 	}
-	// Four keys generated (no active key yet), then the push key rotated.
+	// Five keys generated (no active key yet), then the push key rotated.
 	got := strings.Join(auditActions(t, e.store()), " ")
-	if strings.Count(got, "key.create:") != 4 || strings.Count(got, "key.rotate:") != 1 || !strings.HasSuffix(got, "key.rotate:"+retiredKey) {
+	if strings.Count(got, "key.create:") != 5 || strings.Count(got, "key.rotate:") != 1 || !strings.HasSuffix(got, "key.rotate:"+retiredKey) {
 		t.Fatalf("audit after first rotation: %v", got)
+	}
+	// The VAPID key rotates by its purpose name, unendorsed: browsers take
+	// the new key when the app resubscribes.
+	oldVAPID := active["vapid/ES256"]
+	out = e.ok("", "keys", "rotate", "--purpose", "vapid")
+	if !strings.Contains(out, "vapid ES256: retired "+oldVAPID) || strings.Contains(out, " endorsed ") {
+		t.Fatalf("rotate --purpose vapid:\n%s", out)
 	}
 }
 
@@ -493,9 +518,36 @@ func TestDevicesEnroll(t *testing.T) {
 	if !slices.Contains(auditActions(t, e.store()), "device.activation:alice") {
 		t.Fatal("activation not audited")
 	}
-	// Terminal output: a QR code and the link.
-	if text := e.ok("", "devices", "enroll", "alice"); !strings.Contains(text, "bridge://enroll?") || !strings.Contains(text, "█") {
+	// Terminal output: a QR code and the link, and the web app's link of
+	// the same activation (the app is on by default).
+	text := e.ok("", "devices", "enroll", "alice")
+	if !strings.Contains(text, "bridge://enroll?") || !strings.Contains(text, "█") || !strings.Contains(text, "/app/#enroll?v=1&url=") {
 		t.Fatalf("terminal output:\n%s", text)
+	}
+	// The QR code is the native link by default on a plain-http base URL,
+	// the web app's with --qr app.
+	nativeQR, appQR := filepath.Join(dir, "native.png"), filepath.Join(dir, "app.png")
+	var withApp struct {
+		URL    string
+		AppURL string `json:"app_url"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("", "devices", "enroll", "alice", "--json", "--png", nativeQR)), &withApp); err != nil {
+		t.Fatal(err)
+	}
+	a2, err := protocol.ParseActivation(withApp.URL)
+	if err != nil || withApp.AppURL != account.AppLink(a2, "alice") {
+		t.Fatalf("app_url %q for %q (%v)", withApp.AppURL, withApp.URL, err)
+	}
+	if err := json.Unmarshal([]byte(e.ok("", "devices", "enroll", "alice", "--json", "--qr", "app", "--png", appQR)), &withApp); err != nil {
+		t.Fatal(err)
+	}
+	// The longer app link needs a bigger code: the images tell the two
+	// apart without a QR decoder.
+	if n, a := pngWidth(t, nativeQR), pngWidth(t, appQR); a <= n {
+		t.Errorf("--qr app drew a code no bigger (%d px) than the native link's (%d px)", a, n)
+	}
+	if r := e.run("", "devices", "enroll", "alice", "--qr", "both"); r.code != 2 {
+		t.Fatalf("--qr both: %+v, want a usage error", r)
 	}
 	if r := e.run("", "devices", "enroll", "nobody"); r.code != 1 || !strings.Contains(r.stderr, "nobody") {
 		t.Fatalf("enroll for an unknown user: %+v", r)
@@ -528,4 +580,19 @@ func TestDevicesEnrollPinsTLS(t *testing.T) {
 	if want := protocol.SPKIPin(cert.Cert.RawSubjectPublicKeyInfo); act.TLSPin != want {
 		t.Fatalf("TLS pin %q, want %q", act.TLSPin, want)
 	}
+}
+
+// pngWidth is the width of the PNG image in file.
+func pngWidth(t *testing.T, file string) int {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := imgpng.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img.Bounds().Dx()
 }

@@ -34,10 +34,11 @@ func (a browserApps) lookup(channel, id string) (web.App, bool) {
 	return app, ok
 }
 
-// openWeb builds the shared browser sign-in when a browser front end is
-// configured; nil otherwise.
+// openWeb builds the shared browser sign-in when a browser front end (OIDC,
+// SAML, the account page of the web authenticator) is configured; nil
+// otherwise.
 func openWeb(cfg *config.Config, st store.Store, push *pushEngine, sealer *keys.Sealer, apps browserApps, clientIP func(*http.Request) string, logger *slog.Logger) (*web.Flow, error) {
-	if !cfg.OIDC.Enabled() && !cfg.SAML.Enabled() {
+	if !cfg.OIDC.Enabled() && !cfg.SAML.Enabled() && !cfg.App.Enabled {
 		return nil, nil
 	}
 	totp, err := totpFor(cfg, st, sealer, time.Now)
@@ -93,7 +94,7 @@ func openOIDC(cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys
 		}
 		app := web.App{
 			ID: c.ID, Name: c.Name, Channel: "oidc", Directory: dir,
-			NumberMatching: c.NumberMatching, SessionReuse: c.SessionReuse, Captcha: c.Captcha,
+			NumberMatching: c.NumberMatching, SessionReuse: c.SessionReuse, Captcha: c.Captcha, DeviceKeys: c.DeviceKeys,
 		}
 		apps["oidc\x00"+c.ID] = app
 		pc.Clients = append(pc.Clients, &oidc.Client{
@@ -106,8 +107,8 @@ func openOIDC(cfg *config.Config, st store.Store, km *keys.Manager, sealer *keys
 }
 
 // keySpecs are the signing keys this config needs: the defaults, plus an
-// Ed25519 OIDC key when a client signs with EdDSA and a P-256 SAML key for
-// ecdsa-sha256.
+// Ed25519 OIDC key when a client signs with EdDSA, a P-256 SAML key for
+// ecdsa-sha256, and the VAPID key when Web Push is on.
 func keySpecs(cfg *config.Config) []keys.Spec {
 	specs := keys.DefaultSpecs()
 	var want []keys.Spec
@@ -117,6 +118,7 @@ func keySpecs(cfg *config.Config) []keys.Spec {
 	if cfg.SAML.SignatureAlgorithm == "ecdsa-sha256" {
 		want = append(want, keys.Spec{Purpose: store.PurposeSAML, Algorithm: keys.AlgES256})
 	}
+	want = append(want, vapidKeySpecs(cfg)...)
 	for _, s := range want {
 		if !slices.Contains(specs, s) {
 			specs = append(specs, s)

@@ -15,6 +15,7 @@ import (
 	"github.com/bridge-idp/bridge/pushauth/fcm"
 	"github.com/bridge-idp/bridge/pushauth/memstate"
 	"github.com/bridge-idp/bridge/pushauth/pgbus"
+	"github.com/bridge-idp/bridge/pushauth/webpush"
 	"github.com/bridge-idp/bridge/store"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,7 +35,10 @@ type pushEngine struct {
 	// shared by the engine and the front ends: the limits hold for all
 	// nodes on the store together.
 	limits *store.Limits
-	close  []func()
+	// webpush is the Web Push sender (nil when Web Push is off): its
+	// PublicKey is the app's applicationServerKey (/app/config.json).
+	webpush *webpush.Sender
+	close   []func()
 }
 
 // Close stops the engine and releases what openPush opened, in reverse.
@@ -94,6 +98,17 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		p.close = append(p.close, func() { _ = s.Close() })
 		deps.Senders[s.Provider()] = s
 	}
+	if webPushOn(cfg) {
+		s, err := webpush.New(webpush.Config{
+			Subject:      cfg.App.WebPush.Subject,
+			AllowedHosts: cfg.App.WebPush.AllowedHosts,
+		}, km, reg, logger)
+		if err != nil {
+			return nil, fmt.Errorf("push: %w", err)
+		}
+		deps.Senders[s.Provider()] = s
+		p.webpush = s
+	}
 	p.limits = store.NewLimits(st, time.Now, logger)
 	p.close = append(p.close, p.limits.Close)
 	deps.Limits = p.limits
@@ -130,6 +145,10 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		Retention:       pc.Retention,
 		EnrollPerIP:     pc.EnrollPerIPMinute,
 		SweepInterval:   pc.SweepInterval,
+		// The web app's passkeys.
+		WebAuthnRPID:        cfg.App.RPID,
+		WebAuthnOrigins:     cfg.App.Origins,
+		WebAuthnAttestation: cfg.AppAttestation(),
 	}, deps)
 	if err != nil {
 		return nil, errors.Join(errors.New("push"), err)
@@ -142,5 +161,20 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		providers = append(providers, name)
 	}
 	logger.Info("push engine ready", "state", cfg.PushState(), "providers", providers, "base_url", cfg.HTTP.Public.BaseURL)
+	if cfg.App.Enabled && cfg.App.RPID == "" {
+		logger.Warn("passkeys are off: the public base URL's host is an IP address, so the web app enrolls software keys only (use a host name, or http://localhost:PORT for a trial)", "base_url", cfg.HTTP.Public.BaseURL)
+	}
 	return p, nil
+}
+
+// webPushOn reports whether the app's Web Push is configured on.
+func webPushOn(cfg *config.Config) bool { return cfg.App.Enabled && cfg.App.WebPush.Enabled }
+
+// vapidKeySpecs is the VAPID key when Web Push is on: generated at the first
+// start with it, sealed and rotated like the other keys.
+func vapidKeySpecs(cfg *config.Config) []keys.Spec {
+	if !webPushOn(cfg) {
+		return nil
+	}
+	return []keys.Spec{{Purpose: store.PurposeVAPID, Algorithm: keys.AlgES256}}
 }

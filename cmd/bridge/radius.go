@@ -69,6 +69,7 @@ func radiusClient(c config.RadiusClient, dirs *directory.Set) (*radius.Client, e
 		Wait:                 radius.WaitMode(c.Wait),
 		HoldTimeout:          c.HoldTimeout,
 		NumberMatching:       c.NumberMatching,
+		DeviceKeys:           c.DeviceKeys,
 		SecondFactor:         c.SecondFactor,
 		PasswordSuffix:       c.PasswordSuffix,
 		Failmode:             c.Failmode,

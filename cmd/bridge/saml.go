@@ -61,7 +61,7 @@ func openSAML(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 			return nil, nil, fmt.Errorf("saml service provider %q: %w", s.Name, err)
 		}
 		app := web.App{ID: s.Name, Name: s.DisplayName, Channel: "saml", Directory: dir,
-			NumberMatching: s.NumberMatching, SessionReuse: s.SessionReuse}
+			NumberMatching: s.NumberMatching, SessionReuse: s.SessionReuse, DeviceKeys: s.DeviceKeys}
 		apps["saml\x00"+s.Name] = app
 		sp := &saml.ServiceProvider{Name: s.Name, Metadata: md, App: app, NameIDFormat: s.NameIDFormat,
 			AssertionLifetime: s.AssertionLifetime, RequireSignedRequests: s.RequireSignedRequests,

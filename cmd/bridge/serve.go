@@ -94,13 +94,15 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	clientIP := server.ClientIP(cfg.HTTP.Public.Proxies())
 	srv.PublicMux().Handle("/device/", push.Handler(clientIP))
+	activator := pushauth.Activator{
+		Store: st, Keys: km, HMACKey: sealer.DeriveKey(pushauth.ActivationKeyLabel),
+		BaseURL: cfg.HTTP.Public.BaseURL, TTL: cfg.Push.ActivationTTL,
+	}
 	if cfg.HTTP.AdminAPI.Token != "" {
-		newAdminAPI(cfg, st, pushauth.Activator{
-			Store: st, Keys: km, HMACKey: sealer.DeriveKey(pushauth.ActivationKeyLabel),
-			BaseURL: cfg.HTTP.Public.BaseURL, TTL: cfg.Push.ActivationTTL,
-		}, dirs, logger).routes(srv.AdminMux())
+		newAdminAPI(cfg, st, activator, dirs, logger).routes(srv.AdminMux())
 		logger.Info("admin API enabled on the admin listener")
 	}
+	logAppSettings(cfg, logger)
 
 	apps := browserApps{}
 	flow, err := openWeb(cfg, st, push, sealer, apps, clientIP, logger)
@@ -115,8 +117,13 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	acct, err := openAccount(cfg, st, push, activator, flow, dirs, apps, logger)
+	if err != nil {
+		return err
+	}
 	mountBrowser(srv.PublicMux(), flow, op)
-	if err := mountApp(srv.PublicMux(), cfg, nil, logger); err != nil {
+	mountAccount(srv.PublicMux(), acct)
+	if err := mountApp(srv.PublicMux(), cfg, push.vapidKey(), logger); err != nil {
 		return err
 	}
 	if idp != nil {

@@ -140,8 +140,9 @@ func TestServeExampleConfig(t *testing.T) {
 		t.Fatalf("public /metrics = %d, want 404", code)
 	}
 
-	// The dev KEK is private, and the four default keys were generated,
-	// sealed (the store holds no PKCS#8 plaintext) and audited.
+	// The dev KEK is private, and the four default keys and the VAPID key
+	// (the app's Web Push is on by default) were generated, sealed (the
+	// store holds no PKCS#8 plaintext) and audited.
 	if st, err := os.Stat(filepath.Join(dir, "data", "dev.kek")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("dev.kek: %v %v", st, err)
 	}
@@ -152,7 +153,7 @@ func TestServeExampleConfig(t *testing.T) {
 	}
 	defer s.Close()
 	stored, err := s.ListSigningKeys(context.Background())
-	if err != nil || len(stored) != 4 {
+	if err != nil || len(stored) != 5 {
 		t.Fatalf("signing keys after first start: %d, %v", len(stored), err)
 	}
 	sealer := mustSealer(t, string(kek))
@@ -165,8 +166,8 @@ func TestServeExampleConfig(t *testing.T) {
 		}
 	}
 	rep, err := store.VerifyChain(context.Background(), s, sealer.DeriveKey(auditKeyLabel), 0)
-	if err != nil || !rep.OK() || rep.Events != 4 {
-		t.Fatalf("audit after first start: %+v, %v (want 4 key.create events, chain intact)", rep, err)
+	if err != nil || !rep.OK() || rep.Events != 5 {
+		t.Fatalf("audit after first start: %+v, %v (want 5 key.create events, chain intact)", rep, err)
 	}
 
 	// A phone enrolls against the running bridge with a code from the CLI

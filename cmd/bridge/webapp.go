@@ -33,3 +33,12 @@ func mountApp(mux *http.ServeMux, cfg *config.Config, vapidKey func() string, lo
 	logger.Info("web app enabled", "url", cfg.HTTP.Public.BaseURL+webapp.Prefix, "rp_id", cfg.App.RPID, "web_push", vapidKey != nil)
 	return nil
 }
+
+// vapidKey is the web app's current VAPID key, or nil when Web Push is
+// off.
+func (p *pushEngine) vapidKey() func() string {
+	if p.webpush == nil {
+		return nil
+	}
+	return p.webpush.PublicKey
+}

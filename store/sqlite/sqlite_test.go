@@ -2,11 +2,13 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -112,4 +114,33 @@ func BenchmarkCounters(b *testing.B) {
 			return sqlite.Open(ctx, sqlite.Config{Path: path, AuditKey: storetest.AuditKey()}, discard())
 		}
 	})
+}
+
+// A user's audit history is read through its index, not by scanning the
+// whole log (which grows with every login of every user).
+func TestAuditBySubjectUsesIndex(t *testing.T) {
+	s, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "bridge.db"), AuditKey: storetest.AuditKey()}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	db := s.(interface{ SQL() *sql.DB }).SQL()
+	rows, err := db.Query("EXPLAIN QUERY PLAN SELECT seq FROM audit_events WHERE subject = ? AND seq < ? ORDER BY seq DESC LIMIT 20", "alice", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	joined := strings.Join(plan, "; ")
+	if !strings.Contains(joined, "audit_events_by_subject") || strings.Contains(joined, "TEMP B-TREE") {
+		t.Errorf("query plan %q: want a search of audit_events_by_subject without a sort", joined)
+	}
 }

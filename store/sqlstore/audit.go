@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"unicode/utf8"
 
@@ -150,6 +151,34 @@ func (s *DB) ListAudit(ctx context.Context, afterSeq int64, limit int) ([]store.
 		out = append(out, e)
 	}
 	return out, s.wrap("listing audit events", rows.Err())
+}
+
+// ListAuditBySubject implements store.AuditLog, on the index
+// audit_events_by_subject (migration 8).
+func (s *DB) ListAuditBySubject(ctx context.Context, subject string, beforeSeq int64, limit int) ([]store.AuditEvent, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if beforeSeq <= 0 {
+		beforeSeq = math.MaxInt64
+	}
+	if !utf8.ValidString(subject) || strings.IndexByte(subject, 0) >= 0 {
+		return nil, nil // no stored subject is like that (storableText)
+	}
+	rows, err := s.query(ctx, "SELECT "+auditColumns+" FROM audit_events WHERE subject = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3", subject, beforeSeq, limit)
+	if err != nil {
+		return nil, s.wrap("listing a subject's audit events", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEvent
+	for rows.Next() {
+		e, err := scanAudit(rows)
+		if err != nil {
+			return nil, s.wrap("listing a subject's audit events", err)
+		}
+		out = append(out, e)
+	}
+	return out, s.wrap("listing a subject's audit events", rows.Err())
 }
 
 // AuditHead implements store.AuditLog.

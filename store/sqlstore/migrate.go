@@ -201,6 +201,19 @@ CREATE TABLE counters (
 	lim        INTEGER NOT NULL DEFAULT 0
 ){{without_rowid}};
 `,
+	// 7: how a device answers (kind: '' JWS, 'webauthn' a passkey) and its
+	// passkey as JSON (store.WebAuthnCredential; NULL for JWS devices).
+	// One column, not one per field: it is read and written whole, with
+	// the device row locked (the sign counter changes inside UpdateDevice).
+	`
+ALTER TABLE devices ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE devices ADD COLUMN webauthn {{blob}};
+`,
+	// 8: a user's audit events, newest first (the account page's recent
+	// sign-ins: ListAuditBySubject).
+	`
+CREATE INDEX audit_events_by_subject ON audit_events (subject, seq);
+`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.
