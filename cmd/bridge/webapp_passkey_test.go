@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 )
@@ -155,15 +156,21 @@ func TestWebAppPasskey(t *testing.T) {
 		defer use(t, phone, b)()
 		phone.overrideBits(auth, true)
 		defer phone.overrideBits(auth, false)
-		number, state := b.radiusStart("alice")
+		approved := auditCount(t, b.liveBridge, "push.approved", "alice")
+		number, _ := b.radiusStart("alice")
 		phone.waitChallenge()
 		phone.decide("approve", number)
 		if o, _ := phone.outcome(); o != "refused" {
 			t.Fatalf("outcome %q, want refused", o)
 		}
 		expectRefused(t, phone, "/answer")
-		if code := b.radiusFinish("alice", state); code == "Access-Accept" {
-			t.Fatal("the NAS got an Access-Accept from an approval without user verification")
+		if !refusedAnswer(t, b, "alice", "user verification") {
+			t.Error("no refused push.answer saying user verification was missing")
+		}
+		// The challenge stays open (another device may still answer it)
+		// but nothing approved it; the next login supersedes it.
+		if n := auditCount(t, b.liveBridge, "push.approved", "alice"); n != approved {
+			t.Fatalf("an approval without user verification was taken (%d approvals, %d before)", n, approved)
 		}
 		phone.done()
 	})
@@ -176,30 +183,62 @@ func TestWebAppPasskey(t *testing.T) {
 		if cred.SignCount < 2 {
 			t.Fatalf("the counter is %v: too low to go back", cred.SignCount)
 		}
-		cred.SignCount = 0
 		phone.do("put the credential back with a lower counter", chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
 			if _, err := cdp.Call(ctx, tab, webauthn.RemoveCredential, webauthn.RemoveCredentialParams{AuthenticatorID: auth, CredentialID: cred.CredentialID}); err != nil {
 				return err
 			}
-			_, err := cdp.Call(ctx, tab, webauthn.AddCredential, webauthn.AddCredentialParams{AuthenticatorID: auth, Credential: cred})
+			// Raw: the typed Credential always sends the CMTG members,
+			// which this authenticator refuses.
+			return tab.Call(ctx, webauthn.CommandAddCredential, map[string]any{"authenticatorId": auth, "credential": map[string]any{
+				"credentialId": cred.CredentialID, "isResidentCredential": cred.IsResidentCredential, "rpId": cred.RpID,
+				"privateKey": cred.PrivateKey, "userHandle": cred.UserHandle, "signCount": 0,
+				"userName": cred.UserName, "userDisplayName": cred.UserDisplayName,
+			}}, nil)
+		}))
+		if c := phone.credentialOf(auth, "alice").SignCount; c != 0 {
+			t.Fatalf("the counter is %v after putting the credential back", c)
+		}
+		// A web sign-in (another application: it supersedes the RADIUS
+		// login the previous case left open, which the app does not show
+		// again).
+		approved := auditCount(t, b.liveBridge, "push.approved", "alice")
+		signin := phone.newWindow()
+		// A fresh sign-in, not the session of the OIDC case.
+		signin.do("clear cookies", chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tab, network.ClearBrowserCookies, cdp.Empty{})
 			return err
 		}))
-		number, state := b.radiusStart("alice")
-		phone.waitChallenge()
+		number := signin.browserSignIn(l.Addr().String(), "alice")
+		if ch := phone.waitChallenge(); ch.App != "Sign in to Team wiki?" {
+			t.Fatalf("the app shows %+v", ch)
+		}
 		phone.decide("approve", number)
 		if o, _ := phone.outcome(); o != "refused" {
 			t.Fatalf("outcome %q, want refused", o)
 		}
 		expectRefused(t, phone, "/answer")
-		if code := b.radiusFinish("alice", state); code == "Access-Accept" {
-			t.Fatal("the NAS got an Access-Accept from a cloned credential")
+		if n := auditCount(t, b.liveBridge, "push.approved", "alice"); n != approved {
+			t.Fatalf("an approval by a cloned credential was taken (%d approvals, %d before)", n, approved)
 		}
+		signin.check()
 		if auditCount(t, b.liveBridge, "device.clone_suspected", "alice") == 0 {
 			t.Error("no device.clone_suspected audit event")
 		}
 		phone.done()
 	})
 	phone.check()
+}
+
+// refusedAnswer reports whether the audit log has a refused push.answer
+// of user whose reason contains why.
+func refusedAnswer(t *testing.T, b *appBridge, user, why string) bool {
+	t.Helper()
+	for _, e := range auditEvents(t, b.liveBridge, user) {
+		if e.Action == "push.answer" && e.Result != "success" && strings.Contains(e.Reason, why) {
+			return true
+		}
+	}
+	return false
 }
 
 // credentialOf is the authenticator's passkey for user.

@@ -375,6 +375,7 @@ async function decide(decision) {
 // finish shows how a challenge ended and forgets it.
 function finish(c, outcome) {
   c.state = 'done';
+  c.outcome = outcome;
   clearInterval(tick);
   document.title = config ? config.name : document.title;
   closeNotifications(c.item.id);
@@ -396,7 +397,11 @@ async function closeNotifications(cid) {
 }
 
 function resultDone() {
-  if (current) challenges.delete(current.item.id);
+  // A refused answer leaves the challenge open on the bridge (another
+  // device may answer it): it is kept as rejected, so that the long-poll
+  // does not show it again. Others are closed: forgotten.
+  if (current && current.outcome === 'refused') current.state = 'rejected';
+  else if (current) challenges.delete(current.item.id);
   current = null;
   goHome();
   next();
