@@ -37,7 +37,8 @@ type appBridge struct {
 }
 
 // startAppBridge starts the bridge; rpAddr is the OIDC relying party's
-// address, more is YAML added at the top level (after the app section).
+// address, more is YAML added after the app section's name: indented by
+// two spaces it continues the app section.
 func startAppBridge(t *testing.T, rpAddr string, more string) *appBridge {
 	t.Helper()
 	requireRadclient(t)

@@ -54,6 +54,15 @@ func (c *chromeTab) pushRegistration(scope string) serviceworker.RegistrationID 
 	return ""
 }
 
+// grantNotifications allows origin's notifications, as the user's "Allow".
+func grantNotifications(origin string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: "notifications"}, Setting: cdpbrowser.PermissionSettingGranted, Origin: origin})
+		return err
+	})
+}
+
 // deliverPush hands data to the app's service worker as a push message.
 func (c *chromeTab) deliverPush(origin string, reg serviceworker.RegistrationID, data string) {
 	c.t.Helper()
@@ -76,8 +85,20 @@ func TestWebAppInstallAndPush(t *testing.T) {
 
 	t.Run("installable", func(t *testing.T) {
 		defer use(t, phone, b)()
+		// Open the app again, as from the home screen (DevTools' navigation
+		// to the page's own URL is a reload that may bypass the worker).
+		phone.do("leave the app", chromedp.Navigate("about:blank"))
 		phone.openApp(b.base + "/app/")
-		phone.waitFor("a service worker controls the page", `navigator.serviceWorker.controller !== null`, 30*time.Second)
+		if !eventually(30*time.Second, func() bool {
+			return tabRun(phone, "is the page controlled", chromedp.Evaluate[bool](`navigator.serviceWorker.controller !== null`))
+		}) {
+			st := evalAsync[string](phone, "the registration", `
+				const r = await navigator.serviceWorker.getRegistration('/app/');
+				if (!r) return 'no registration';
+				const s = (w) => w ? w.state : '-';
+				return 'installing ' + s(r.installing) + ', waiting ' + s(r.waiting) + ', active ' + s(r.active);`)
+			t.Fatalf("no service worker controls the page: %s", st)
+		}
 		if s := tabRun(phone, "read the worker's script", chromedp.Evaluate[string](`navigator.serviceWorker.controller.scriptURL`)); s != b.base+"/app/sw.js" {
 			t.Errorf("the page is controlled by %s", s)
 		}
@@ -137,11 +158,7 @@ func TestWebAppInstallAndPush(t *testing.T) {
 	t.Run("push", func(t *testing.T) {
 		defer use(t, phone, b)()
 		origin := b.base
-		phone.do("allow notifications", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
-			_, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
-				Permission: &cdpbrowser.PermissionDescriptor{Name: "notifications"}, Setting: cdpbrowser.PermissionSettingGranted, Origin: origin})
-			return err
-		}))
+		phone.do("allow notifications", grantNotifications(origin))
 		reg := phone.pushRegistration(b.base + "/app/")
 		number, state := b.radiusStart("alice")
 		phone.waitChallenge()
@@ -235,6 +252,7 @@ func TestWebAppInstallAndPush(t *testing.T) {
 		// The bridge goes away: the app still opens from the service
 		// worker's cache and lists its account.
 		b.proc.Kill()
+		phone.do("leave the app", chromedp.Navigate("about:blank"))
 		phone.openApp(b.base + "/app/")
 		phone.do("see the accounts", chromedp.WaitVisible(chromedp.CSS(viewHome)))
 		if u := phone.text(`[data-testid="account"] .account-user`); u != "alice" {
