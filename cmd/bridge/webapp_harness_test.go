@@ -30,7 +30,8 @@ const (
 )
 
 // appBridge is a bridge serving the web app, with a RADIUS client in
-// challenge mode (number matching) and the OIDC clients of oidcClients.
+// challenge mode (number matching), the OIDC clients of oidcClients and
+// payroll, an OIDC client that accepts hardware keys only.
 type appBridge struct {
 	*liveBridge
 	base string // http://localhost:PORT
@@ -68,7 +69,13 @@ func startAppBridge(t *testing.T, rpAddr string, more string) *appBridge {
 app:
   name: %s
 %s
-`, b.auth, oidcClients(rpAddr), appName, more))
+`, b.auth, strings.Replace(oidcClients(rpAddr), "web:\n", fmt.Sprintf(`    - id: payroll
+      name: Payroll
+      secret_file: oidc.secret
+      redirect_uris: [http://%s/payroll]
+      device_keys: hardware
+web:
+`, rpAddr), 1), appName, more))
 	return &appBridge{liveBridge: b, base: base}
 }
 

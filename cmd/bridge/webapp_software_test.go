@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
 )
 
 // The web app on a phone without a platform authenticator (no virtual
@@ -103,6 +109,45 @@ func TestWebAppSoftwareKey(t *testing.T) {
 			t.Errorf("the relying party's page says %q", body)
 		}
 		phone.done()
+		signin.check()
+	})
+
+	t.Run("refused where only hardware keys count", func(t *testing.T) {
+		defer use(t, phone, b)()
+		// Payroll accepts hardware keys only: the sign-in says this phone
+		// cannot approve there, and the phone is not asked.
+		signin := phone.newWindow()
+		// A new browser session (the OIDC case's session is not what is
+		// tested here).
+		signin.do("clear cookies", chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tab, network.ClearBrowserCookies, cdp.Empty{})
+			return err
+		}))
+		q := url.Values{"client_id": {"payroll"}, "response_type": {"code"}, "scope": {"openid"}, "state": {"s1"},
+			"redirect_uri":   {"http://" + l.Addr().String() + "/payroll"},
+			"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+		signin.do("sign in to payroll",
+			chromedp.Navigate(b.issuer()+"/authorize?"+q.Encode()),
+			chromedp.WaitVisible(chromedp.CSS("#username")),
+			chromedp.SendKeys(chromedp.CSS("#username"), "alice"),
+			chromedp.SendKeys(chromedp.CSS("#password"), password),
+			chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`main p[role="alert"]`)))
+		if h := signin.text("main h1"); h != "This phone cannot approve here" {
+			t.Errorf("the sign-in page says %q", h)
+		}
+		refused := false
+		for _, e := range auditEvents(t, b.liveBridge, "alice") {
+			if e.Action == "push.start" && e.Result != "success" && strings.Contains(e.Reason, "device-key policy") {
+				refused = true
+			}
+		}
+		if !refused {
+			t.Error("no refused push.start for the device-key policy")
+		}
+		if shown := tabRun(phone, "is a challenge shown", chromedp.Evaluate[bool](`!document.getElementById('view-challenge').hidden`)); shown {
+			t.Error("the phone was asked for an application that does not accept its key")
+		}
 		signin.check()
 	})
 
