@@ -13,6 +13,14 @@ import (
 // the user's recorded sign-ins.
 var ErrNotReportable = errors.New("pushauth: not a sign-in of this user")
 
+// ErrAlreadyReported: the user reported this sign-in already (within the
+// fraud lock); the repeat changed nothing.
+var ErrAlreadyReported = errors.New("pushauth: this sign-in was reported already")
+
+// fraudReportNamespace is the replay namespace of account-page reports:
+// key user ":" seq.
+const fraudReportNamespace = "account.fraud"
+
 // ReportFraud acts on "this wasn't me" said of a past sign-in on the
 // account page, as a device's fraud report does: pushes to user are
 // locked for FraudLock (an operator lifts it with Unlock), a pending push
@@ -22,6 +30,13 @@ var ErrNotReportable = errors.New("pushauth: not a sign-in of this user")
 // about user (ErrNotReportable otherwise). clientIP is the address of the
 // browser the report came from; the webhook gets the reported sign-in's
 // application and address.
+//
+// A sign-in counts once per user, on all nodes, for FraudLock: a repeat
+// (a reload, a second click, a script) gets ErrAlreadyReported and does
+// nothing, so it neither lengthens the back-off nor calls the webhook
+// again. The report is recorded before the lock: if the lock then fails
+// the caller gets the error, the user cannot repeat the report, and an
+// error is logged for an operator to act on.
 func (e *Engine) ReportFraud(ctx context.Context, user, what, clientIP string) error {
 	seq, err := strconv.ParseInt(what, 10, 64)
 	if err != nil || seq <= 0 {
@@ -36,6 +51,12 @@ func (e *Engine) ReportFraud(ctx context.Context, user, what, clientIP string) e
 	}
 	reported := evs[0]
 	now := e.now()
+	switch err := e.state.UseOnce(ctx, fraudReportNamespace, user+":"+what, now, now.Add(e.cfg.FraudLock)); {
+	case errors.Is(err, store.ErrUsed):
+		return ErrAlreadyReported
+	case err != nil:
+		return fmt.Errorf("pushauth: recording the fraud report: %w", err)
+	}
 	if _, err := e.st.UpdatePushLimit(ctx, user, func(l store.PushLimit) (store.PushLimit, error) {
 		l.UpdatedAt = now
 		l.Failures++
@@ -45,6 +66,7 @@ func (e *Engine) ReportFraud(ctx context.Context, user, what, clientIP string) e
 		return l, nil
 	}); err != nil {
 		// Not locked: the caller must not say it is.
+		e.log.Error("a fraud report was recorded but pushes to the user are not locked", "user", user, "reported_seq", what, "err", err)
 		return fmt.Errorf("pushauth: fraud lock: %w", err)
 	}
 	// A push waiting now may be the same intruder's next attempt.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/store/sqlstore"
+	"github.com/bridge-idp/bridge/web/account"
 )
 
 func (c *cli) configCommand() *cobra.Command {
@@ -137,7 +139,17 @@ func (c *cli) devicesCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(c.stdout, "revoked device %s of %s\n", d.ID, d.User)
-			return ad.audit(cmd.Context(), "device.revoke", d.User, store.ResultSuccess, "", map[string]string{"device": d.ID})
+			details := map[string]string{"device": d.ID}
+			// The account page's sessions opened with the device end too
+			// (the page would refuse them anyway: a stolen phone's session
+			// must not go on adding devices).
+			if n, err := account.EndDeviceSessions(cmd.Context(), ad.store, d.ID); err != nil {
+				fmt.Fprintf(c.stderr, "warning: ending the account sessions opened with the device failed (the account page refuses them anyway): %v\n", err)
+			} else if n > 0 {
+				fmt.Fprintf(c.stdout, "ended %d account session(s) opened with it\n", n)
+				details["account_sessions"] = strconv.FormatInt(n, 10)
+			}
+			return ad.audit(cmd.Context(), "device.revoke", d.User, store.ResultSuccess, "", details)
 		}),
 	}
 	return groupCommand("devices", "Manage enrolled devices", c.enrollCommand(), list, revoke)

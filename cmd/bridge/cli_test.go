@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	imgpng "image/png"
 	"net/url"
@@ -361,10 +362,26 @@ func TestDevicesListAndRevoke(t *testing.T) {
 	if len(list) != 2 || list[1]["kind"] != "webauthn" || list[1]["attestation"] != "packed" || list[1]["attestation_verified"] != true {
 		t.Fatalf("devices list = %v", list)
 	}
-	e.ok("", "devices", "revoke", "dev-1")
+	// Account sessions opened with each device: revoking dev-1 ends its own.
+	now := time.Now()
+	for id, dev := range map[string]string{"sess-1": "dev-1", "sess-2": "dev-2"} {
+		if err := s.PutGrant(context.Background(), store.Grant{Kind: account.GrantKind, ID: id, Family: account.DeviceFamily(dev), Subject: "hugo",
+			Data: []byte(`{}`), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := e.ok("", "devices", "revoke", "dev-1"); !strings.Contains(out, "ended 1 account session") {
+		t.Errorf("revoke says %q", out)
+	}
 	got, _ := s.GetDevice(context.Background(), "dev-1")
 	if got.Status != store.DeviceRevoked || got.RevokedAt.IsZero() {
 		t.Fatalf("after revoke: %+v", got)
+	}
+	if _, err := s.GetGrant(context.Background(), account.GrantKind, "sess-1", now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the account session opened with the revoked device: %v", err)
+	}
+	if _, err := s.GetGrant(context.Background(), account.GrantKind, "sess-2", now); err != nil {
+		t.Errorf("the account session opened with another device: %v", err)
 	}
 	if r := e.run("", "devices", "revoke", "dev-1"); r.code != exitFailure || !strings.Contains(r.stderr, "already revoked") {
 		t.Fatalf("second revoke: %+v", r)

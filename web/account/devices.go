@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -196,6 +197,20 @@ func (p *Page) remove(w http.ResponseWriter, r *http.Request, s session) {
 		return
 	}
 	p.audit(r.Context(), r, s.User, "device.revoke", store.ResultSuccess, "removed on the account page", map[string]string{"device": d.ID, "name": d.Name})
+	// The sessions opened with the device end with it, this one too if
+	// it was opened with it.
+	n, err := EndDeviceSessions(detached(r.Context()), p.d.Store, d.ID)
+	if err != nil {
+		p.log.WarnContext(r.Context(), "ending the account sessions of a removed device failed", "user", s.User, "device", d.ID, "err", err)
+	} else if n > 0 {
+		p.audit(r.Context(), r, s.User, "account.signout", store.ResultSuccess, "the device the sessions were opened with was removed",
+			map[string]string{"device": d.ID, "sessions": strconv.FormatInt(n, 10)})
+	}
+	if d.ID == s.Device {
+		p.clearCookie(w)
+		p.message(w, r, http.StatusOK, "account.removed_signed_out_title", "account.removed_signed_out_body")
+		return
+	}
 	p.devices(w, r, s, "account.removed")
 }
 

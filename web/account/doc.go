@@ -10,7 +10,10 @@
 // factor they already have). The Flow's result then opens an account
 // session: a short-lived grant (15 minutes idle, an hour at most) bound
 // to the browser's binding cookie, behind an HttpOnly, SameSite=Strict
-// cookie (__Host- prefixed over TLS).
+// cookie (__Host- prefixed over TLS). A session opened with a device
+// lasts only while that device is active and the user's: revoking the
+// device ends it (EndDeviceSessions, by the grant family DeviceFamily),
+// and loading a session checks the device.
 //
 // The pages list the user's devices (rename, remove after a
 // confirmation), add another device (an activation shown as the web
@@ -18,7 +21,8 @@
 // with a code only when the operator turned on self-enrollment), and list
 // the user's recent sign-ins from the audit log (store.AuditLog's
 // ListAuditBySubject), each with "this wasn't me", which reports it to
-// the push engine (Engine.ReportFraud: pushes locked). Every change is a
+// the push engine (Engine.ReportFraud: pushes locked; a sign-in counts
+// once, a repeat is "already reported"). Every change is a
 // POST with the CSRF token of the session and browser, and is audited
 // with actor user:<name> and channel account. The strings are the
 // sign-in's (web/locales, keys "account.…"); the style is its style

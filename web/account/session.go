@@ -96,8 +96,44 @@ func (p *Page) load(r *http.Request) (session, bool) {
 	if _, err := p.d.App.Directory.Lookup(ctx, s.User); err != nil {
 		return session{}, false
 	}
+	// A session opened with a device lasts only as long as the device: a
+	// revoked (stolen) phone's session must not go on adding devices.
+	// Revoking a device deletes its sessions (EndDeviceSessions); this
+	// check also covers a revocation whose clean-up failed.
+	if s.withDevice() {
+		d, err := p.d.Store.GetDevice(ctx, s.Device)
+		switch {
+		case err == nil && d.User == s.User && d.Status == store.DeviceActive:
+		case err == nil || errors.Is(err, store.ErrNotFound):
+			if err := p.d.Store.DeleteGrant(detached(ctx), GrantKind, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+				p.log.WarnContext(ctx, "deleting the account session of a revoked device failed", "user", s.User, "device", s.Device, "err", err)
+			}
+			return session{}, false
+		default:
+			// Not known to be active: signed out for now, the session kept.
+			p.log.WarnContext(ctx, "reading the account session's device failed", "user", s.User, "device", s.Device, "err", err)
+			return session{}, false
+		}
+	}
 	s.ID = id
 	return s, true
+}
+
+// DeviceFamily is the grant family of the account sessions opened with
+// the device (store.Grant.Family), apart from the OIDC families by its
+// prefix.
+func DeviceFamily(deviceID string) string { return "account:device:" + deviceID }
+
+// EndDeviceSessions ends the account sessions opened with the device and
+// returns how many it ended. Whoever revokes a device calls it (the
+// account page, bridge devices revoke); the page also refuses a session
+// whose device is no longer active, so a failure here leaves no session
+// usable.
+func EndDeviceSessions(ctx context.Context, st store.Grants, deviceID string) (int64, error) {
+	if deviceID == "" {
+		return 0, nil
+	}
+	return st.RevokeFamily(ctx, DeviceFamily(deviceID))
 }
 
 var errNotBound = errors.New("account: session of another browser")
@@ -155,8 +191,11 @@ func (p *Page) signedIn(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(p.cookie); err == nil && c.Value != "" {
 		_ = p.d.Store.DeleteGrant(ctx, GrantKind, hashToken(c.Value))
 	}
-	if err := p.d.Store.PutGrant(ctx, store.Grant{Kind: GrantKind, ID: hashToken(tok), Subject: res.User, Data: data,
-		CreatedAt: now, ExpiresAt: now.Add(IdleTimeout)}); err != nil {
+	g := store.Grant{Kind: GrantKind, ID: hashToken(tok), Subject: res.User, Data: data, CreatedAt: now, ExpiresAt: now.Add(IdleTimeout)}
+	if res.DeviceID != "" {
+		g.Family = DeviceFamily(res.DeviceID)
+	}
+	if err := p.d.Store.PutGrant(ctx, g); err != nil {
 		p.fail(w, r, err)
 		return
 	}
@@ -172,9 +211,14 @@ func (p *Page) signOut(w http.ResponseWriter, r *http.Request, s session) {
 		p.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: p.cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: p.d.Flow.Secure(), SameSite: http.SameSiteStrictMode})
+	p.clearCookie(w)
 	p.audit(r.Context(), r, s.User, "account.signout", store.ResultSuccess, "", nil)
 	p.message(w, r, http.StatusOK, "account.signed_out_title", "account.signed_out_body")
+}
+
+// clearCookie tells the browser to forget its account session cookie.
+func (p *Page) clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: p.cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: p.d.Flow.Secure(), SameSite: http.SameSiteStrictMode})
 }
 
 // overview is /account: the devices, or the sign-in page.

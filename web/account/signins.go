@@ -146,6 +146,12 @@ func (p *Page) report(w http.ResponseWriter, r *http.Request, s session) {
 		p.message(w, r, http.StatusNotFound, "account.no_signin_title", "account.no_signin_body")
 		return
 	}
+	if errors.Is(err, pushauth.ErrAlreadyReported) {
+		// Counted once: a repeat neither lengthens the lock nor calls the
+		// fraud webhook again.
+		p.message(w, r, http.StatusOK, "account.already_reported_title", "account.already_reported_body")
+		return
+	}
 	if err != nil {
 		p.fail(w, r, err)
 		return
