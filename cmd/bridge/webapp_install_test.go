@@ -35,6 +35,10 @@ func (c *chromeTab) notifications() []notification {
 // id of the app's service worker registration (scope /app/).
 func (c *chromeTab) pushRegistration(scope string) serviceworker.RegistrationID {
 	c.t.Helper()
+	// A push reaches only an activated worker.
+	if s := evalAsync[string](c, "wait for the worker", `return (await navigator.serviceWorker.ready).active.state;`); s != "activated" {
+		c.t.Fatalf("the service worker is %s", s)
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, browserStep)
 	defer cancel()
 	events := chromedp.Events(ctx, serviceworker.WorkerRegistrationUpdated)
