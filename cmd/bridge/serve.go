@@ -123,6 +123,9 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	mountBrowser(srv.PublicMux(), flow, op)
 	mountAccount(srv.PublicMux(), acct)
+	if err := mountApp(srv.PublicMux(), cfg, push.vapidKey(), logger); err != nil {
+		return err
+	}
 	if idp != nil {
 		srv.PublicMux().Handle("/saml/", idp.Handler())
 		logger.Info("SAML identity provider enabled", "entity_id", idp.EntityID(), "service_providers", len(cfg.SAML.ServiceProviders))

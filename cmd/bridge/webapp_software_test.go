@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// The web app on a phone without a platform authenticator (no virtual
+// authenticator in this Chromium): the app says it cannot make a passkey,
+// offers the key kept in the browser, and the device it enrolls approves
+// and denies real RADIUS and OIDC logins with JWS answers.
+func TestWebAppSoftwareKey(t *testing.T) {
+	phone := startPhone(t)
+	l := listenLoopback(t)
+	b := startAppBridge(t, l.Addr().String(), "")
+	b.user("alice")
+	b.user("bob")
+	startRP(t, l, b.issuer(), "wiki", oidcSecret, []string{"openid", "email"})
+
+	t.Run("enroll", func(t *testing.T) {
+		defer use(t, phone, b)()
+		got, reason := phone.enrollApp(b.appLink("alice"), false)
+		if got != "alice" {
+			t.Fatalf("the app enrolled %q, want alice", got)
+		}
+		if !strings.Contains(reason, "cannot make a passkey") {
+			t.Errorf("the fallback's reason is %q", reason)
+		}
+		if k := phone.text(`[data-testid="account-key"]`); !strings.Contains(k, "weaker") {
+			t.Errorf("the account list says %q of a software key: it must say it is weaker", k)
+		}
+		ds := b.devices("alice")
+		if len(ds) != 1 || ds[0].Platform != "web" || ds[0].Status != "active" {
+			t.Fatalf("devices of alice: %+v", ds)
+		}
+	})
+
+	t.Run("RADIUS approved with the number", func(t *testing.T) {
+		defer use(t, phone, b)()
+		number, state := b.radiusStart("alice")
+		ch := phone.waitChallenge()
+		if ch.App != "Sign in to vpn?" || ch.User != "alice" || !ch.Number {
+			t.Errorf("the challenge screen shows %+v", ch)
+		}
+		phone.decide("approve", number)
+		if o, title := phone.outcome(); o != "approved" || title != "Approved" {
+			t.Errorf("outcome %q (%q), want approved", o, title)
+		}
+		phone.appShot("approved")
+		if code := b.radiusFinish("alice", state); code != "Access-Accept" {
+			t.Fatalf("after approving in the app the NAS got %q", code)
+		}
+		phone.done()
+	})
+
+	t.Run("RADIUS wrong number", func(t *testing.T) {
+		defer use(t, phone, b)()
+		number, state := b.radiusStart("alice")
+		wrong := "00"
+		if number == wrong {
+			wrong = "11"
+		}
+		phone.waitChallenge()
+		phone.decide("approve", wrong)
+		if o, title := phone.outcome(); o != "mismatch" || title != "The numbers did not match" {
+			t.Errorf("outcome %q (%q), want mismatch", o, title)
+		}
+		if code := b.radiusFinish("alice", state); code != "Access-Reject" {
+			t.Fatalf("after a wrong number the NAS got %q", code)
+		}
+		phone.done()
+	})
+
+	t.Run("RADIUS denied", func(t *testing.T) {
+		defer use(t, phone, b)()
+		_, state := b.radiusStart("alice")
+		phone.waitChallenge()
+		phone.decide("deny", "")
+		if o, _ := phone.outcome(); o != "denied" {
+			t.Errorf("outcome %q, want denied", o)
+		}
+		if code := b.radiusFinish("alice", state); code != "Access-Reject" {
+			t.Fatalf("after denying the NAS got %q", code)
+		}
+		phone.done()
+	})
+
+	t.Run("OIDC approved", func(t *testing.T) {
+		defer use(t, phone, b)()
+		signin := phone.newWindow()
+		number := signin.browserSignIn(l.Addr().String(), "alice")
+		ch := phone.waitChallenge()
+		if ch.App != "Sign in to Team wiki?" || ch.IP != "127.0.0.1" {
+			t.Errorf("the challenge screen shows %+v", ch)
+		}
+		phone.decide("approve", number)
+		if o, _ := phone.outcome(); o != "approved" {
+			t.Errorf("outcome %q, want approved", o)
+		}
+		signin.waitNavigation("/callback", 60*time.Second)
+		if body := signin.text("body"); body != "signed in" {
+			t.Errorf("the relying party's page says %q", body)
+		}
+		phone.done()
+		signin.check()
+	})
+
+	t.Run("refused where only hardware keys count", func(t *testing.T) {
+		defer use(t, phone, b)()
+		// Payroll accepts hardware keys only: the sign-in says this phone
+		// cannot approve there, and the phone is not asked.
+		signin := phone.newWindow()
+		// A new browser session (the OIDC case's session is not what is
+		// tested here).
+		signin.do("clear cookies", chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tab, network.ClearBrowserCookies, cdp.Empty{})
+			return err
+		}))
+		q := url.Values{"client_id": {"payroll"}, "response_type": {"code"}, "scope": {"openid"}, "state": {"s1"},
+			"redirect_uri":   {"http://" + l.Addr().String() + "/payroll"},
+			"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+		signin.do("sign in to payroll",
+			chromedp.Navigate(b.issuer()+"/authorize?"+q.Encode()),
+			chromedp.WaitVisible(chromedp.CSS("#username")),
+			chromedp.SendKeys(chromedp.CSS("#username"), "alice"),
+			chromedp.SendKeys(chromedp.CSS("#password"), password),
+			chromedp.Click(chromedp.CSS(`main form button[type="submit"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`main p[role="alert"]`)))
+		if h := signin.text("main h1"); h != "This phone cannot approve here" {
+			t.Errorf("the sign-in page says %q", h)
+		}
+		refused := false
+		for _, e := range auditEvents(t, b.liveBridge, "alice") {
+			if e.Action == "push.start" && e.Result != "success" && strings.Contains(e.Reason, "device-key policy") {
+				refused = true
+			}
+		}
+		if !refused {
+			t.Error("no refused push.start for the device-key policy")
+		}
+		if shown := tabRun(phone, "is a challenge shown", chromedp.Evaluate[bool](`!document.getElementById('view-challenge').hidden`)); shown {
+			t.Error("the phone was asked for an application that does not accept its key")
+		}
+		signin.check()
+	})
+
+	t.Run("second account and fraud report", func(t *testing.T) {
+		defer use(t, phone, b)()
+		if got, _ := phone.enrollApp(b.appLink("bob"), false); got != "bob" {
+			t.Fatalf("the app enrolled %q, want bob", got)
+		}
+		phone.waitFor("two accounts listed", `document.querySelectorAll('[data-testid="account"]').length === 2`, 10*time.Second)
+		_, state := b.radiusStart("bob")
+		ch := phone.waitChallenge()
+		if ch.User != "bob" {
+			t.Errorf("the challenge is for %q, want bob", ch.User)
+		}
+		if acct := phone.text("#challenge-account"); !strings.Contains(acct, "bob") {
+			t.Errorf("with two accounts the challenge names the account: %q", acct)
+		}
+		phone.decide("fraud", "")
+		if o, _ := phone.outcome(); o != "reported" {
+			t.Errorf("outcome %q, want reported", o)
+		}
+		if code := b.radiusFinish("bob", state); code != "Access-Reject" {
+			t.Fatalf("after a fraud report the NAS got %q", code)
+		}
+		if auditCount(t, b.liveBridge, "push.fraud", "bob") == 0 {
+			t.Errorf("no push.fraud audit event for bob")
+		}
+		phone.done()
+	})
+	phone.check()
+}
