@@ -183,6 +183,20 @@ func TestStaleToken(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The same token sent again clears the mark (§6.4: the app sends its
+	// token at every start; the provider may have taken it back).
+	if err := dev.UpdatePush(e.ctx, "fcm", token); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := e.st.GetDevice(e.ctx, dev.ID()); d.PushTokenStale {
+		t.Fatal("the push token sent again did not clear the stale mark")
+	}
+	if _, err := e.st.UpdateDevice(e.ctx, dev.ID(), func(d store.Device) (store.Device, error) {
+		d.PushTokenStale = true
+		return d, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	// A new token from the device clears the mark.
 	if err := dev.UpdatePush(e.ctx, "fcm", "fresh-"+randomToken()); err != nil {
 		t.Fatal(err)

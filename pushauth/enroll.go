@@ -342,7 +342,10 @@ func (e *Engine) UpdateDevice(ctx context.Context, dev store.Device, u protocol.
 		if d.Status != store.DeviceActive {
 			return d, deviceErr(401, protocol.ErrDeviceRevoked, "update from a revoked device")
 		}
-		if provider != d.PushProvider || token != d.PushToken {
+		// A token the device sends, changed or not, clears the stale mark
+		// (§6.4): the app resends it at every start, and the provider may
+		// have taken it back into use.
+		if provider != d.PushProvider || token != d.PushToken || u.PushToken != nil {
 			d.PushProvider, d.PushToken, d.PushTokenStale = provider, token, false
 		}
 		if u.AppVersion != nil {

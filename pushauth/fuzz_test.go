@@ -929,6 +929,7 @@ func applyUpdate(d store.Device, u protocol.DeviceUpdate) (store.Device, bool) {
 	}
 	if u.PushToken != nil {
 		d.PushToken = *u.PushToken
+		d.PushTokenStale = false // a token sent, changed or not, clears the mark (§6.4)
 	}
 	ok := true
 	switch d.PushProvider {
