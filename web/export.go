@@ -103,3 +103,13 @@ func (f *Flow) CheckCSRF(r *http.Request, id string) bool {
 // Secure reports whether the Flow's cookies are Secure (the base URL is
 // https), and so __Host- prefixed.
 func (f *Flow) Secure() bool { return f.secure }
+
+// NewCookieToken makes a random cookie value of n bytes (base64url), and
+// CookieTokenHash is what is stored for it, so that a read of the store
+// does not yield live cookies. The sign-in's cookies are made this way; so
+// are the account page's.
+func NewCookieToken(n int) (string, error) { return randomToken(n) }
+
+// CookieTokenHash is the stored form of a cookie value made by
+// NewCookieToken.
+func CookieTokenHash(s string) string { return hashToken(s) }

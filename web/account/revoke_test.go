@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bridge-idp/bridge/store"
+	"github.com/bridge-idp/bridge/web"
 )
 
 // An account session opened with a device ends when the device is
@@ -20,7 +21,7 @@ func TestSessionEndsWhenItsDeviceIsRevoked(t *testing.T) {
 	b := e.browser()
 	p := b.signInWithPush("alice", phone)
 	tok := p.csrf()
-	id := hashToken(b.jar[cookieName].Value)
+	id := web.CookieTokenHash(b.jar[cookieName].Value)
 	if _, err := e.st.UpdateDevice(e.ctx, phone.ID(), func(d store.Device) (store.Device, error) {
 		d.Status, d.RevokedAt = store.DeviceRevoked, e.clock.Now()
 		return d, nil
@@ -54,7 +55,7 @@ func TestRemoveEndsTheSessionsOfTheDevice(t *testing.T) {
 	p := withTablet.signInWithPush("alice", tablet)
 	code := e.totpCode("alice")
 	withCode.signInWithCode("alice", code)
-	phoneSession := hashToken(withPhone.jar[cookieName].Value)
+	phoneSession := web.CookieTokenHash(withPhone.jar[cookieName].Value)
 
 	if p := withTablet.post("/account/devices/"+phone.ID()+"/remove", url.Values{"csrf": {p.csrf()}}); p.status != http.StatusOK || slices.Contains(p.devices(), phone.ID()) {
 		t.Fatalf("removing the phone: %d %s", p.status, p.text())

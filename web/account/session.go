@@ -3,10 +3,6 @@ package account
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -68,7 +64,7 @@ func (p *Page) load(r *http.Request) (session, bool) {
 	}
 	ctx := r.Context()
 	now := p.now()
-	id := hashToken(c.Value)
+	id := web.CookieTokenHash(c.Value)
 	bound := p.d.Flow.BindingHash(r)
 	var s session
 	_, err = p.d.Store.UpdateGrant(ctx, GrantKind, id, now, func(g store.Grant) (store.Grant, error) {
@@ -178,7 +174,7 @@ func (p *Page) signedIn(w http.ResponseWriter, r *http.Request) {
 		p.message(w, r, http.StatusForbidden, "account.second_factor_title", "account.second_factor_body")
 		return
 	}
-	tok, err := randomToken(32)
+	tok, err := web.NewCookieToken(32)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -189,9 +185,9 @@ func (p *Page) signedIn(w http.ResponseWriter, r *http.Request) {
 	data, _ := json.Marshal(s)
 	// A new sign-in replaces the browser's old session.
 	if c, err := r.Cookie(p.cookie); err == nil && c.Value != "" {
-		_ = p.d.Store.DeleteGrant(ctx, GrantKind, hashToken(c.Value))
+		_ = p.d.Store.DeleteGrant(ctx, GrantKind, web.CookieTokenHash(c.Value))
 	}
-	g := store.Grant{Kind: GrantKind, ID: hashToken(tok), Subject: res.User, Data: data, CreatedAt: now, ExpiresAt: now.Add(IdleTimeout)}
+	g := store.Grant{Kind: GrantKind, ID: web.CookieTokenHash(tok), Subject: res.User, Data: data, CreatedAt: now, ExpiresAt: now.Add(IdleTimeout)}
 	if res.DeviceID != "" {
 		g.Family = DeviceFamily(res.DeviceID)
 	}
@@ -232,19 +228,6 @@ func (p *Page) overview(w http.ResponseWriter, r *http.Request) {
 }
 
 func joinAMR(amr []string) string { return strings.Join(amr, " ") }
-
-func randomToken(n int) (string, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-func hashToken(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])
-}
 
 // detached is ctx for work that must finish once begun (an audit, a
 // revocation) even if the browser leaves.
