@@ -109,7 +109,8 @@ func (e *Engine) Enroll(ctx context.Context, signed, clientIP string) (store.Dev
 }
 
 // enrollDetails are an enrollment's audit details: for a passkey device
-// also its attestation format and whether the statement verified.
+// also its attestation format, whether the statement verified and whether
+// it chained to a trusted root.
 func enrollDetails(d store.Device, activation string) map[string]string {
 	m := map[string]string{"device": d.ID, "platform": d.Platform, "alg": d.KeyAlg, "push": d.PushProvider, "activation": activation, "app_version": d.AppVersion}
 	if d.Kind != store.DeviceKindJWS {
@@ -119,6 +120,7 @@ func enrollDetails(d store.Device, activation string) map[string]string {
 		m["attestation"] = w.AttestationFormat
 		m["attestation_type"] = w.AttestationType
 		m["attestation_verified"] = strconv.FormatBool(w.AttestationVerified)
+		m["attestation_trusted"] = strconv.FormatBool(w.AttestationTrusted)
 	}
 	return m
 }

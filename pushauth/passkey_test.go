@@ -2,6 +2,7 @@ package pushauth_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -338,17 +339,21 @@ func webauthnFor(t *testing.T, e *env) *webauthntest.Authenticator {
 // TestDeviceKeysPolicy: hardware refuses software keys (the web app
 // without a passkey, a native key not reported in hardware) and accepts
 // passkeys and hardware native keys; attested accepts only passkeys whose
-// attestation verified and is not self attestation. Refused devices are not
-// woken, not listed, 404 on GET and 403 on answer; with none left Start
-// says so.
+// attestation verified, is not self attestation and chains to a configured
+// root. Refused devices are not woken, not listed, 404 on GET and 403 on
+// answer; with none left Start says so.
 func TestDeviceKeysPolicy(t *testing.T) {
-	e := passkeyEnv(t)
+	root, err := webauthntest.NewCA("operator's attestation root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := passkeyEnv(t, func(c *pushauth.Config, _ *pushauth.Deps) { c.AttestationRoots = []*x509.Certificate{root.Cert} })
 	sw := e.mustEnrollWeb("alice", nil)
 	nativeToken := randomToken()
 	native := e.enroll("alice", authenticator.EnrollOptions{PushProvider: protocol.ProviderFCM, PushToken: nativeToken})
 	hardware := func(p string) pushauth.Request { r := login("alice"); r.DeviceKeys = p; return r }
 
-	_, err := e.eng.Start(e.ctx, hardware(pushauth.KeysHardware))
+	_, err = e.eng.Start(e.ctx, hardware(pushauth.KeysHardware))
 	if !errors.Is(err, pushauth.ErrNoQualifyingDevice) || !errors.Is(err, pushauth.ErrNoDevice) {
 		t.Fatalf("only software keys under hardware: %v", err)
 	}
@@ -404,7 +409,9 @@ func TestDeviceKeysPolicy(t *testing.T) {
 	}
 
 	// attested: a passkey with attestation none or self attestation does
-	// not qualify; basic attestation does.
+	// not qualify, nor basic attestation under a CA that is not one of the
+	// configured roots (anyone can make a CA); basic attestation under the
+	// configured root does.
 	e.clock.Add(time.Second)
 	if _, err := e.eng.Start(e.ctx, hardware(pushauth.KeysAttested)); !errors.Is(err, pushauth.ErrNoQualifyingDevice) {
 		t.Fatalf("attested with a none passkey: %v", err)
@@ -415,10 +422,29 @@ func TestDeviceKeysPolicy(t *testing.T) {
 	if _, err := e.eng.Start(e.ctx, hardware(pushauth.KeysAttested)); !errors.Is(err, pushauth.ErrNoQualifyingDevice) {
 		t.Fatalf("attested with a self-attested passkey: %v", err)
 	}
+	otherCA, err := webauthntest.NewCA("someone's own CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ca := range map[string]*webauthntest.CA{"a throwaway CA": nil, "a CA that is not a configured root": otherCA} {
+		untrusted := e.newPasskey()
+		untrusted.Attestation, untrusted.CA = webauthntest.AttestPacked, ca
+		u := e.mustEnrollWeb("alice", untrusted)
+		dev, _ := e.st.GetDevice(e.ctx, u.id)
+		if w := dev.WebAuthn; !w.AttestationVerified || w.AttestationTrusted || w.AttestationType != "basic_full" {
+			t.Fatalf("basic attestation under %s stored as %+v", name, w)
+		}
+		if pushauth.Qualifies(dev, pushauth.KeysAttested) {
+			t.Fatalf("basic attestation under %s qualifies as attested", name)
+		}
+		if _, err := e.eng.Start(e.ctx, hardware(pushauth.KeysAttested)); !errors.Is(err, pushauth.ErrNoQualifyingDevice) {
+			t.Fatalf("attested with basic attestation under %s: %v", name, err)
+		}
+	}
 	basic := e.newPasskey()
-	basic.Attestation = webauthntest.AttestPacked
+	basic.Attestation, basic.CA = webauthntest.AttestPacked, root
 	b := e.mustEnrollWeb("alice", basic)
-	if dev, _ := e.st.GetDevice(e.ctx, b.id); !dev.WebAuthn.AttestationVerified || dev.WebAuthn.AttestationType != "basic_full" || dev.WebAuthn.AttestationFormat != "packed" {
+	if dev, _ := e.st.GetDevice(e.ctx, b.id); !dev.WebAuthn.AttestationVerified || !dev.WebAuthn.AttestationTrusted || dev.WebAuthn.AttestationType != "basic_full" || dev.WebAuthn.AttestationFormat != "packed" {
 		t.Fatalf("basic attestation stored as %+v", dev.WebAuthn)
 	}
 	e.clock.Add(time.Second)
@@ -431,4 +457,56 @@ func TestDeviceKeysPolicy(t *testing.T) {
 	want(t, "none passkey under attested", status2, state, pe, 403, protocol.ErrInvalidAnswer, "accepts only attested device keys")
 	status2, state, pe = b.answer(h.ID, protocol.Approve, h.Number)
 	want(t, "attested passkey", status2, state, pe, 200, string(store.ChallengeApproved), "")
+}
+
+// TestAttestationTrustedRoots: an attestation chain is trusted through
+// intermediates it carries up to a configured root, not through another
+// root's intermediates, and is checked at the engine's time (at
+// enrollment).
+func TestAttestationTrustedRoots(t *testing.T) {
+	root, err := webauthntest.NewCA("operator's attestation root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, err := root.Intermediate("vendor's issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := webauthntest.NewCA("another root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherInter, err := other.Intermediate("another issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := passkeyEnv(t, func(c *pushauth.Config, _ *pushauth.Deps) { c.AttestationRoots = []*x509.Certificate{root.Cert} })
+	trusted := func(ca *webauthntest.CA) bool {
+		t.Helper()
+		a := e.newPasskey()
+		a.Attestation, a.CA = webauthntest.AttestPacked, ca
+		d := e.mustEnrollWeb("alice", a)
+		dev, err := e.st.GetDevice(e.ctx, d.id)
+		if err != nil || !dev.WebAuthn.AttestationVerified {
+			t.Fatalf("the statement under %s did not verify: %+v %v", ca.Cert.Subject.CommonName, dev.WebAuthn, err)
+		}
+		if dev.WebAuthn.AttestationTrusted != pushauth.Qualifies(dev, pushauth.KeysAttested) {
+			t.Fatalf("trusted %v but qualifies %v", dev.WebAuthn.AttestationTrusted, !dev.WebAuthn.AttestationTrusted)
+		}
+		return dev.WebAuthn.AttestationTrusted
+	}
+	if !trusted(root) || !trusted(inter) {
+		t.Fatal("a chain to the configured root is not trusted")
+	}
+	if trusted(otherInter) || trusted(other) {
+		t.Fatal("a chain to another root is trusted")
+	}
+	// Two days on by the engine's clock the chain has expired (the root is
+	// valid for a day, the attestation certificate an hour), though the
+	// statement itself still verifies: trust is judged at enrollment time
+	// by the engine's clock.
+	e.clock.Add(48 * time.Hour)
+	if trusted(root) {
+		t.Fatal("a chain to an expired root is trusted")
+	}
 }

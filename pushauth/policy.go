@@ -13,7 +13,7 @@ import (
 const (
 	KeysAny      = "any"      // every device ("" too)
 	KeysHardware = "hardware" // not a software key: a passkey, or a native key the device says is in hardware
-	KeysAttested = "attested" // a passkey whose attestation statement verified at enrollment
+	KeysAttested = "attested" // a passkey whose attestation chained to a trusted root at enrollment
 )
 
 // validKeys reports whether p is a device-key policy.
@@ -58,8 +58,11 @@ func challengeKeys(c store.Challenge) string {
 // policy p. "Hardware" takes the native app's word for its key
 // (posture hardware_key, a signal); a passkey is always in an
 // authenticator. "Attested" needs evidence: a passkey whose attestation
-// statement verified and was not self attestation (a credential key
-// signing itself says nothing about the authenticator).
+// statement verified, was not self attestation (a credential key signing
+// itself says nothing about the authenticator), and whose certificate
+// chain reached a root the bridge trusts (AttestationTrusted, see
+// attestation.go): a consistent statement under a CA anyone can make
+// proves nothing either.
 func qualifies(d store.Device, p string) bool {
 	switch p {
 	case "", KeysAny:
@@ -68,7 +71,7 @@ func qualifies(d store.Device, p string) bool {
 		return d.Kind == store.DeviceKindWebAuthn || d.Kind == store.DeviceKindJWS && postureFlag(d.Posture, "hardware_key")
 	case KeysAttested:
 		w := d.WebAuthn
-		return d.Kind == store.DeviceKindWebAuthn && w != nil && w.AttestationVerified && attestedType(w.AttestationType)
+		return d.Kind == store.DeviceKindWebAuthn && w != nil && w.AttestationVerified && w.AttestationTrusted && attestedType(w.AttestationType)
 	}
 	return false
 }
