@@ -1,6 +1,7 @@
 package pushauth
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -127,3 +128,19 @@ func policyRefusal(d store.Device, p string) *DeviceError {
 // KeysAny, KeysHardware, KeysAttested), as the engine decides it: for pages
 // that show a user which applications a device can approve.
 func Qualifies(d store.Device, p string) bool { return qualifies(d, p) }
+
+// DeviceQualifies reports whether device deviceID is active and meets
+// device-key policy p: for a front end that would let something the
+// device approved earlier (a browser session) stand in for a new sign-in
+// to an application with policy p. An unknown, revoked or unreadable
+// device does not qualify, nor does "" (no device: a sign-in with a code).
+func (e *Engine) DeviceQualifies(ctx context.Context, deviceID, p string) bool {
+	if deviceID == "" || !validKeys(p) {
+		return false
+	}
+	d, err := e.st.GetDevice(ctx, deviceID)
+	if err != nil || d.Status != store.DeviceActive {
+		return false
+	}
+	return qualifies(d, p)
+}

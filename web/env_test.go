@@ -195,7 +195,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		{ID: appOther, Name: "Other", Directory: e.other, SessionReuse: true},
 		{ID: appPwless, Name: "Kiosk", Directory: e.pwless, NumberMatching: true, SessionReuse: true},
 		{ID: appCaptcha, Name: "Public", Directory: e.local, Captcha: true},
-		{ID: appHWKeys, Name: "Vault", Directory: e.local, DeviceKeys: pushauth.KeysHardware},
+		{ID: appHWKeys, Name: "Vault", Directory: e.local, DeviceKeys: pushauth.KeysHardware, SessionReuse: true},
 	} {
 		a.Channel = "oidc"
 		e.apps[a.ID] = a

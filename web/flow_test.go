@@ -1226,3 +1226,64 @@ func TestSessionNotReusedForDisabledUser(t *testing.T) {
 	_, p := b.begin(appPortal)
 	p.want(http.StatusOK, "signin")
 }
+
+// A browser session stands in for a sign-in to an application with
+// device_keys hardware only when a device that still qualifies approved
+// it: not a session approved by a software key for a laxer application,
+// not one opened with a code, not one whose device was revoked since.
+func TestSessionReuseDeviceKeys(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	soft := e.enroll("alice", nil)
+	b := e.browser()
+	id, w := b.start(appPortal, "alice")
+	e.answer(soft, e.challenge(soft), protocol.Approve, "")
+	if res := b.continueLogin(id, w).result(); res.DeviceID != soft.ID() {
+		t.Fatalf("result %+v, want the software key's approval", res)
+	}
+	if _, p := b.begin(appPortal); p.url.Path != "/app/done" {
+		t.Fatalf("the session was not reused for the portal: %s", p.url)
+	}
+	_, p := b.begin(appHWKeys)
+	p.want(http.StatusOK, "signin")
+
+	// Approved by a hardware key: reused for the vault.
+	hard := e.enroll("alice", map[string]bool{"hardware_key": true})
+	id, w = b.start(appHWKeys, "alice")
+	e.answer(hard, e.challenge(hard), protocol.Approve, "")
+	if res := b.continueLogin(id, w).result(); res.DeviceID != hard.ID() {
+		t.Fatalf("result %+v, want the hardware key's approval", res)
+	}
+	_, p = b.begin(appHWKeys)
+	if p.url.Path != "/app/done" || !p.result().FromSession {
+		t.Fatalf("the session of a hardware key was not reused for the vault: %s", p.url)
+	}
+	// The device revoked: the session is no longer good for the vault,
+	// still for the portal.
+	if _, err := e.st.UpdateDevice(e.ctx, hard.ID(), func(d store.Device) (store.Device, error) {
+		d.Status, d.RevokedAt = store.DeviceRevoked, e.clock.Now()
+		return d, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, p = b.begin(appHWKeys)
+	p.want(http.StatusOK, "signin")
+	if _, p := b.begin(appPortal); p.url.Path != "/app/done" {
+		t.Fatalf("the session was not reused for the portal: %s", p.url)
+	}
+
+	// A session opened with a code has no device: not for the vault.
+	code := e.totpCode("bob")
+	c := e.browser()
+	id, p = c.begin(appPortal)
+	cp := c.signIn(id, p, "bob", password)
+	cp.want(http.StatusOK, "code")
+	if res := c.post("/login/"+id+"/code", url.Values{"csrf": {cp.csrf()}, "code": {code(e.clock.Now())}}).result(); res.DeviceID != "" {
+		t.Fatalf("code result %+v", res)
+	}
+	if _, p := c.begin(appPortal); p.url.Path != "/app/done" {
+		t.Fatalf("the code session was not reused for the portal: %s", p.url)
+	}
+	_, p = c.begin(appHWKeys)
+	p.want(http.StatusOK, "signin")
+}
