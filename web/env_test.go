@@ -81,6 +81,7 @@ const (
 	appPwless  = "pwless" // passwordless, number matching
 	appCaptcha = "captcha"
 	appHWKeys  = "hwkeys" // device_keys hardware
+	appPwlHW   = "pwlhw"  // passwordless, device_keys hardware
 )
 
 // envSetup is what options may change before the env is built.
@@ -196,6 +197,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		{ID: appPwless, Name: "Kiosk", Directory: e.pwless, NumberMatching: true, SessionReuse: true},
 		{ID: appCaptcha, Name: "Public", Directory: e.local, Captcha: true},
 		{ID: appHWKeys, Name: "Vault", Directory: e.local, DeviceKeys: pushauth.KeysHardware, SessionReuse: true},
+		{ID: appPwlHW, Name: "Door", Directory: e.pwless, DeviceKeys: pushauth.KeysHardware},
 	} {
 		a.Channel = "oidc"
 		e.apps[a.ID] = a
