@@ -107,6 +107,75 @@ func TestPasskeyUserVerification(t *testing.T) {
 	want(t, "answer with UV", status, state, pe, 200, string(store.ChallengeApproved), "")
 }
 
+// TestPasskeyUserPresence: without the user-present flag (UV still set)
+// neither a registration nor an answer is taken.
+func TestPasskeyUserPresence(t *testing.T) {
+	e := passkeyEnv(t)
+	pk := e.newPasskey()
+	pk.UP = false
+	_, status, pe := e.enrollWeb("alice", pk, nil)
+	if status != 400 || pe.Code != protocol.ErrInvalidRequest || !strings.Contains(pe.Description, "User presence required") {
+		t.Fatalf("registration without UP: %d %+v", status, pe)
+	}
+	if devs, _ := e.st.ListDevices(e.ctx, "alice"); len(devs) != 0 {
+		t.Fatalf("a registration without UP enrolled %+v", devs)
+	}
+	pk.UP = true
+	d := e.mustEnrollWeb("alice", pk)
+	h := e.start(login("alice"))
+	pk.UP = false
+	status, state, pe := d.answer(h.ID, protocol.Approve, h.Number)
+	want(t, "answer without UP", status, state, pe, 400, protocol.ErrInvalidAnswer, "User presence required")
+	if !e.audited("push.answer", store.ResultFailure, "User presence required") {
+		t.Fatal("the refused answer is not audited")
+	}
+	pk.UP = true
+	status, state, pe = d.answer(h.ID, protocol.Approve, h.Number)
+	want(t, "answer with UP", status, state, pe, 200, string(store.ChallengeApproved), "")
+}
+
+// TestPasskeyCredentialOncePerUser: a credential id enrolls once per user:
+// a second registration of the same passkey for the same user is refused
+// (even once the first device is revoked), and the activation stays
+// unused; another user's enrollment is not affected.
+func TestPasskeyCredentialOncePerUser(t *testing.T) {
+	e := passkeyEnv(t)
+	pk := e.newPasskey()
+	first := e.mustEnrollWeb("alice", pk)
+	_, status, pe := e.enrollWeb("alice", pk, nil)
+	if status != 400 || pe.Code != protocol.ErrInvalidRequest || pe.Description != "this passkey is already enrolled for this user" {
+		t.Fatalf("second enrollment of the same credential: %d %+v", status, pe)
+	}
+	if _, err := e.st.UpdateDevice(e.ctx, first.id, func(d store.Device) (store.Device, error) {
+		d.Status, d.RevokedAt = store.DeviceRevoked, e.clock.Now()
+		return d, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, status, _ := e.enrollWeb("alice", pk, nil); status != 400 {
+		t.Fatalf("the credential of a revoked device enrolled again: %d", status)
+	}
+	if devs, _ := e.st.ListDevices(e.ctx, "alice"); len(devs) != 1 {
+		t.Fatalf("alice has %d devices, want the first only", len(devs))
+	}
+	acts, err := e.st.ListActivations(e.ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unused := 0
+	for _, a := range acts {
+		if a.UsedAt.IsZero() {
+			unused++
+		}
+	}
+	if unused != 2 {
+		t.Errorf("%d unused activations after two refusals, want 2", unused)
+	}
+	// A new passkey of alice's, and the same one for bob, enroll.
+	e.mustEnrollWeb("alice", e.newPasskey())
+	e.mustEnrollWeb("bob", pk)
+}
+
 // TestPasskeySignCounter: a counting passkey's counter must grow; one that
 // stands still or goes back is refused and audited as a possible clone; a
 // passkey that never counts (0 and 0) is fine.
