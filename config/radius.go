@@ -87,10 +87,11 @@ type RadiusClient struct {
 	NumberMatching bool `yaml:"number_matching"`
 	// DeviceKeys is which enrolled devices may approve sign-ins here: any
 	// (default), hardware (not a software key: the web app without a
-	// passkey, a terminal authenticator) or attested (only devices whose
-	// key attestation the bridge verified at enrollment; the web app then
-	// asks for attestation). Hardware and attested also refuse one-time
-	// codes (TOTP, bypass): a code typed anywhere would go around the key.
+	// passkey, a terminal authenticator) or attested (only passkeys whose
+	// attestation chained to a trusted root at enrollment, see
+	// app.attestation_roots; the web app then asks for attestation).
+	// Hardware and attested also refuse one-time codes (TOTP, bypass): a
+	// code typed anywhere would go around the key.
 	DeviceKeys string `yaml:"device_keys"`
 	// SecondFactor is push (default: approve on the enrolled phone) or otp
 	// (a TOTP or bypass code; not with device_keys hardware or attested,
