@@ -1,10 +1,13 @@
 package config
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // App is the web authenticator: the installable web app (PWA) served at
@@ -40,6 +43,15 @@ type App struct {
 	SelfEnrollment bool `yaml:"self_enrollment"`
 	// WebPush wakes the app through the browser's push service.
 	WebPush WebPush `yaml:"webpush"`
+	// AttestationRoots are PEM files of the root certificates the operator
+	// trusts for passkey attestation in the packed, tpm and fido-u2f
+	// formats (a security-key maker's attestation root, an enterprise's
+	// own CA). A passkey meets device_keys attested only when its
+	// attestation chained to one of them at enrollment, or to a root the
+	// WebAuthn library pins for the apple and android-key formats. Default
+	// none. After Load AttestationRootCerts holds the certificates.
+	AttestationRoots     []string            `yaml:"attestation_roots"`
+	AttestationRootCerts []*x509.Certificate `yaml:"-"`
 }
 
 // WebPush is Web Push (RFC 8030) with VAPID (RFC 8292), sent by the bridge
@@ -192,4 +204,72 @@ func bracketed(host string) string {
 		return "[" + host + "]"
 	}
 	return host
+}
+
+// attestationRoots reads app.attestation_roots into AttestationRootCerts.
+func (r *resolver) attestationRoots() {
+	rc, a := r.c, &r.c.App
+	a.AttestationRootCerts = nil
+	for i, file := range a.AttestationRoots {
+		path := fmt.Sprintf("app.attestation_roots[%d]", i)
+		if file == "" {
+			r.errs = append(r.errs, rc.newError(path, "is empty"))
+			continue
+		}
+		shown := rc.showFile(path, file)
+		b, err := r.read(file)
+		if err != nil {
+			r.errs = append(r.errs, rc.newError(path, "cannot read %s: %v", shown, fileError(err)))
+			continue
+		}
+		certs, errs := parseRoots(b, time.Now())
+		for _, e := range errs {
+			r.errs = append(r.errs, rc.newError(path, "%s: %v", shown, e))
+		}
+		if len(errs) == 0 {
+			a.AttestationRootCerts = append(a.AttestationRootCerts, certs...)
+		}
+	}
+}
+
+// parseRoots parses a PEM file of root certificates: at least one
+// CERTIFICATE block, no other kind (a private key is refused unread), each
+// a CA certificate valid at now. Text between blocks (comments in a
+// bundle) is ignored.
+func parseRoots(b []byte, now time.Time) ([]*x509.Certificate, []error) {
+	var certs []*x509.Certificate
+	var errs []error
+	for n := 1; ; n++ {
+		var block *pem.Block
+		if block, b = pem.Decode(b); block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			errs = append(errs, fmt.Errorf("PEM block %d is a %q, not a CERTIFICATE: the file holds root certificates only", n, clipType(block.Type)))
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("certificate %d does not parse: %v", n, err))
+		case !c.BasicConstraintsValid || !c.IsCA:
+			errs = append(errs, fmt.Errorf("certificate %d (%s) is not a CA certificate (basic constraints CA:TRUE): it cannot be a root", n, c.Subject))
+		case now.After(c.NotAfter):
+			errs = append(errs, fmt.Errorf("certificate %d (%s) expired on %s", n, c.Subject, c.NotAfter.UTC().Format(time.DateOnly)))
+		default:
+			certs = append(certs, c)
+		}
+	}
+	if len(certs) == 0 && len(errs) == 0 {
+		errs = append(errs, fmt.Errorf("holds no PEM certificate"))
+	}
+	return certs, errs
+}
+
+// clipType shortens a PEM block type for a message.
+func clipType(t string) string {
+	if len(t) > 40 {
+		return t[:40] + "..."
+	}
+	return t
 }

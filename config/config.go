@@ -26,7 +26,8 @@ import (
 // client's Secret the shared secret read from its secret_file,
 // Web.Captcha.Secret the secret read from secret_file, and each OIDC
 // client's Secret the client secret read from its secret_file and JWKS the
-// key set read from its jwks_file. PushState resolves push.state auto;
+// key set read from its jwks_file, and App.AttestationRootCerts the
+// certificates read from app.attestation_roots. PushState resolves push.state auto;
 // OIDCIssuer gives the OpenID Provider's issuer.
 type Config struct {
 	File

@@ -305,6 +305,9 @@ func (c *Config) makeAbsolute(base string) {
 		abs(&f.Radius.Clients[i].SecretFile)
 	}
 	abs(&f.Web.Captcha.SecretFile)
+	for i := range f.App.AttestationRoots {
+		abs(&f.App.AttestationRoots[i])
+	}
 	for i := range f.OIDC.Clients {
 		abs(&f.OIDC.Clients[i].SecretFile)
 		abs(&f.OIDC.Clients[i].JWKSFile)

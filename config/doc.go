@@ -14,8 +14,9 @@
 //  4. secrets: kek_file, dsn_file, http.admin_api.token_file,
 //     bind_password_file, push.fraud_webhook.secret_file, the RADIUS and
 //     OIDC clients' secret_file and web.captcha.secret_file are read into
-//     their value keys, and the OIDC clients' jwks_file into JWKS (a
-//     private key there is refused);
+//     their value keys, the OIDC clients' jwks_file into JWKS (a
+//     private key there is refused), and app.attestation_roots into
+//     App.AttestationRootCerts (CA certificates only);
 //  5. Validate: every other problem is found (key files such as TLS
 //     certificates and the push section's FCM and APNs keys are read and
 //     checked, and RADIUS reply attributes are encoded with package

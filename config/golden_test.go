@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -110,11 +111,14 @@ func TestFullConfig(t *testing.T) {
 	// The APNs key and CA are made here: no private key is checked in.
 	writeAPNsKey(t, good, "AuthKey_ABCDE12345.p8")
 	writeFile(t, good, "apns-ca.pem", string(testenv.SelfSigned(t, 2).CertPEM))
+	attRoot := testenv.NewCA(t)
+	writeFile(t, good, "attestation-roots.pem", "# a bundle may have comments\n"+string(attRoot.CertPEM))
 	c, err = Parse(data, "full.yaml", good, envOf(env))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := fullConfigWant(t, good, certFile, keyFile)
+	want.App.AttestationRootCerts = []*x509.Certificate{attRoot.Cert.Cert}
 	if !reflect.DeepEqual(c.File, want) {
 		t.Errorf("full config:\n got %+v\nwant %+v", c.File, want)
 	}
@@ -418,8 +422,9 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 		},
 		App: App{
 			Enabled: true, Name: "Example Corp sign-in", RPID: "example.com", Origins: []string{"https://mfa2.example.com"},
-			SelfEnrollment: true,
-			WebPush:        WebPush{Enabled: true, Subject: "mailto:security@example.com", AllowedHosts: []string{"fcm.googleapis.com", "*.push.apple.com"}},
+			SelfEnrollment:   true,
+			WebPush:          WebPush{Enabled: true, Subject: "mailto:security@example.com", AllowedHosts: []string{"fcm.googleapis.com", "*.push.apple.com"}},
+			AttestationRoots: []string{filepath.Join(dir, "attestation-roots.pem")},
 		},
 		Directory: []Directory{
 			{Name: "local", Type: "local"},

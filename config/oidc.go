@@ -98,9 +98,11 @@ type OIDCClient struct {
 	NumberMatching bool `yaml:"number_matching"`
 	// DeviceKeys is which enrolled devices may approve sign-ins here: any
 	// (default), hardware (not a software key: the web app without a
-	// passkey, a terminal authenticator) or attested (only devices whose
-	// key attestation the bridge verified at enrollment; the web app then
-	// asks for attestation).
+	// passkey, a terminal authenticator) or attested (only passkeys whose
+	// attestation chained to a trusted root at enrollment, see
+	// app.attestation_roots; the web app then asks for attestation).
+	// Hardware and attested also refuse one-time codes, and browser
+	// sessions that a qualifying device did not approve.
 	DeviceKeys string `yaml:"device_keys"`
 	// SessionReuse lets a browser session (web.session_lifetime) satisfy a
 	// new login to this client without a push. Default true.

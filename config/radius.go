@@ -87,12 +87,16 @@ type RadiusClient struct {
 	NumberMatching bool `yaml:"number_matching"`
 	// DeviceKeys is which enrolled devices may approve sign-ins here: any
 	// (default), hardware (not a software key: the web app without a
-	// passkey, a terminal authenticator) or attested (only devices whose
-	// key attestation the bridge verified at enrollment; the web app then
-	// asks for attestation).
+	// passkey, a terminal authenticator) or attested (only passkeys whose
+	// attestation chained to a trusted root at enrollment, see
+	// app.attestation_roots; the web app then asks for attestation).
+	// Hardware and attested also refuse one-time codes (TOTP, bypass): a
+	// code typed anywhere would go around the key.
 	DeviceKeys string `yaml:"device_keys"`
 	// SecondFactor is push (default: approve on the enrolled phone) or otp
-	// (a TOTP or bypass code).
+	// (a TOTP or bypass code; not with device_keys hardware or attested,
+	// which refuse one-time codes: neither after the password nor at the
+	// challenge).
 	SecondFactor string `yaml:"second_factor"`
 	// PasswordSuffix accepts the second factor after the password, for
 	// NASes that cannot show a challenge: "password,push" and
@@ -336,6 +340,9 @@ func (v *validator) radiusClient(i int, c *RadiusClient, names map[string]int, p
 	v.oneOf(p+".second_factor", c.SecondFactor, "push", "otp")
 	v.oneOf(p+".failmode", c.Failmode, "secure", "safe")
 	v.deviceKeys(p+".device_keys", c.DeviceKeys)
+	if c.SecondFactor == "otp" && (c.DeviceKeys == DeviceKeysHardware || c.DeviceKeys == DeviceKeysAttested) {
+		v.errorf(p+".second_factor", "otp with device_keys %s: one-time codes are not taken where a hardware-bound key must approve (use second_factor: push, or device_keys: any)", c.DeviceKeys)
+	}
 	v.intIn(p+".failures_per_user", c.FailuresPerUser, 1, 100000)
 	v.intIn(p+".failures_per_ip", c.FailuresPerIP, 1, 100000)
 	v.intIn(p+".failures_per_client", c.FailuresPerClient, 1, 100000)

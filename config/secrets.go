@@ -9,8 +9,8 @@ import (
 // dsn_file, token_file, bind_password_file, fraud_webhook.secret_file, the
 // RADIUS clients' secret_file, web.captcha.secret_file and the OIDC
 // clients' secret_file) into their value keys, the OIDC clients'
-// jwks_file into JWKS, and the SAML service providers' metadata_file into
-// Metadata.
+// jwks_file into JWKS, the SAML service providers' metadata_file into
+// Metadata, and app.attestation_roots into AttestationRootCerts.
 type resolver struct {
 	c    *Config
 	read func(string) ([]byte, error)
@@ -44,6 +44,7 @@ func (r *resolver) secrets() {
 		r.secret(p+"secret", &c.Secret, p+"secret_file", c.SecretFile)
 		r.jwks(p+"jwks_file", c)
 	}
+	r.attestationRoots()
 	for i := range f.SAML.ServiceProviders {
 		r.samlMetadata(fmt.Sprintf("saml.service_providers[%d].metadata_file", i), &f.SAML.ServiceProviders[i])
 	}

@@ -556,7 +556,8 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 		res, err := p.flow.SessionFor(r, c.App)
 		if err != nil || !c.App.SessionReuse || l.Fresh ||
 			l.HasMaxAge && p.now().Sub(res.AuthTime) > l.MaxAge ||
-			a.HintSubject != "" && a.HintSubject != res.User {
+			a.HintSubject != "" && a.HintSubject != res.User ||
+			!p.flow.SessionMeetsKeys(ctx, c.App, res) {
 			p.redirectError(w, r, a, oidc.ErrLoginRequired())
 			return
 		}

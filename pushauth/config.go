@@ -1,6 +1,7 @@
 package pushauth
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -89,6 +90,12 @@ type Config struct {
 	// or "direct", config (*File).AppAttestation); the engine verifies any
 	// statement it gets either way. Default none.
 	WebAuthnAttestation string
+	// AttestationRoots are the operator's trusted roots for packed, tpm
+	// and fido-u2f attestation chains (config app.attestation_roots;
+	// default none). A passkey meets device_keys attested only when its
+	// attestation chained to one of them, or to a root go-webauthn pins for
+	// its format (apple, android-key); see attestation.go.
+	AttestationRoots []*x509.Certificate
 }
 
 // origins are the origins passkey ceremonies may come from: the base
@@ -187,6 +194,11 @@ func (c Config) Validate() error {
 	for _, o := range c.WebAuthnOrigins {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.TrimSuffix(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
 			errs = append(errs, fmt.Errorf("pushauth: WebAuthn origin %q is not scheme://host[:port]", o))
+		}
+	}
+	for i, r := range c.AttestationRoots {
+		if r == nil {
+			errs = append(errs, fmt.Errorf("pushauth: attestation root %d is nil", i))
 		}
 	}
 	if c.WebAuthnAttestation != "none" && c.WebAuthnAttestation != "direct" {

@@ -3,6 +3,7 @@ package pushauth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -104,6 +105,8 @@ type Engine struct {
 	now     func() time.Time
 	log     *slog.Logger
 	m       *metrics
+	// attRoots are Config.AttestationRoots as a pool; nil when none.
+	attRoots *x509.CertPool
 
 	signer      atomic.Pointer[pushSigner]
 	ipLimit     *windowLimiter
@@ -151,7 +154,15 @@ func New(cfg Config, d Deps) (*Engine, error) {
 		d.HTTPClient = &http.Client{Timeout: cfg.FraudWebhook.Timeout}
 	}
 	limits, closeLimits := engineLimits(d) // counters.go
+	var attRoots *x509.CertPool
+	if len(cfg.AttestationRoots) > 0 {
+		attRoots = x509.NewCertPool()
+		for _, c := range cfg.AttestationRoots {
+			attRoots.AddCert(c)
+		}
+	}
 	e := &Engine{
+		attRoots:    attRoots,
 		cfg:         cfg,
 		st:          d.Store,
 		state:       d.State,

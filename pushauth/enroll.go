@@ -1,6 +1,7 @@
 package pushauth
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -109,7 +110,8 @@ func (e *Engine) Enroll(ctx context.Context, signed, clientIP string) (store.Dev
 }
 
 // enrollDetails are an enrollment's audit details: for a passkey device
-// also its attestation format and whether the statement verified.
+// also its attestation format, whether the statement verified and whether
+// it chained to a trusted root.
 func enrollDetails(d store.Device, activation string) map[string]string {
 	m := map[string]string{"device": d.ID, "platform": d.Platform, "alg": d.KeyAlg, "push": d.PushProvider, "activation": activation, "app_version": d.AppVersion}
 	if d.Kind != store.DeviceKindJWS {
@@ -119,6 +121,7 @@ func enrollDetails(d store.Device, activation string) map[string]string {
 		m["attestation"] = w.AttestationFormat
 		m["attestation_type"] = w.AttestationType
 		m["attestation_verified"] = strconv.FormatBool(w.AttestationVerified)
+		m["attestation_trusted"] = strconv.FormatBool(w.AttestationTrusted)
 	}
 	return m
 }
@@ -143,6 +146,11 @@ func (e *Engine) enroll(ctx context.Context, signed string, now time.Time) (stor
 	d, err := e.newDevice(claims, jwk, alg, now)
 	if err != nil {
 		return store.Device{}, act, err
+	}
+	if d.WebAuthn != nil {
+		if err := e.passkeyIsNew(ctx, actID, secret, d.WebAuthn.CredentialID); err != nil {
+			return store.Device{}, act, err
+		}
 	}
 	check := func(a store.Activation) error {
 		act = a
@@ -169,6 +177,32 @@ func (e *Engine) enroll(ctx context.Context, signed string, now time.Time) (stor
 		}
 		return d, act, fmt.Errorf("pushauth: enrolling: %w", err)
 	}
+}
+
+// passkeyIsNew refuses a passkey whose credential id one of the
+// activation's user's devices (of any status) already has: a credential
+// registers once per user, so that two device records never share one key
+// and its sign counter. It looks only once the activation's secret is
+// right, so that nobody without it learns anything about the user's
+// passkeys; an unknown or wrong activation is left to ActivateDevice to
+// refuse. The check is not in ActivateDevice's transaction: two
+// activations used at the same instant with one credential could both
+// pass, which needs two codes of the same user.
+func (e *Engine) passkeyIsNew(ctx context.Context, actID, secret string, credID []byte) error {
+	a, err := e.st.GetActivation(ctx, actID)
+	if err != nil || !hmac.Equal(a.SecretHash, activationMAC(e.actKey, a.ID, secret)) {
+		return nil
+	}
+	devs, err := e.st.ListDevices(ctx, a.User)
+	if err != nil {
+		return fmt.Errorf("pushauth: listing the user's devices: %w", err)
+	}
+	for _, d := range devs {
+		if d.WebAuthn != nil && bytes.Equal(d.WebAuthn.CredentialID, credID) {
+			return deviceErr(400, protocol.ErrInvalidRequest, "this passkey is already enrolled for this user")
+		}
+	}
+	return nil
 }
 
 // newDevice checks the device's self-description (and its passkey, for

@@ -99,6 +99,7 @@ func (e *Engine) verifyRegistration(r *protocol.WebAuthnRegistration, act, tp st
 		AAGUID: ad.AttData.AAGUID, AttestationFormat: obj.Format, AttestationType: obj.Type,
 		// Verify refused a statement that did not verify; "none" has nothing to verify.
 		AttestationVerified: obj.Format != string(wa.AttestationFormatNone),
+		AttestationTrusted:  obj.Format != string(wa.AttestationFormatNone) && attestationTrusted(obj, e.attRoots, e.now()),
 		BackupEligible:      ad.Flags.HasBackupEligible(), BackedUp: ad.Flags.HasBackupState(),
 		Transports: r.Transports, RPID: e.cfg.WebAuthnRPID,
 	}, nil

@@ -2,6 +2,7 @@ package pushauth_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -104,6 +105,75 @@ func TestPasskeyUserVerification(t *testing.T) {
 	pk.UV = true
 	status, state, pe = d.answer(h.ID, protocol.Approve, h.Number)
 	want(t, "answer with UV", status, state, pe, 200, string(store.ChallengeApproved), "")
+}
+
+// TestPasskeyUserPresence: without the user-present flag (UV still set)
+// neither a registration nor an answer is taken.
+func TestPasskeyUserPresence(t *testing.T) {
+	e := passkeyEnv(t)
+	pk := e.newPasskey()
+	pk.UP = false
+	_, status, pe := e.enrollWeb("alice", pk, nil)
+	if status != 400 || pe.Code != protocol.ErrInvalidRequest || !strings.Contains(pe.Description, "User presence required") {
+		t.Fatalf("registration without UP: %d %+v", status, pe)
+	}
+	if devs, _ := e.st.ListDevices(e.ctx, "alice"); len(devs) != 0 {
+		t.Fatalf("a registration without UP enrolled %+v", devs)
+	}
+	pk.UP = true
+	d := e.mustEnrollWeb("alice", pk)
+	h := e.start(login("alice"))
+	pk.UP = false
+	status, state, pe := d.answer(h.ID, protocol.Approve, h.Number)
+	want(t, "answer without UP", status, state, pe, 400, protocol.ErrInvalidAnswer, "User presence required")
+	if !e.audited("push.answer", store.ResultFailure, "User presence required") {
+		t.Fatal("the refused answer is not audited")
+	}
+	pk.UP = true
+	status, state, pe = d.answer(h.ID, protocol.Approve, h.Number)
+	want(t, "answer with UP", status, state, pe, 200, string(store.ChallengeApproved), "")
+}
+
+// TestPasskeyCredentialOncePerUser: a credential id enrolls once per user:
+// a second registration of the same passkey for the same user is refused
+// (even once the first device is revoked), and the activation stays
+// unused; another user's enrollment is not affected.
+func TestPasskeyCredentialOncePerUser(t *testing.T) {
+	e := passkeyEnv(t)
+	pk := e.newPasskey()
+	first := e.mustEnrollWeb("alice", pk)
+	_, status, pe := e.enrollWeb("alice", pk, nil)
+	if status != 400 || pe.Code != protocol.ErrInvalidRequest || pe.Description != "this passkey is already enrolled for this user" {
+		t.Fatalf("second enrollment of the same credential: %d %+v", status, pe)
+	}
+	if _, err := e.st.UpdateDevice(e.ctx, first.id, func(d store.Device) (store.Device, error) {
+		d.Status, d.RevokedAt = store.DeviceRevoked, e.clock.Now()
+		return d, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, status, _ := e.enrollWeb("alice", pk, nil); status != 400 {
+		t.Fatalf("the credential of a revoked device enrolled again: %d", status)
+	}
+	if devs, _ := e.st.ListDevices(e.ctx, "alice"); len(devs) != 1 {
+		t.Fatalf("alice has %d devices, want the first only", len(devs))
+	}
+	acts, err := e.st.ListActivations(e.ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unused := 0
+	for _, a := range acts {
+		if a.UsedAt.IsZero() {
+			unused++
+		}
+	}
+	if unused != 2 {
+		t.Errorf("%d unused activations after two refusals, want 2", unused)
+	}
+	// A new passkey of alice's, and the same one for bob, enroll.
+	e.mustEnrollWeb("alice", e.newPasskey())
+	e.mustEnrollWeb("bob", pk)
 }
 
 // TestPasskeySignCounter: a counting passkey's counter must grow; one that
@@ -338,17 +408,21 @@ func webauthnFor(t *testing.T, e *env) *webauthntest.Authenticator {
 // TestDeviceKeysPolicy: hardware refuses software keys (the web app
 // without a passkey, a native key not reported in hardware) and accepts
 // passkeys and hardware native keys; attested accepts only passkeys whose
-// attestation verified and is not self attestation. Refused devices are not
-// woken, not listed, 404 on GET and 403 on answer; with none left Start
-// says so.
+// attestation verified, is not self attestation and chains to a configured
+// root. Refused devices are not woken, not listed, 404 on GET and 403 on
+// answer; with none left Start says so.
 func TestDeviceKeysPolicy(t *testing.T) {
-	e := passkeyEnv(t)
+	root, err := webauthntest.NewCA("operator's attestation root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := passkeyEnv(t, func(c *pushauth.Config, _ *pushauth.Deps) { c.AttestationRoots = []*x509.Certificate{root.Cert} })
 	sw := e.mustEnrollWeb("alice", nil)
 	nativeToken := randomToken()
 	native := e.enroll("alice", authenticator.EnrollOptions{PushProvider: protocol.ProviderFCM, PushToken: nativeToken})
 	hardware := func(p string) pushauth.Request { r := login("alice"); r.DeviceKeys = p; return r }
 
-	_, err := e.eng.Start(e.ctx, hardware(pushauth.KeysHardware))
+	_, err = e.eng.Start(e.ctx, hardware(pushauth.KeysHardware))
 	if !errors.Is(err, pushauth.ErrNoQualifyingDevice) || !errors.Is(err, pushauth.ErrNoDevice) {
 		t.Fatalf("only software keys under hardware: %v", err)
 	}
@@ -404,7 +478,9 @@ func TestDeviceKeysPolicy(t *testing.T) {
 	}
 
 	// attested: a passkey with attestation none or self attestation does
-	// not qualify; basic attestation does.
+	// not qualify, nor basic attestation under a CA that is not one of the
+	// configured roots (anyone can make a CA); basic attestation under the
+	// configured root does.
 	e.clock.Add(time.Second)
 	if _, err := e.eng.Start(e.ctx, hardware(pushauth.KeysAttested)); !errors.Is(err, pushauth.ErrNoQualifyingDevice) {
 		t.Fatalf("attested with a none passkey: %v", err)
@@ -415,10 +491,29 @@ func TestDeviceKeysPolicy(t *testing.T) {
 	if _, err := e.eng.Start(e.ctx, hardware(pushauth.KeysAttested)); !errors.Is(err, pushauth.ErrNoQualifyingDevice) {
 		t.Fatalf("attested with a self-attested passkey: %v", err)
 	}
+	otherCA, err := webauthntest.NewCA("someone's own CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ca := range map[string]*webauthntest.CA{"a throwaway CA": nil, "a CA that is not a configured root": otherCA} {
+		untrusted := e.newPasskey()
+		untrusted.Attestation, untrusted.CA = webauthntest.AttestPacked, ca
+		u := e.mustEnrollWeb("alice", untrusted)
+		dev, _ := e.st.GetDevice(e.ctx, u.id)
+		if w := dev.WebAuthn; !w.AttestationVerified || w.AttestationTrusted || w.AttestationType != "basic_full" {
+			t.Fatalf("basic attestation under %s stored as %+v", name, w)
+		}
+		if pushauth.Qualifies(dev, pushauth.KeysAttested) {
+			t.Fatalf("basic attestation under %s qualifies as attested", name)
+		}
+		if _, err := e.eng.Start(e.ctx, hardware(pushauth.KeysAttested)); !errors.Is(err, pushauth.ErrNoQualifyingDevice) {
+			t.Fatalf("attested with basic attestation under %s: %v", name, err)
+		}
+	}
 	basic := e.newPasskey()
-	basic.Attestation = webauthntest.AttestPacked
+	basic.Attestation, basic.CA = webauthntest.AttestPacked, root
 	b := e.mustEnrollWeb("alice", basic)
-	if dev, _ := e.st.GetDevice(e.ctx, b.id); !dev.WebAuthn.AttestationVerified || dev.WebAuthn.AttestationType != "basic_full" || dev.WebAuthn.AttestationFormat != "packed" {
+	if dev, _ := e.st.GetDevice(e.ctx, b.id); !dev.WebAuthn.AttestationVerified || !dev.WebAuthn.AttestationTrusted || dev.WebAuthn.AttestationType != "basic_full" || dev.WebAuthn.AttestationFormat != "packed" {
 		t.Fatalf("basic attestation stored as %+v", dev.WebAuthn)
 	}
 	e.clock.Add(time.Second)
@@ -431,4 +526,56 @@ func TestDeviceKeysPolicy(t *testing.T) {
 	want(t, "none passkey under attested", status2, state, pe, 403, protocol.ErrInvalidAnswer, "accepts only attested device keys")
 	status2, state, pe = b.answer(h.ID, protocol.Approve, h.Number)
 	want(t, "attested passkey", status2, state, pe, 200, string(store.ChallengeApproved), "")
+}
+
+// TestAttestationTrustedRoots: an attestation chain is trusted through
+// intermediates it carries up to a configured root, not through another
+// root's intermediates, and is checked at the engine's time (at
+// enrollment).
+func TestAttestationTrustedRoots(t *testing.T) {
+	root, err := webauthntest.NewCA("operator's attestation root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, err := root.Intermediate("vendor's issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := webauthntest.NewCA("another root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherInter, err := other.Intermediate("another issuing CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := passkeyEnv(t, func(c *pushauth.Config, _ *pushauth.Deps) { c.AttestationRoots = []*x509.Certificate{root.Cert} })
+	trusted := func(ca *webauthntest.CA) bool {
+		t.Helper()
+		a := e.newPasskey()
+		a.Attestation, a.CA = webauthntest.AttestPacked, ca
+		d := e.mustEnrollWeb("alice", a)
+		dev, err := e.st.GetDevice(e.ctx, d.id)
+		if err != nil || !dev.WebAuthn.AttestationVerified {
+			t.Fatalf("the statement under %s did not verify: %+v %v", ca.Cert.Subject.CommonName, dev.WebAuthn, err)
+		}
+		if dev.WebAuthn.AttestationTrusted != pushauth.Qualifies(dev, pushauth.KeysAttested) {
+			t.Fatalf("trusted %v but qualifies %v", dev.WebAuthn.AttestationTrusted, !dev.WebAuthn.AttestationTrusted)
+		}
+		return dev.WebAuthn.AttestationTrusted
+	}
+	if !trusted(root) || !trusted(inter) {
+		t.Fatal("a chain to the configured root is not trusted")
+	}
+	if trusted(otherInter) || trusted(other) {
+		t.Fatal("a chain to another root is trusted")
+	}
+	// Two days on by the engine's clock the chain has expired (the root is
+	// valid for a day, the attestation certificate an hour), though the
+	// statement itself still verifies: trust is judged at enrollment time
+	// by the engine's clock.
+	e.clock.Add(48 * time.Hour)
+	if trusted(root) {
+		t.Fatal("a chain to an expired root is trusted")
+	}
 }

@@ -1,6 +1,7 @@
 package pushauth
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -13,7 +14,7 @@ import (
 const (
 	KeysAny      = "any"      // every device ("" too)
 	KeysHardware = "hardware" // not a software key: a passkey, or a native key the device says is in hardware
-	KeysAttested = "attested" // a passkey whose attestation statement verified at enrollment
+	KeysAttested = "attested" // a passkey whose attestation chained to a trusted root at enrollment
 )
 
 // validKeys reports whether p is a device-key policy.
@@ -58,8 +59,11 @@ func challengeKeys(c store.Challenge) string {
 // policy p. "Hardware" takes the native app's word for its key
 // (posture hardware_key, a signal); a passkey is always in an
 // authenticator. "Attested" needs evidence: a passkey whose attestation
-// statement verified and was not self attestation (a credential key
-// signing itself says nothing about the authenticator).
+// statement verified, was not self attestation (a credential key signing
+// itself says nothing about the authenticator), and whose certificate
+// chain reached a root the bridge trusts (AttestationTrusted, see
+// attestation.go): a consistent statement under a CA anyone can make
+// proves nothing either.
 func qualifies(d store.Device, p string) bool {
 	switch p {
 	case "", KeysAny:
@@ -68,7 +72,7 @@ func qualifies(d store.Device, p string) bool {
 		return d.Kind == store.DeviceKindWebAuthn || d.Kind == store.DeviceKindJWS && postureFlag(d.Posture, "hardware_key")
 	case KeysAttested:
 		w := d.WebAuthn
-		return d.Kind == store.DeviceKindWebAuthn && w != nil && w.AttestationVerified && attestedType(w.AttestationType)
+		return d.Kind == store.DeviceKindWebAuthn && w != nil && w.AttestationVerified && w.AttestationTrusted && attestedType(w.AttestationType)
 	}
 	return false
 }
@@ -124,3 +128,19 @@ func policyRefusal(d store.Device, p string) *DeviceError {
 // KeysAny, KeysHardware, KeysAttested), as the engine decides it: for pages
 // that show a user which applications a device can approve.
 func Qualifies(d store.Device, p string) bool { return qualifies(d, p) }
+
+// DeviceQualifies reports whether device deviceID is active and meets
+// device-key policy p: for a front end that would let something the
+// device approved earlier (a browser session) stand in for a new sign-in
+// to an application with policy p. An unknown, revoked or unreadable
+// device does not qualify, nor does "" (no device: a sign-in with a code).
+func (e *Engine) DeviceQualifies(ctx context.Context, deviceID, p string) bool {
+	if deviceID == "" || !validKeys(p) {
+		return false
+	}
+	d, err := e.st.GetDevice(ctx, deviceID)
+	if err != nil || d.Status != store.DeviceActive {
+		return false
+	}
+	return qualifies(d, p)
+}

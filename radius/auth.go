@@ -115,6 +115,9 @@ func (s *Server) access(ctx context.Context, c *Client, p *radius.Packet, src ne
 	l.ident, l.user = ident, ident.Username
 
 	switch {
+	case code != "" && !codesAccepted(c):
+		// Checked before the code, which stays unused.
+		return s.reject(ctx, l, "one-time code refused: the client's device_keys is "+c.DeviceKeys+" (a hardware-bound key must approve)", msgNoCodes)
 	case code != "":
 		return s.finishCode(ctx, l, code)
 	case c.SecondFactor == FactorOTP && factor == FactorPush:
@@ -191,6 +194,14 @@ func splitSuffix(pw string) (password, factor, code string) {
 	return pw, "", ""
 }
 
+// codesAccepted reports whether client c takes one-time codes (TOTP,
+// bypass) as the second factor: not when its device_keys is hardware or
+// attested, the operator's word that a hardware-bound key must approve
+// (a code typed from anywhere would go around it).
+func codesAccepted(c *Client) bool {
+	return c.DeviceKeys == "" || c.DeviceKeys == pushauth.KeysAny
+}
+
 // looksLikeCode reports whether s is 6 to 20 ASCII digits: a TOTP code (6
 // or 8) or a bypass code (8 to 20).
 func looksLikeCode(s string) bool {
@@ -220,6 +231,9 @@ func (s *Server) push(ctx context.Context, l *login) *radius.Packet {
 	l.chal = h.ID
 	if c.Wait == Challenge {
 		msg := msgApprove
+		if !codesAccepted(c) {
+			msg = msgApproveOnly
+		}
 		if h.Number != "" {
 			msg = fmt.Sprintf(msgApproveNumber, h.Number)
 		}
@@ -455,6 +469,15 @@ func (s *Server) resume(ctx context.Context, l *login, state, response string) *
 	code := strings.Map(dropSpaces, response)
 	if sess.number != "" && code == sess.number {
 		code = "" // the user typed the number here too: as good as Enter
+	}
+	if (looksLikeCode(code) || sess.kind == FactorOTP) && !codesAccepted(l.c) {
+		// The code is not checked (nor used up); the push, if any, still
+		// waits for the phone.
+		if sess.kind == FactorOTP {
+			return end(s.reject(ctx, l, "one-time code refused: the client's device_keys is "+l.c.DeviceKeys, msgNoCodes))
+		}
+		s.auditChallenge(ctx, l, "one-time code refused: the client's device_keys is "+l.c.DeviceKeys)
+		return s.challenge(ctx, l, sess, msgNoCodesApprove)
 	}
 	if looksLikeCode(code) || sess.kind == FactorOTP {
 		factor, err := s.verifyCode(ctx, l.user, code)

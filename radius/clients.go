@@ -145,6 +145,9 @@ func (c *Client) validate() error {
 	if c.SecondFactor != FactorPush && c.SecondFactor != FactorOTP {
 		return fmt.Errorf("client %s: second factor %q is not push or otp", c.Name, c.SecondFactor)
 	}
+	if c.SecondFactor == FactorOTP && !codesAccepted(c) {
+		return fmt.Errorf("client %s: second factor otp with device_keys %s: one-time codes are not taken where a hardware-bound key must approve", c.Name, c.DeviceKeys)
+	}
 	if c.Failmode != FailSecure && c.Failmode != FailSafe {
 		return fmt.Errorf("client %s: failmode %q is not secure or safe", c.Name, c.Failmode)
 	}

@@ -210,11 +210,18 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 // enroll enrolls a reference authenticator (long-poll only) for user.
 func (e *env) enroll(user string) *authenticator.Device {
 	e.t.Helper()
+	return e.enrollWith(user, nil)
+}
+
+// enrollWith enrolls one that reports posture ("hardware_key": true for a
+// key the device keeps in hardware).
+func (e *env) enrollWith(user string, posture map[string]bool) *authenticator.Device {
+	e.t.Helper()
 	act, _, err := pushauth.Activator{Store: e.st, Keys: e.keys, HMACKey: e.sealer.DeriveKey(pushauth.ActivationKeyLabel), BaseURL: e.base}.Create(e.ctx, user, "test", "")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	d, err := authenticator.Enroll(e.ctx, act.String(), authenticator.EnrollOptions{Name: user + "'s phone"})
+	d, err := authenticator.Enroll(e.ctx, act.String(), authenticator.EnrollOptions{Name: user + "'s phone", Posture: posture})
 	if err != nil {
 		e.t.Fatalf("enroll: %v", err)
 	}

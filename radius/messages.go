@@ -4,6 +4,9 @@ package radius
 // NAS shows them in its login prompt (VPN client, SSH, captive portal).
 const (
 	msgApprove            = "Approve the sign-in on your phone, then press Enter. Or type a one-time code."
+	msgApproveOnly        = "Approve the sign-in on your phone, then press Enter."
+	msgNoCodes            = "This service does not take one-time codes: approve the sign-in on your phone (a passkey or hardware key)."
+	msgNoCodesApprove     = "This service does not take one-time codes. Approve the sign-in on your phone, then press Enter."
 	msgApproveNumber      = "Type %s on your phone to approve the sign-in, then press Enter here."
 	msgStillWaiting       = "Still waiting for your phone. Approve the sign-in, then press Enter."
 	msgStillWaitingNumber = "Still waiting for your phone. Type %s on your phone to approve, then press Enter."

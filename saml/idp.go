@@ -497,7 +497,7 @@ func (i *IdP) sso(w http.ResponseWriter, r *http.Request) {
 	fresh := req.Request.ForceAuthn != nil && *req.Request.ForceAuthn
 	if req.Request.IsPassive != nil && *req.Request.IsPassive {
 		// No page may be shown: a usable session answers, else NoPassive.
-		if _, err := i.d.Flow.SessionFor(r, sp.App); err != nil || fresh || !sp.App.SessionReuse {
+		if res, err := i.d.Flow.SessionFor(r, sp.App); err != nil || fresh || !sp.App.SessionReuse || !i.d.Flow.SessionMeetsKeys(ctx, sp.App, res) {
 			i.audit(ctx, "", "saml.sso", sp.Name, store.ResultFailure, "IsPassive without a usable session")
 			i.errorResponse(w, r, req, saml.StatusNoPassive)
 			return

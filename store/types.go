@@ -121,11 +121,17 @@ type WebAuthnCredential struct {
 	// and its signature verified. No vendor metadata (FIDO MDS) is
 	// consulted: it proves the statement is consistent, not who made the
 	// authenticator.
-	AttestationVerified bool     `json:"attestation_verified"`
-	BackupEligible      bool     `json:"backup_eligible"`
-	BackedUp            bool     `json:"backed_up"`
-	Transports          []string `json:"transports,omitempty"`
-	RPID                string   `json:"rp_id"`
+	AttestationVerified bool `json:"attestation_verified"`
+	// AttestationTrusted is set when, besides, the statement's certificate
+	// chain reached a root the bridge trusts at enrollment: one the
+	// WebAuthn library pins for its format (apple, android-key) or one of
+	// the operator's app.attestation_roots (packed, tpm, fido-u2f). Only
+	// then does the device meet device_keys: attested.
+	AttestationTrusted bool     `json:"attestation_trusted,omitempty"`
+	BackupEligible     bool     `json:"backup_eligible"`
+	BackedUp           bool     `json:"backed_up"`
+	Transports         []string `json:"transports,omitempty"`
+	RPID               string   `json:"rp_id"`
 }
 
 // KeyPurpose says what a server key signs.

@@ -81,6 +81,7 @@ const (
 	appPwless  = "pwless" // passwordless, number matching
 	appCaptcha = "captcha"
 	appHWKeys  = "hwkeys" // device_keys hardware
+	appPwlHW   = "pwlhw"  // passwordless, device_keys hardware
 )
 
 // envSetup is what options may change before the env is built.
@@ -195,7 +196,8 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		{ID: appOther, Name: "Other", Directory: e.other, SessionReuse: true},
 		{ID: appPwless, Name: "Kiosk", Directory: e.pwless, NumberMatching: true, SessionReuse: true},
 		{ID: appCaptcha, Name: "Public", Directory: e.local, Captcha: true},
-		{ID: appHWKeys, Name: "Vault", Directory: e.local, DeviceKeys: pushauth.KeysHardware},
+		{ID: appHWKeys, Name: "Vault", Directory: e.local, DeviceKeys: pushauth.KeysHardware, SessionReuse: true},
+		{ID: appPwlHW, Name: "Door", Directory: e.pwless, DeviceKeys: pushauth.KeysHardware},
 	} {
 		a.Channel = "oidc"
 		e.apps[a.ID] = a

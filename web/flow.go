@@ -49,6 +49,11 @@ type Pusher interface {
 	// Resolve closes a push whose sign-in was completed another way (a
 	// one-time code): it does not count towards the user's back-off.
 	Resolve(ctx context.Context, id, reason string) error
+	// DeviceQualifies reports whether a device is active and meets a
+	// device-key policy (pushauth.Engine.DeviceQualifies): a browser
+	// session stands in for a sign-in to an application with device_keys
+	// hardware or attested only if the device that approved it does.
+	DeviceQualifies(ctx context.Context, deviceID, policy string) bool
 }
 
 // CodeVerifier checks a one-time code (otp.TOTP).
@@ -327,8 +332,26 @@ func (f *Flow) reusable(r *http.Request, l Login) (Result, bool) {
 	if l.HasMaxAge && f.now().Sub(res.AuthTime) > l.MaxAge {
 		return Result{}, false
 	}
+	if !f.SessionMeetsKeys(r.Context(), l.App, res) {
+		return Result{}, false
+	}
 	res.FromSession = true
 	return res, true
+}
+
+// SessionMeetsKeys reports whether a browser session (res, from
+// SessionFor) may stand in for a sign-in to app under app's device-key
+// policy: always under any; under hardware or attested only when a device
+// approved the session and still qualifies (active, and of a kind the
+// policy accepts). A session opened with a one-time code, or approved by a
+// software key for a laxer application, does not; the user is asked
+// again, on a qualifying device. Front ends that answer from a session
+// without pages (OIDC prompt=none, SAML IsPassive) ask it too.
+func (f *Flow) SessionMeetsKeys(ctx context.Context, app App, res Result) bool {
+	if app.DeviceKeys == "" || app.DeviceKeys == pushauth.KeysAny {
+		return true
+	}
+	return res.DeviceID != "" && f.d.Push != nil && f.d.Push.DeviceQualifies(ctx, res.DeviceID, app.DeviceKeys)
 }
 
 // stillValid looks the session's user up again: one disabled or removed
@@ -345,8 +368,9 @@ func (f *Flow) stillValid(ctx context.Context, app App, res *Result) bool {
 
 // SessionFor returns the browser's session if it exists and was opened
 // with app's directory (ErrNoSession otherwise). It does not consider
-// the app's SessionReuse: that is for the caller (prompt=none, IsPassive)
-// to decide.
+// the app's SessionReuse or device-key policy (SessionMeetsKeys): that is
+// for the caller (prompt=none, IsPassive) to decide; sign-out uses it to
+// find the session whatever the policy.
 func (f *Flow) SessionFor(r *http.Request, app App) (Result, error) {
 	c, err := r.Cookie(f.sessionCookie)
 	if err != nil || c.Value == "" {

@@ -1226,3 +1226,153 @@ func TestSessionNotReusedForDisabledUser(t *testing.T) {
 	_, p := b.begin(appPortal)
 	p.want(http.StatusOK, "signin")
 }
+
+// A browser session stands in for a sign-in to an application with
+// device_keys hardware only when a device that still qualifies approved
+// it: not a session approved by a software key for a laxer application,
+// not one opened with a code, not one whose device was revoked since.
+func TestSessionReuseDeviceKeys(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	soft := e.enroll("alice", nil)
+	b := e.browser()
+	id, w := b.start(appPortal, "alice")
+	e.answer(soft, e.challenge(soft), protocol.Approve, "")
+	if res := b.continueLogin(id, w).result(); res.DeviceID != soft.ID() {
+		t.Fatalf("result %+v, want the software key's approval", res)
+	}
+	if _, p := b.begin(appPortal); p.url.Path != "/app/done" {
+		t.Fatalf("the session was not reused for the portal: %s", p.url)
+	}
+	_, p := b.begin(appHWKeys)
+	p.want(http.StatusOK, "signin")
+
+	// Approved by a hardware key: reused for the vault.
+	hard := e.enroll("alice", map[string]bool{"hardware_key": true})
+	id, w = b.start(appHWKeys, "alice")
+	e.answer(hard, e.challenge(hard), protocol.Approve, "")
+	if res := b.continueLogin(id, w).result(); res.DeviceID != hard.ID() {
+		t.Fatalf("result %+v, want the hardware key's approval", res)
+	}
+	_, p = b.begin(appHWKeys)
+	if p.url.Path != "/app/done" || !p.result().FromSession {
+		t.Fatalf("the session of a hardware key was not reused for the vault: %s", p.url)
+	}
+	// The device revoked: the session is no longer good for the vault,
+	// still for the portal.
+	if _, err := e.st.UpdateDevice(e.ctx, hard.ID(), func(d store.Device) (store.Device, error) {
+		d.Status, d.RevokedAt = store.DeviceRevoked, e.clock.Now()
+		return d, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, p = b.begin(appHWKeys)
+	p.want(http.StatusOK, "signin")
+	if _, p := b.begin(appPortal); p.url.Path != "/app/done" {
+		t.Fatalf("the session was not reused for the portal: %s", p.url)
+	}
+
+	// A session opened with a code has no device: not for the vault.
+	code := e.totpCode("bob")
+	c := e.browser()
+	id, p = c.begin(appPortal)
+	cp := c.signIn(id, p, "bob", password)
+	cp.want(http.StatusOK, "code")
+	if res := c.post("/login/"+id+"/code", url.Values{"csrf": {cp.csrf()}, "code": {code(e.clock.Now())}}).result(); res.DeviceID != "" {
+		t.Fatalf("code result %+v", res)
+	}
+	if _, p := c.begin(appPortal); p.url.Path != "/app/done" {
+		t.Fatalf("the code session was not reused for the portal: %s", p.url)
+	}
+	_, p = c.begin(appHWKeys)
+	p.want(http.StatusOK, "signin")
+}
+
+// Under device_keys hardware a one-time code is no way around the key: a
+// user with a TOTP token and only a software key gets the device-keys
+// failure page, not the code page; one with a hardware key is not offered
+// a code, and a code posted anyway is refused unchecked while the push
+// waits on. A passwordless sign-in keeps its decoy (known and unknown
+// users alike), without the code link.
+func TestCodesRefusedUnderDeviceKeys(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.enroll("alice", nil) // a software key
+	code := e.totpCode("alice")
+
+	b := e.browser()
+	id, p := b.begin(appHWKeys)
+	f := b.signIn(id, p, "alice", password)
+	f.want(http.StatusOK, "failed")
+	if f.heading() != en(t, "fail_nodevicekeys_title") {
+		t.Fatalf("heading %q, want the device-keys failure (not the code page)", f.heading())
+	}
+	if slices.Contains(f.links(), "/login/"+id+"/code") {
+		t.Errorf("the failure page links to the code page: %v", f.links())
+	}
+	b.get("/login/"+id+"/code").want(http.StatusOK, "failed")
+
+	hard := e.enroll("alice", map[string]bool{"hardware_key": true})
+	b = e.browser()
+	id, w := b.start(appHWKeys, "alice")
+	if slices.Contains(w.links(), "/login/"+id+"/code") {
+		t.Fatalf("code link offered under device_keys hardware: %v", w.links())
+	}
+	b.get("/login/"+id+"/code").want(http.StatusOK, "wait")
+	right := code(e.clock.Now())
+	b.post("/login/"+id+"/code", url.Values{"csrf": {w.csrf()}, "code": {right}}).want(http.StatusOK, "wait")
+	e.answer(hard, e.challenge(hard), protocol.Approve, "")
+	if res := b.continueLogin(id, w).result(); !slices.Equal(res.AMR, []string{"pwd", "mfa", "hwk"}) {
+		t.Errorf("AMR %v, want the hardware key's approval", res.AMR)
+	}
+
+	// The policy applies to a sign-in under way when the config changes:
+	// the code link offered before goes, and a code posted is refused,
+	// audited and not used up.
+	b = e.browser()
+	id, w = b.start(appNoReuse, "alice")
+	if !slices.Contains(w.links(), "/login/"+id+"/code") {
+		t.Fatalf("no code link under device_keys any: %v", w.links())
+	}
+	e.mu.Lock()
+	a := e.apps[appNoReuse]
+	a.DeviceKeys = pushauth.KeysHardware
+	e.apps[appNoReuse] = a
+	e.mu.Unlock()
+	b.post("/login/"+id+"/code", url.Values{"csrf": {w.csrf()}, "code": {right}}).want(http.StatusOK, "wait")
+	if p := b.get("/login/" + id); slices.Contains(p.links(), "/login/"+id+"/code") {
+		t.Errorf("the code link is still offered after the policy changed: %v", p.links())
+	}
+	found := false
+	for _, ev := range e.audited("login", "alice") {
+		found = found || strings.Contains(ev.Reason, "one-time code refused")
+	}
+	if !found {
+		t.Error("the refused code is not audited")
+	}
+	if err := e.totp.Verify(e.ctx, "alice", right); err != nil {
+		t.Errorf("the refused code was used up: %v", err)
+	}
+
+	// Passwordless: dave (a token, no phone) and mallory (unknown) see the
+	// same waiting page, with no code link.
+	e.totpCode("dave")
+	var pages [][]string
+	for _, u := range []string{"dave", "mallory"} {
+		b := e.browser()
+		id, p := b.begin(appPwlHW)
+		w := b.signIn(id, p, u, "")
+		w.want(http.StatusOK, "wait")
+		var links []string
+		for _, l := range w.links() {
+			links = append(links, strings.ReplaceAll(l, id, "ID"))
+		}
+		if slices.Contains(links, "/login/ID/code") {
+			t.Errorf("%s: code link on a passwordless sign-in under device_keys hardware", u)
+		}
+		pages = append(pages, links)
+	}
+	if !slices.Equal(pages[0], pages[1]) {
+		t.Errorf("dave's waiting page %v, mallory's %v", pages[0], pages[1])
+	}
+}

@@ -104,7 +104,7 @@ func (f *Flow) view(id string, st login, app App) view {
 	v := view{
 		ID: id, CSRF: f.csrf(id, st.Binding), App: app.Name, Number: st.Number, Hint: st.Hint,
 		Password: app.Directory != nil && directory.RequiresPassword(app.Directory),
-		HasCode:  st.HasCode && f.d.TOTP != nil, Failure: st.Failure,
+		HasCode:  st.HasCode && f.d.TOTP != nil && codesAccepted(app), Failure: st.Failure,
 		Challenge: st.Challenge != "" || st.Decoy,
 		CanResend: st.Resends < maxResends,
 		Attempt:   st.attempt(),
@@ -200,6 +200,7 @@ func (f *Flow) signIn(w http.ResponseWriter, r *http.Request) {
 		// reason as the decoy.
 		hasCode = f.d.TOTP != nil
 	}
+	hasCode = hasCode && codesAccepted(app)
 	st, err = f.update(ctx, id, func(s *login) error {
 		if s.Step != "signin" {
 			return errStep
@@ -253,6 +254,12 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 	var rl *pushauth.RateLimitError
 	switch {
 	case err == nil:
+	case st.Password && errors.Is(err, pushauth.ErrNoQualifyingDevice):
+		// Before the code page: under device_keys hardware or attested a
+		// code is no way around the key (codesAccepted). Not on a
+		// passwordless sign-in, whose decoy below keeps known users
+		// looking like unknown ones (and offers no code here either).
+		failure = "nodevicekeys"
 	case !st.Password && (errors.Is(err, pushauth.ErrNoDevice) || errors.Is(err, pushauth.ErrLocked) || errors.As(err, &rl)):
 		// Passwordless: the waiting page, as for an unknown user (a code
 		// still works from there for a user with a token): what would
@@ -268,8 +275,6 @@ func (f *Flow) push(w http.ResponseWriter, r *http.Request, id string, st login,
 		}
 		f.pages.code(w, r, f.view(id, st, app), "")
 		return
-	case errors.Is(err, pushauth.ErrNoQualifyingDevice):
-		failure = "nodevicekeys"
 	case errors.Is(err, pushauth.ErrNoDevice):
 		failure = "nodevice"
 	case errors.Is(err, pushauth.ErrLocked):
@@ -322,7 +327,7 @@ func (f *Flow) decoy(w http.ResponseWriter, r *http.Request, id string, app App)
 		if (s.Step != "signin" && s.Step != "push") || s.Challenge != "" {
 			return errStep
 		}
-		s.Step, s.Decoy, s.Number, s.HasCode = "push", true, number, f.d.TOTP != nil
+		s.Step, s.Decoy, s.Number, s.HasCode = "push", true, number, f.d.TOTP != nil && codesAccepted(app)
 		s.Expires, s.PushedAt, s.Sending = f.now().Add(f.decoyTTL), f.now(), false
 		return nil
 	})
@@ -681,11 +686,20 @@ func (f *Flow) showCode(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if (st.Step != "push" && st.Step != "code") || !st.HasCode || f.d.TOTP == nil {
+	if (st.Step != "push" && st.Step != "code") || !st.HasCode || f.d.TOTP == nil || !codesAccepted(app) {
 		http.Redirect(w, r, "/login/"+id, http.StatusSeeOther)
 		return
 	}
 	f.pages.code(w, r, f.view(id, st, app), "")
+}
+
+// codesAccepted reports whether app takes one-time codes (TOTP) instead
+// of an approval: not under device_keys hardware or attested, the
+// operator's word that a hardware-bound key must approve (a code typed
+// from anywhere would go around it). Looked up with the application on
+// every request, so a changed config applies to sign-ins under way.
+func codesAccepted(app App) bool {
+	return app.DeviceKeys == "" || app.DeviceKeys == pushauth.KeysAny
 }
 
 // submitCode checks a TOTP code typed instead of approving.
@@ -704,6 +718,12 @@ func (f *Flow) submitCode(w http.ResponseWriter, r *http.Request) {
 	user := ""
 	if st.Identity != nil {
 		user = st.Identity.Username
+	}
+	if !codesAccepted(app) {
+		// Not checked, so not used up.
+		f.audit(ctx, r, app, user, store.ResultFailure, "one-time code refused: the application's device_keys is "+app.DeviceKeys, nil)
+		http.Redirect(w, r, "/login/"+id, http.StatusSeeOther)
+		return
 	}
 	// Counted before checking, so parallel guesses cannot outrun the
 	// limit; refunded on success.

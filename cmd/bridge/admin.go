@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bridge-idp/bridge/pushauth"
 	"github.com/bridge-idp/bridge/store"
 	"github.com/bridge-idp/bridge/store/sqlstore"
 	"github.com/bridge-idp/bridge/web/account"
@@ -81,9 +82,11 @@ func (c *cli) devicesCommand() *cobra.Command {
 					Kind     string `json:"kind"` // jws or webauthn
 					KeyAlg   string `json:"key_alg"`
 					// Attestation is a passkey's attestation format
-					// (none, packed, ...) and whether it verified.
+					// (none, packed, ...), whether it verified and whether
+					// it chained to a trusted root (device_keys attested).
 					Attestation         string    `json:"attestation,omitempty"`
 					AttestationVerified bool      `json:"attestation_verified,omitempty"`
+					AttestationTrusted  bool      `json:"attestation_trusted,omitempty"`
 					PushProvider        string    `json:"push_provider"`
 					PushStale           bool      `json:"push_token_stale"`
 					AppVersion          string    `json:"app_version"`
@@ -99,6 +102,7 @@ func (c *cli) devicesCommand() *cobra.Command {
 						CreatedAt: d.CreatedAt, LastSeenAt: d.LastSeenAt, RevokedAt: d.RevokedAt}
 					if d.WebAuthn != nil {
 						dj.Attestation, dj.AttestationVerified = d.WebAuthn.AttestationFormat, d.WebAuthn.AttestationVerified
+						dj.AttestationTrusted = pushauth.Qualifies(d, pushauth.KeysAttested)
 					}
 					out = append(out, dj)
 				}
@@ -112,8 +116,13 @@ func (c *cli) devicesCommand() *cobra.Command {
 					push += " (stale)"
 				}
 				kind := deviceKind(d)
-				if pk := d.WebAuthn; pk != nil && pk.AttestationVerified {
+				switch pk := d.WebAuthn; {
+				case pk == nil:
+				case pushauth.Qualifies(d, pushauth.KeysAttested):
 					kind += " (attested: " + pk.AttestationFormat + ")"
+				case pk.AttestationVerified:
+					// Consistent, but not under a root the bridge trusts.
+					kind += " (" + pk.AttestationFormat + ", untrusted root)"
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, dash(d.Name), dash(d.Platform), kind, d.KeyAlg, push, d.Status, timeText(d.CreatedAt), timeText(d.LastSeenAt))
 			}

@@ -348,18 +348,29 @@ func TestDevicesListAndRevoke(t *testing.T) {
 	}
 	pk := store.Device{ID: "dev-2", User: "hugo", Name: "web app", Platform: "web", KeyAlg: "ES256", Kind: store.DeviceKindWebAuthn,
 		PublicJWK: []byte(`{"kty":"EC"}`), Status: store.DeviceActive, CreatedAt: time.Now().Add(time.Second),
-		WebAuthn: &store.WebAuthnCredential{CredentialID: []byte{1}, PublicKey: []byte{2}, AttestationFormat: "packed", AttestationVerified: true}}
+		WebAuthn: &store.WebAuthnCredential{CredentialID: []byte{1}, PublicKey: []byte{2}, AttestationFormat: "packed", AttestationType: "basic_full", AttestationVerified: true}}
 	if err := s.CreateDevice(context.Background(), pk); err != nil {
 		t.Fatal(err)
 	}
-	if out := e.ok("", "devices", "list", "hugo"); !strings.Contains(out, "KIND") || !strings.Contains(out, "webauthn (attested: packed)") {
+	// A consistent statement under a root the bridge does not trust is not
+	// "attested".
+	if out := e.ok("", "devices", "list", "hugo"); !strings.Contains(out, "KIND") || !strings.Contains(out, "webauthn (packed, untrusted root)") {
 		t.Fatalf("devices list does not show the passkey's kind:\n%s", out)
+	}
+	if _, err := s.UpdateDevice(context.Background(), "dev-2", func(d store.Device) (store.Device, error) {
+		d.WebAuthn.AttestationTrusted = true
+		return d, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if out := e.ok("", "devices", "list", "hugo"); !strings.Contains(out, "webauthn (attested: packed)") {
+		t.Fatalf("devices list does not show the passkey as attested:\n%s", out)
 	}
 	list = nil
 	if err := json.Unmarshal([]byte(e.ok("", "devices", "list", "hugo", "--json")), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 2 || list[1]["kind"] != "webauthn" || list[1]["attestation"] != "packed" || list[1]["attestation_verified"] != true {
+	if len(list) != 2 || list[1]["kind"] != "webauthn" || list[1]["attestation"] != "packed" || list[1]["attestation_verified"] != true || list[1]["attestation_trusted"] != true {
 		t.Fatalf("devices list = %v", list)
 	}
 	// Account sessions opened with each device: revoking dev-1 ends its own.

@@ -149,6 +149,7 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		WebAuthnRPID:        cfg.App.RPID,
 		WebAuthnOrigins:     cfg.App.Origins,
 		WebAuthnAttestation: cfg.AppAttestation(),
+		AttestationRoots:    cfg.App.AttestationRootCerts,
 	}, deps)
 	if err != nil {
 		return nil, errors.Join(errors.New("push"), err)
@@ -161,6 +162,10 @@ func openPush(ctx context.Context, cfg *config.Config, st store.Store, km *keys.
 		providers = append(providers, name)
 	}
 	logger.Info("push engine ready", "state", cfg.PushState(), "providers", providers, "base_url", cfg.HTTP.Public.BaseURL)
+	if cfg.AppAttestation() == "direct" {
+		// device_keys attested somewhere: say which roots it rests on.
+		logger.Info("passkey attestation is required by some application", "operator_roots", len(cfg.App.AttestationRootCerts), "built_in_roots", "apple, android-key")
+	}
 	if cfg.App.Enabled && cfg.App.RPID == "" {
 		logger.Warn("passkeys are off: the public base URL's host is an IP address, so the web app enrolls software keys only (use a host name, or http://localhost:PORT for a trial)", "base_url", cfg.HTTP.Public.BaseURL)
 	}

@@ -1,13 +1,14 @@
 // Package webauthntest is a software WebAuthn authenticator for tests: it
 // makes the registrations (attestation none, packed self attestation, or
-// packed basic attestation under a throwaway CA) and assertions that a
+// packed basic attestation under a CA the test makes and may configure as
+// a trusted root, or under a throwaway one) and assertions that a
 // browser with a platform authenticator would hand the web app, for a given
 // challenge, origin and RP ID, so the engine's passkey path is tested with
 // the bytes the real ceremony produces (CBOR attestation objects, COSE
 // keys, DER ECDSA signatures) without a browser.
 //
 // Knobs make the cases a real authenticator or an attacker can produce:
-// user verification off, any sign counter, another origin, another
+// user presence or verification off, any sign counter, another origin, another
 // credential (a second Authenticator).
 //
 // Data flow: New makes an ES256 credential key and id; Register builds the

@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"time"
@@ -23,7 +24,7 @@ import (
 const (
 	AttestNone       = "none"
 	AttestPackedSelf = "packed-self" // packed, signed by the credential key itself
-	AttestPacked     = "packed"      // packed basic: an attestation certificate under a test CA
+	AttestPacked     = "packed"      // packed basic: an attestation certificate under CA (or a throwaway CA)
 )
 
 // Authenticator flags (WebAuthn §6.1).
@@ -40,8 +41,9 @@ const (
 type Authenticator struct {
 	RPID   string
 	Origin string
-	// UV sets the user-verified flag (New: true).
-	UV bool
+	// UP sets the user-present flag (New: true); UV the user-verified flag
+	// (New: true).
+	UP, UV bool
 	// Counter is the sign counter the next ceremony reports; with Counting
 	// it is incremented first (a counting authenticator), without it stays
 	// as set (0 for synced passkeys).
@@ -49,6 +51,9 @@ type Authenticator struct {
 	Counting bool
 	// Attestation is the format Register makes (New: none).
 	Attestation string
+	// CA issues the attestation certificate of AttestPacked; nil makes a
+	// throwaway root for each registration, which no verifier can trust.
+	CA *CA
 	// BackupEligible and BackedUp set the BE and BS flags.
 	BackupEligible, BackedUp bool
 	// Type overrides the client data type ("" means the right one).
@@ -73,7 +78,7 @@ func New(rpID, origin string) (*Authenticator, error) {
 	if _, err := rand.Read(aaguid); err != nil {
 		return nil, err
 	}
-	return &Authenticator{RPID: rpID, Origin: origin, UV: true, Attestation: AttestNone, Key: k, CredentialID: id, AAGUID: aaguid}, nil
+	return &Authenticator{RPID: rpID, Origin: origin, UP: true, UV: true, Attestation: AttestNone, Key: k, CredentialID: id, AAGUID: aaguid}, nil
 }
 
 var b64 = base64.RawURLEncoding
@@ -105,7 +110,10 @@ func (a *Authenticator) authData(attested bool) []byte {
 		a.Counter++
 	}
 	rp := sha256.Sum256([]byte(a.RPID))
-	flags := byte(flagUP)
+	var flags byte
+	if a.UP {
+		flags |= flagUP
+	}
 	if a.UV {
 		flags |= flagUV
 	}
@@ -156,13 +164,13 @@ func (a *Authenticator) Register(challenge []byte) (*protocol.WebAuthnRegistrati
 		stmt["sig"] = sign(a.Key, ad, cd)
 	case AttestPacked:
 		format = "packed"
-		key, cert, err := a.attestationCert()
+		key, x5c, err := a.attestationChain()
 		if err != nil {
 			return nil, err
 		}
 		stmt["alg"] = -7
 		stmt["sig"] = sign(key, ad, cd)
-		stmt["x5c"] = []any{cert}
+		stmt["x5c"] = x5c
 	default:
 		return nil, fmt.Errorf("webauthntest: unknown attestation %q", a.Attestation)
 	}
@@ -176,27 +184,87 @@ func (a *Authenticator) Register(challenge []byte) (*protocol.WebAuthnRegistrati
 	}, nil
 }
 
-// attestationCert is a packed attestation certificate (WebAuthn §8.2.1)
-// issued by a throwaway CA, and its key.
-func (a *Authenticator) attestationCert() (*ecdsa.PrivateKey, []byte, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
+// attestationChain is a packed attestation certificate (WebAuthn §8.2.1)
+// issued by the authenticator's CA (a throwaway root if none), its key,
+// and the x5c array: the certificate, then the intermediates up to the
+// root, not the root itself (as authenticators send it).
+func (a *Authenticator) attestationChain() (*ecdsa.PrivateKey, []any, error) {
+	ca := a.CA
+	if ca == nil {
+		var err error
+		if ca, err = NewCA("webauthntest throwaway CA"); err != nil {
+			return nil, nil, err
+		}
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
 	}
 	now := time.Now()
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "webauthntest CA"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), BasicConstraintsValid: true,
+	leaf := &x509.Certificate{SerialNumber: serial(), NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), BasicConstraintsValid: true,
 		Subject: pkix.Name{Country: []string{"SE"}, Organization: []string{"webauthntest"}, OrganizationalUnit: []string{"Authenticator Attestation"}, CommonName: "webauthntest authenticator"}}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
 		return nil, nil, err
 	}
-	return key, der, nil
+	x5c := []any{der}
+	for c := ca; c.parent != nil; c = c.parent {
+		x5c = append(x5c, c.Cert.Raw)
+	}
+	return key, x5c, nil
+}
+
+// CA is an attestation certificate authority: a root (NewCA) or an
+// intermediate under one (Intermediate). A test configures a root's PEM as
+// a trusted attestation root, or leaves it out to see it refused.
+type CA struct {
+	Cert   *x509.Certificate
+	Key    *ecdsa.PrivateKey
+	parent *CA
+}
+
+// NewCA makes a self-signed root valid from an hour ago to a day from now.
+func NewCA(name string) (*CA, error) { return newCA(name, nil) }
+
+// Intermediate makes a CA under c.
+func (c *CA) Intermediate(name string) (*CA, error) { return newCA(name, c) }
+
+func newCA(name string, parent *CA) (*CA, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{SerialNumber: serial(), Subject: pkix.Name{CommonName: name}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	issuer, issuerKey := tmpl, key
+	if parent != nil {
+		issuer, issuerKey = parent.Cert, parent.Key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, &key.PublicKey, issuerKey)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	return &CA{Cert: cert, Key: key, parent: parent}, nil
+}
+
+// PEM is the CA's certificate as a PEM block, as an operator's
+// attestation_roots file holds it.
+func (c *CA) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Cert.Raw})
+}
+
+// serial is a random certificate serial number.
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return n.Add(n, big.NewInt(1))
 }
 
 // Assertion is what navigator.credentials.get returns.

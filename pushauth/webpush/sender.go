@@ -48,8 +48,9 @@ type Config struct {
 	// leading "*." matches any subdomain (not the name itself). Required:
 	// the bridge POSTs wherever a device's subscription points, so only
 	// the real push services are listed (config.DefaultWebPushHosts). A
-	// loopback host listed by name may be reached over plain http, for
-	// tests; the sender logs a warning when one is listed.
+	// loopback host listed by name may be reached over plain http and on
+	// any port, for tests (other hosts on port 443 only); the sender logs
+	// a warning when one is listed.
 	AllowedHosts []string
 	// Timeout bounds one request to a push service; zero is
 	// DefaultTimeout. The context given to Send bounds all of them.
@@ -189,8 +190,9 @@ func (s *Sender) PublicKey() string {
 
 // CheckToken checks a push token (protocol.WebPushSubscription JSON) before
 // it is stored: at most MaxToken bytes; endpoint an absolute https URL on
-// an allowed host, with no user info or fragment (http only to a loopback
-// host listed by name); keys.p256dh an uncompressed P-256 point; keys.auth
+// an allowed host and the default port, with no user info or fragment
+// (http, or another port, only to a loopback host listed by name);
+// keys.p256dh an uncompressed P-256 point; keys.auth
 // 16 bytes; vapid an uncompressed P-256 point. It does not require vapid
 // to be a key the bridge still holds: Send treats that as a stale token.
 func (s *Sender) CheckToken(token string) error {

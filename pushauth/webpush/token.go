@@ -124,9 +124,10 @@ func (a allowList) parseToken(token string) (subscription, error) {
 	return subscription{endpoint: tj.Endpoint, origin: origin, uaPub: uaPub, auth: auth, vapid: vapid}, nil
 }
 
-// checkEndpoint accepts an absolute https URL on an allowed host, without
-// userinfo or fragment; http only to a loopback host listed by name (a
-// test's local push service). It returns the endpoint's origin.
+// checkEndpoint accepts an absolute https URL on an allowed host and the
+// default port, without userinfo or fragment; http, and other ports, only
+// to a loopback host listed by name (a test's local push service). It
+// returns the endpoint's origin.
 func (a allowList) checkEndpoint(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -142,6 +143,13 @@ func (a allowList) checkEndpoint(s string) (string, error) {
 	}
 	switch u.Scheme {
 	case "https":
+		// Push services listen on 443: another port on an allowed host
+		// would let a subscription aim the bridge's POSTs at whatever else
+		// runs there. A loopback host listed by name (a test's push
+		// service) may use any port.
+		if p := u.Port(); p != "" && p != "443" && !(exact && isLoopback(host)) {
+			return "", fmt.Errorf("endpoint port %s: push services are reached on the default https port only", clipPort(p))
+		}
 	case "http":
 		if !exact || !isLoopback(host) {
 			return "", errors.New("endpoint must be https (http only to a loopback host that is listed by name)")
@@ -166,6 +174,14 @@ func origin(u *url.URL) string {
 		host += ":" + port
 	}
 	return u.Scheme + "://" + host
+}
+
+// clipPort shortens a port from an untrusted URL for a message.
+func clipPort(p string) string {
+	if len(p) > 8 {
+		return p[:8] + "..."
+	}
+	return p
 }
 
 func isLoopback(host string) bool {

@@ -62,6 +62,10 @@ func TestCheckToken(t *testing.T) {
 		{"Apple subdomain", "https://web.push.apple.com/QGuQyavXutnMH", nil, ""},
 		{"Windows subdomain, upper case", "https://WNS2-BY3P.Notify.Windows.com/w/?token=BQYAAA", nil, ""},
 		{"default port", "https://fcm.googleapis.com:443/fcm/send/x", nil, ""},
+		{"other port", "https://fcm.googleapis.com:8443/fcm/send/x", nil, "endpoint port 8443: push services are reached on the default https port only"},
+		{"port 80 over https", "https://updates.push.services.mozilla.com:80/wpush/v2/x", nil, "default https port only"},
+		{"other port on a wildcard host", "https://web.push.apple.com:22/x", nil, "default https port only"},
+		{"loopback https listed by name, any port", "https://127.0.0.1:9443/push/x", nil, ""},
 		{"loopback http listed by name", "http://127.0.0.1:8123/push/x", nil, ""},
 		{"localhost http", "http://localhost:8123/push/x", nil, ""},
 		{"toJSON's expirationTime passes", "https://fcm.googleapis.com/x", func(m map[string]any) { m["expirationTime"] = nil }, ""},
@@ -106,6 +110,9 @@ func TestCheckToken(t *testing.T) {
 	}
 	// http to a loopback host reached only through a wildcard is refused.
 	wild, _ := newAllowList([]string{"*.localhost"})
+	if err := (&Sender{allow: wild}).CheckToken(testToken(t, "https://a.localhost:9443/x", nil)); err == nil || !strings.Contains(err.Error(), "default https port only") {
+		t.Errorf("another port on a wildcard-matched loopback host: %v, want refused", err)
+	}
 	if err := (&Sender{allow: wild}).CheckToken(testToken(t, "http://a.localhost/x", nil)); err == nil {
 		t.Error("http to a wildcard-matched loopback host accepted")
 	}

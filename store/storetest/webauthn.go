@@ -14,7 +14,7 @@ func passkeyDevice(id, userName string) store.Device {
 	d.Platform, d.Kind = "web", store.DeviceKindWebAuthn
 	d.WebAuthn = &store.WebAuthnCredential{
 		CredentialID: []byte{1, 2, 3, 0, 255}, PublicKey: []byte{0xa5, 1, 2, 3, 0x26}, SignCount: 7,
-		AAGUID: bytes.Repeat([]byte{0xad}, 16), AttestationFormat: "packed", AttestationType: "self", AttestationVerified: true,
+		AAGUID: bytes.Repeat([]byte{0xad}, 16), AttestationFormat: "packed", AttestationType: "basic_full", AttestationVerified: true, AttestationTrusted: true,
 		BackupEligible: true, BackedUp: false, Transports: []string{"internal", "hybrid"}, RPID: "example.org",
 	}
 	return d
@@ -32,7 +32,7 @@ func testDevicesWebAuthn(t *testing.T, newDB NewDB) {
 	w := got.WebAuthn
 	if got.Kind != store.DeviceKindWebAuthn || w == nil || !bytes.Equal(w.CredentialID, d.WebAuthn.CredentialID) ||
 		!bytes.Equal(w.PublicKey, d.WebAuthn.PublicKey) || w.SignCount != 7 || !bytes.Equal(w.AAGUID, d.WebAuthn.AAGUID) ||
-		w.AttestationFormat != "packed" || w.AttestationType != "self" || !w.AttestationVerified || !w.BackupEligible || w.BackedUp ||
+		w.AttestationFormat != "packed" || w.AttestationType != "basic_full" || !w.AttestationVerified || !w.AttestationTrusted || !w.BackupEligible || w.BackedUp ||
 		!slices.Equal(w.Transports, d.WebAuthn.Transports) || w.RPID != "example.org" {
 		t.Fatalf("passkey round trip: %+v %+v", got, w)
 	}
