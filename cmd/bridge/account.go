@@ -32,6 +32,12 @@ func openAccount(cfg *config.Config, st store.Store, push *pushEngine, act pusha
 	apps[account.Channel+"\x00"+account.AppID] = app
 	return account.New(account.Config{SelfEnrollment: cfg.App.SelfEnrollment}, account.Deps{
 		Flow: flow, App: app, Store: st, Activator: act, Fraud: push.Engine, Audit: push.audit, Logger: logger, Now: time.Now,
+		AppName: func(channel, id string) string {
+			if a, ok := apps.lookup(channel, id); ok {
+				return a.Name
+			}
+			return "" // RADIUS clients have no name but their id
+		},
 	})
 }
 

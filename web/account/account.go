@@ -68,8 +68,11 @@ type Deps struct {
 	Activator Activator
 	Fraud     FraudReporter
 	Audit     web.Auditor
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// AppName gives an application's name to show for its id in a
+	// channel (oidc, saml, radius, account); nil or "": the id is shown.
+	AppName func(channel, id string) string
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Page serves /account.

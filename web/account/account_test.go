@@ -378,7 +378,7 @@ func TestRecentSignInsAndReport(t *testing.T) {
 	if len(items) != 1 {
 		t.Fatalf("%d sign-ins listed, want alice's one: %s", len(items), p.text())
 	}
-	if txt := textOf(items[0]); !strings.Contains(txt, "alice's phone") || !strings.Contains(txt, "account (account)") || !strings.Contains(txt, "Signed in") {
+	if txt := textOf(items[0]); !strings.Contains(txt, "alice's phone") || !strings.Contains(txt, "Bridge account") || !strings.Contains(txt, "Signed in") {
 		t.Errorf("sign-in shows %q", txt)
 	}
 	seq := attr(items[0], "data-seq")

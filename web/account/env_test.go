@@ -132,7 +132,13 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.act = pushauth.Activator{Store: st, Keys: e.keys, HMACKey: e.sealer.DeriveKey(pushauth.ActivationKeyLabel), BaseURL: e.devURL, Now: e.clock.Now}
-	e.page, err = New(Config{SelfEnrollment: o.selfEnrollment}, Deps{Flow: flow, App: app, Store: st, Activator: e.act, Fraud: e.eng, Audit: e.audit, Now: e.clock.Now, Logger: discard})
+	e.page, err = New(Config{SelfEnrollment: o.selfEnrollment}, Deps{Flow: flow, App: app, Store: st, Activator: e.act, Fraud: e.eng, Audit: e.audit, Now: e.clock.Now, Logger: discard,
+		AppName: func(channel, id string) string {
+			if a, ok := apps(channel, id); ok {
+				return a.Name
+			}
+			return ""
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,6 +31,15 @@ type signInView struct {
 	Reason         string
 }
 
+// appName is the configured name of an application, or "" when the
+// config does not know it (any more).
+func (p *Page) appName(channel, id string) string {
+	if p.d.AppName == nil || id == "" {
+		return ""
+	}
+	return p.d.AppName(channel, id)
+}
+
 func (p *Page) signInViews(evs []store.AuditEvent, names map[string]string) []signInView {
 	deviceOf := map[string]string{} // challenge -> device
 	for _, e := range evs {
@@ -49,7 +58,9 @@ func (p *Page) signInViews(evs []store.AuditEvent, names map[string]string) []si
 		if v.App == "" {
 			v.App = e.Details["client"]
 		}
-		if v.App != "" && e.Channel != "" {
+		if name := p.appName(e.Channel, v.App); name != "" {
+			v.App = name
+		} else if v.App != "" && e.Channel != "" {
 			v.App += " (" + e.Channel + ")"
 		}
 		dev := e.Details["device"]
