@@ -1,11 +1,13 @@
 package pushauth_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -45,6 +47,15 @@ func BenchmarkApproval(b *testing.B) {
 			benchApproval(b, func(e *env) store.PushState { return e.st }, newPostgresBenchEnv)
 		})
 	}
+	// The same approvals by passkey devices of the web app (§17): the
+	// request key signs the proofs (ES256, as WebCrypto does), the passkey
+	// answers with a WebAuthn assertion instead of a JWS.
+	b.Run("device=passkey/state=memory/store=sqlite", func(b *testing.B) {
+		benchPasskeyApproval(b, func(e *env) store.PushState { return memstate.New() })
+	})
+	b.Run("device=passkey/state=sqlite/store=sqlite", func(b *testing.B) {
+		benchPasskeyApproval(b, func(e *env) store.PushState { return e.st })
+	})
 }
 
 const benchUsers = 256
@@ -60,12 +71,12 @@ func newBenchEnv(b *testing.B, state func(*env) store.PushState) *env {
 
 // benchNode is a node on st whose push state state picks (memory, or the
 // store), without rate limits: the benchmark logs users in back to back.
-func benchNode(b *testing.B, st store.Store, state func(*env) store.PushState) *env {
+func benchNode(b *testing.B, st store.Store, state func(*env) store.PushState, opts ...envOption) *env {
 	var ps store.PushState = memstate.New()
 	if s := state(&env{st: st}); s != nil {
 		ps = s
 	}
-	return newNode(b, st, ps, nil, noLimits)
+	return newNode(b, st, ps, nil, append([]envOption{noLimits}, opts...)...)
 }
 
 func benchApproval(b *testing.B, state func(*env) store.PushState, newEnv func(*testing.B, func(*env) store.PushState) *env) {
@@ -186,4 +197,82 @@ func BenchmarkApprovalCryptoFloor(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "approvals/s")
+}
+
+// benchPasskeyApproval is benchApproval with passkey devices of the web
+// app on a SQLite store: 256 users, each with a web device enrolled with a
+// passkey (RP ID localhost, the node's own origin). The passkeys do not
+// count (sign counter 0, as synced passkeys report): the engine's store
+// write of the counter happens all the same (moveSignCount), and the
+// goroutines may share a user without ordering their assertions.
+func benchPasskeyApproval(b *testing.B, state func(*env) store.PushState) {
+	e := benchNode(b, sqliteStore(b), state, func(c *pushauth.Config, _ *pushauth.Deps) { c.WebAuthnRPID = "localhost" })
+	devs := make([]*webDevice, benchUsers)
+	for i := range devs {
+		devs[i] = e.mustEnrollWeb(benchUser(i), e.newPasskey())
+	}
+	var next, jti atomic.Int64
+	ctx := context.Background()
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(next.Add(1) % benchUsers)
+			if err := approveOncePasskey(ctx, e, benchUser(i), devs[i], jti.Add(1)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "approvals/s")
+}
+
+func benchUser(i int) string { return fmt.Sprintf("user%03d", i) }
+
+// approveOncePasskey is approveOnce for a passkey device: the app's
+// assertion over the answer's challenge, posted as the webauthn member of
+// the answer body with a proof by the request key; jti numbers the proof.
+func approveOncePasskey(ctx context.Context, e *env, user string, d *webDevice, jti int64) error {
+	h, err := e.eng.Start(ctx, login(user))
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if h.Joined {
+		_, err := e.eng.Wait(ctx, h.ID)
+		return err
+	}
+	c, err := e.state.GetChallenge(ctx, h.ID)
+	if err != nil {
+		return err
+	}
+	now := e.clock.Now().Unix()
+	req := protocol.AnswerRequest{WebAuthn: d.passkey.Answer(c.ID, protocol.ChallengeHash(c.Signed), protocol.Approve, h.Number, now)}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	url := e.base + protocol.PathChallenge + h.ID + protocol.SuffixAnswer
+	proof, err := protocol.Sign(protocol.AlgES256, d.key, protocol.TypProof, d.id, false,
+		protocol.ProofClaims{JTI: fmt.Sprintf("bench-%016d", jti), Method: "POST", URL: url, BodyHash: protocol.BodyHash(body), IssuedAt: now})
+	if err != nil {
+		return err
+	}
+	r := httptest.NewRequest("POST", url, bytes.NewReader(body))
+	r.Header.Set(protocol.ProofHeader, proof)
+	dev, err := e.eng.Authenticate(ctx, r, body)
+	if err != nil {
+		return fmt.Errorf("proof: %w", err)
+	}
+	if _, err := e.eng.AnswerWith(ctx, dev, h.ID, req, "192.0.2.1"); err != nil {
+		return fmt.Errorf("answer: %w", err)
+	}
+	o, err := e.eng.Wait(ctx, h.ID)
+	if err != nil {
+		return err
+	}
+	if !o.Approved() {
+		return fmt.Errorf("outcome %+v", o)
+	}
+	return nil
 }
