@@ -7,7 +7,10 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -15,6 +18,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	wa "github.com/go-webauthn/webauthn/protocol"
+
+	"github.com/bridge-idp/bridge/internal/webauthntest"
 	"github.com/bridge-idp/bridge/pushauth"
 	"github.com/bridge-idp/bridge/pushauth/authenticator"
 	"github.com/bridge-idp/bridge/pushauth/memstate"
@@ -275,4 +281,126 @@ func approveOncePasskey(ctx context.Context, e *env, user string, d *webDevice, 
 		return fmt.Errorf("outcome %+v", o)
 	}
 	return nil
+}
+
+// BenchmarkPasskeyApprovalCryptoFloor is the peer of the passkey
+// approvals, as BenchmarkApprovalCryptoFloor is of the JWS ones: the
+// server signs the challenge (EdDSA); the device signs its request proof
+// (ES256 JWS) and makes its assertion (ES256 over authData ‖
+// SHA-256(clientDataJSON)); the server verifies the proof and checks the
+// assertion. check=minimal checks the assertion by hand: decode its
+// members, read the client data's type, challenge and origin, the RP ID
+// hash and the UP and UV flags, and verify the signature with a key parsed
+// beforehand. check=go-webauthn does what the engine does instead
+// (passkeyAnswer): go-webauthn's Parse and Verify, the stored COSE key
+// parsed at each check. Their difference is what the library adds over
+// the floor.
+func BenchmarkPasskeyApprovalCryptoFloor(b *testing.B) {
+	const origin = "https://bridge.example.com"
+	b.Run("check=minimal", func(b *testing.B) { benchPasskeyFloor(b, origin, checkAssertionMinimal) })
+	b.Run("check=go-webauthn", func(b *testing.B) { benchPasskeyFloor(b, origin, checkAssertionWebAuthn) })
+}
+
+// assertionCheck checks a passkey answer by pk's credential against the
+// challenge derived from its claims.
+type assertionCheck func(a *protocol.WebAuthnAnswer, pk *webauthntest.Authenticator, origin string) error
+
+func benchPasskeyFloor(b *testing.B, origin string, check assertionCheck) {
+	pushKey := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	reqKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pk, err := webauthntest.New("bridge.example.com", origin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims := protocol.ChallengeClaims{Issuer: origin, ID: "abcdefghijklmnopqrstuvwxyz0", User: "alice", AppID: "vpn", Channel: "radius", IssuedAt: 1, Expires: 61}
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			ch, err := protocol.Sign("EdDSA", pushKey, protocol.TypChallenge, "push", false, claims)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			a := pk.Answer(claims.ID, protocol.ChallengeHash(ch), protocol.Approve, "", 1)
+			proof, _ := protocol.Sign("ES256", reqKey, protocol.TypProof, "dev", false, protocol.ProofClaims{JTI: "0123456789abcdef", Method: "POST", URL: origin + "/x", IssuedAt: 1})
+			p, err := protocol.Parse(proof, protocol.TypProof, protocol.DeviceAlgorithms())
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			var v map[string]any
+			if err := p.Verify(&reqKey.PublicKey, &v); err != nil {
+				b.Error(err)
+				return
+			}
+			if err := check(a, pk, origin); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "approvals/s")
+}
+
+var b64url = base64.RawURLEncoding
+
+// checkAssertionMinimal is the least a check of the assertion must do.
+func checkAssertionMinimal(a *protocol.WebAuthnAnswer, pk *webauthntest.Authenticator, origin string) error {
+	cdj, err1 := b64url.DecodeString(a.ClientDataJSON)
+	ad, err2 := b64url.DecodeString(a.AuthenticatorData)
+	sig, err3 := b64url.DecodeString(a.Signature)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return err
+	}
+	var cd struct{ Type, Challenge, Origin string }
+	if err := json.Unmarshal(cdj, &cd); err != nil {
+		return err
+	}
+	want := b64url.EncodeToString(protocol.AnswerWebAuthnChallenge(a.ID, a.Hash, a.Decision, a.Number, a.IssuedAt))
+	if cd.Type != "webauthn.get" || cd.Challenge != want || cd.Origin != origin {
+		return fmt.Errorf("client data %+v", cd)
+	}
+	rp := sha256.Sum256([]byte(pk.RPID))
+	if len(ad) < 37 || !bytes.Equal(ad[:32], rp[:]) || ad[32]&0x05 != 0x05 {
+		return errors.New("authenticator data")
+	}
+	cdh := sha256.Sum256(cdj)
+	h := sha256.Sum256(append(ad, cdh[:]...))
+	if !ecdsa.VerifyASN1(&pk.Key.PublicKey, h[:], sig) {
+		return errors.New("assertion signature")
+	}
+	return nil
+}
+
+// checkAssertionWebAuthn checks the assertion as passkeyAnswer does.
+func checkAssertionWebAuthn(a *protocol.WebAuthnAnswer, pk *webauthntest.Authenticator, origin string) error {
+	rawID, err1 := b64url.DecodeString(a.CredentialID)
+	cdj, err2 := b64url.DecodeString(a.ClientDataJSON)
+	ad, err3 := b64url.DecodeString(a.AuthenticatorData)
+	sig, err4 := b64url.DecodeString(a.Signature)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return err
+	}
+	car := wa.CredentialAssertionResponse{
+		PublicKeyCredential: wa.PublicKeyCredential{Credential: wa.Credential{ID: a.CredentialID, Type: string(wa.PublicKeyCredentialType)}, RawID: rawID},
+		AssertionResponse: wa.AuthenticatorAssertionResponse{
+			AuthenticatorResponse: wa.AuthenticatorResponse{ClientDataJSON: cdj},
+			AuthenticatorData:     ad, Signature: sig,
+		},
+	}
+	par, err := car.Parse()
+	if err != nil {
+		return err
+	}
+	if !par.Response.AuthenticatorData.Flags.UserVerified() {
+		return errors.New("not user-verified")
+	}
+	challenge := b64url.EncodeToString(protocol.AnswerWebAuthnChallenge(a.ID, a.Hash, a.Decision, a.Number, a.IssuedAt))
+	return par.Verify(challenge, pk.RPID, "", []string{origin}, nil, nil, wa.TopOriginExplicitVerificationMode,
+		false, true, true, pk.COSEKey(), wa.SignaturePolicy{})
 }
