@@ -22,7 +22,7 @@ var vapidSpec = keys.Spec{Purpose: store.PurposeVAPID, Algorithm: keys.AlgES256}
 
 // openKeys opens a key manager with a VAPID key on a fresh SQLite store,
 // on clock (the key overlap is a day).
-func openKeys(t *testing.T, clock *testenv.Clock) *keys.Manager {
+func openKeys(t testing.TB, clock *testenv.Clock) *keys.Manager {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, sqlite.Config{Path: filepath.Join(t.TempDir(), "bridge.db")}, slog.New(slog.DiscardHandler))
