@@ -208,9 +208,9 @@ func BenchmarkApprovalCryptoFloor(b *testing.B) {
 // benchPasskeyApproval is benchApproval with passkey devices of the web
 // app on a SQLite store: 256 users, each with a web device enrolled with a
 // passkey (RP ID localhost, the node's own origin). The passkeys do not
-// count (sign counter 0, as synced passkeys report): the engine's store
-// write of the counter happens all the same (moveSignCount), and the
-// goroutines may share a user without ordering their assertions.
+// count (sign counter 0, as synced passkeys report): the engine has no
+// counter to store for them (moveSignCount), and the goroutines may share
+// a user without ordering their assertions.
 func benchPasskeyApproval(b *testing.B, state func(*env) store.PushState) {
 	e := benchNode(b, sqliteStore(b), state, func(c *pushauth.Config, _ *pushauth.Deps) { c.WebAuthnRPID = "localhost" })
 	devs := make([]*webDevice, benchUsers)

@@ -172,6 +172,14 @@ func errCounter() *DeviceError {
 // count that does not grow is refused, unless stored and received are both
 // 0 (a passkey that does not count, as synced passkeys do).
 func (e *Engine) moveSignCount(ctx context.Context, dev store.Device, got uint32, backedUp bool, clientIP string) error {
+	// A passkey that does not count (synced passkeys report 0) changes
+	// nothing: no write for it. dev was read by this request's proof
+	// check; a counter another answer moved meanwhile would make this 0 a
+	// clone, which only an authenticator that counted could show, and it
+	// never goes back to 0.
+	if w := dev.WebAuthn; got == 0 && w != nil && w.SignCount == 0 && w.BackedUp == backedUp {
+		return nil
+	}
 	now := e.now()
 	var stored uint32
 	var clone bool
