@@ -114,6 +114,35 @@ func (f *File) AppAttestation() string {
 	return "none"
 }
 
+// StrictestDeviceKeys is the strictest device_keys of the applications
+// (any when none is stricter): what a device must meet before the
+// account page lets a session opened with it add another device.
+func (f *File) StrictestDeviceKeys() string {
+	rank := map[string]int{DeviceKeysHardware: 1, DeviceKeysAttested: 2}
+	best := DeviceKeysAny
+	for _, k := range f.deviceKeys() {
+		if rank[k] > rank[best] {
+			best = k
+		}
+	}
+	return best
+}
+
+// deviceKeys lists the device_keys of every application.
+func (f *File) deviceKeys() []string {
+	var out []string
+	for _, c := range f.Radius.Clients {
+		out = append(out, c.DeviceKeys)
+	}
+	for _, c := range f.OIDC.Clients {
+		out = append(out, c.DeviceKeys)
+	}
+	for _, sp := range f.SAML.ServiceProviders {
+		out = append(out, sp.DeviceKeys)
+	}
+	return out
+}
+
 // appDefaults fills the app section's values derived from the base URL.
 func appDefaults(f *File, set func(path string) bool) {
 	host := ""

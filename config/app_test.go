@@ -90,3 +90,44 @@ func TestAppErrors(t *testing.T) {
 		t.Errorf("attestation %q with an attested application, want direct", got)
 	}
 }
+
+// TestSelfEnrollmentWithStrictKeys: self_enrollment does nothing when an
+// application is stricter than any (the account page lets only a session
+// opened with a qualifying device add devices), and check says so; and
+// StrictestDeviceKeys is what the account page is given.
+func TestSelfEnrollmentWithStrictKeys(t *testing.T) {
+	base := "dev_mode: true\nhttp:\n  public:\n    allow_plain_http: true\n    base_url: https://mfa.example.com\n"
+	client := func(keys string) string {
+		return "    - {name: vpn" + keys + ", address: 192.0.2." + map[string]string{"any": "10", "hardware": "11", "attested": "12"}[keys] + ", secret: 0123456789abcdef, device_keys: " + keys + "}\n"
+	}
+	tests := []struct {
+		name, src, strictest string
+		warn                 bool
+	}{
+		{"any", "app:\n  self_enrollment: true\nradius:\n  clients:\n" + client("any"), "any", false},
+		{"hardware", "app:\n  self_enrollment: true\nradius:\n  clients:\n" + client("any") + client("hardware"), "hardware", true},
+		{"attested over hardware", "app:\n  self_enrollment: true\nradius:\n  clients:\n" + client("attested") + client("hardware"), "attested", true},
+		{"hardware, self-enrollment off", "radius:\n  clients:\n" + client("hardware"), "hardware", false},
+		{"hardware, app off", "app:\n  enabled: false\n  self_enrollment: true\nradius:\n  clients:\n" + client("hardware"), "hardware", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := mustParse(t, base+tt.src)
+			if c.App.SelfEnrollment != strings.Contains(tt.src, "self_enrollment: true") {
+				t.Errorf("self_enrollment %v", c.App.SelfEnrollment)
+			}
+			if got := c.StrictestDeviceKeys(); got != tt.strictest {
+				t.Errorf("strictest %q, want %q", got, tt.strictest)
+			}
+			got := false
+			for _, w := range c.Warnings {
+				if strings.Contains(w, "app.self_enrollment: has no effect: an application has device_keys "+tt.strictest) {
+					got = true
+				}
+			}
+			if got != tt.warn {
+				t.Errorf("self-enrollment warning %v, want %v; warnings %q", got, tt.warn, c.Warnings)
+			}
+		})
+	}
+}

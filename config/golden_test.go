@@ -422,7 +422,7 @@ func fullConfigWant(t *testing.T, dir, certFile, keyFile string) File {
 		},
 		App: App{
 			Enabled: true, Name: "Example Corp sign-in", RPID: "example.com", Origins: []string{"https://mfa2.example.com"},
-			SelfEnrollment:   true,
+			SelfEnrollment:   false,
 			WebPush:          WebPush{Enabled: true, Subject: "mailto:security@example.com", AllowedHosts: []string{"fcm.googleapis.com", "*.push.apple.com"}},
 			AttestationRoots: []string{filepath.Join(dir, "attestation-roots.pem")},
 		},

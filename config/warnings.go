@@ -61,6 +61,14 @@ func (c *Config) warnings(files []secretFile, mode func(string) (fs.FileMode, er
 			"service workers and Web Push only over https (or on a loopback address for a trial on the same machine); "+
 			"serve the public listener over TLS, or set app.enabled: false", f.HTTP.Public.BaseURL)
 	}
+	if k := f.StrictestDeviceKeys(); f.App.Enabled && f.App.SelfEnrollment && k != DeviceKeysAny {
+		// A device added after a code sign-in could meet the policy (a
+		// passkey meets hardware) with nothing the policy trusts behind
+		// it, so the account page refuses it: the setting does nothing.
+		warn("app.self_enrollment", "has no effect: an application has device_keys %s, and a device added after signing in with a code "+
+			"would get round it, so the account page lets only a session opened with a device that meets %s add devices; "+
+			"give users their first device with an activation (bridge devices enroll), and set self_enrollment: false", k, k)
+	}
 	if !c.has("http.public.base_url") {
 		if host, _, err := net.SplitHostPort(f.HTTP.Public.Listen); err == nil && unspecifiedHost(host) {
 			warn("http.public.base_url", "not set: derived %s from listen, which phones cannot reach; set base_url", f.HTTP.Public.BaseURL)

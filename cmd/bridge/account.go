@@ -30,7 +30,7 @@ func openAccount(cfg *config.Config, st store.Store, push *pushEngine, act pusha
 	}
 	app := account.App(cfg.App.Name, dir)
 	apps[account.Channel+"\x00"+account.AppID] = app
-	return account.New(account.Config{SelfEnrollment: cfg.App.SelfEnrollment}, account.Deps{
+	return account.New(account.Config{SelfEnrollment: cfg.App.SelfEnrollment, DeviceKeys: cfg.StrictestDeviceKeys()}, account.Deps{
 		Flow: flow, App: app, Store: st, Activator: act, Fraud: push.Engine, Audit: push.audit, Logger: logger, Now: time.Now,
 		AppName: func(channel, id string) string {
 			if a, ok := apps.lookup(channel, id); ok {

@@ -39,6 +39,14 @@ type Config struct {
 	// SelfEnrollment lets a user who signed in with a code (no device)
 	// add a device (app.self_enrollment).
 	SelfEnrollment bool
+	// DeviceKeys is the strictest device_keys of the applications (""
+	// or any, hardware, attested; config (*File).StrictestDeviceKeys).
+	// Under a strict policy a device added here must not open a way round
+	// it: a passkey added from a session opened with a software key, or
+	// with a code, would meet hardware although nothing the policy trusts
+	// approved it. So adding a device then needs the session's device to
+	// meet this policy, and self-enrollment does not apply.
+	DeviceKeys string
 }
 
 // Store is what the page keeps and reads.

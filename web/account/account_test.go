@@ -256,6 +256,55 @@ func TestAddDeviceRule(t *testing.T) {
 	}
 }
 
+// Under a strict device_keys a device added on the page could meet the
+// policy itself (a passkey meets hardware), so only a session opened with
+// a device that meets it may add one: not a software key, not a code
+// (self-enrollment or not).
+func TestAddDeviceRuleStrict(t *testing.T) {
+	refused := func(t *testing.T, e *env, b *browser, p *page, why string) {
+		t.Helper()
+		if p.form("/account/devices/add") != nil {
+			t.Error("add form shown")
+		}
+		if q := b.post("/account/devices/add", url.Values{"csrf": {p.csrf()}}); q.status != http.StatusForbidden || strings.Contains(q.body, "#enroll") {
+			t.Errorf("add: %d, want 403 without a link", q.status)
+		} else if !strings.Contains(q.text(), "accept only passkeys or hardware keys") {
+			t.Errorf("refusal page: %s", q.text())
+		}
+		if ev := e.audited("device.activation", "alice"); len(ev) != 1 || ev[0].Result != store.ResultDenied || !strings.Contains(ev[0].Reason, why) {
+			t.Errorf("refusal audit: %+v", ev)
+		}
+	}
+	t.Run("software key", func(t *testing.T) {
+		e := newEnv(t, envOptions{deviceKeys: pushauth.KeysHardware})
+		phone := e.enroll("alice")
+		b := e.browser()
+		refused(t, e, b, b.signInWithPush("alice", phone), "does not meet device_keys hardware")
+	})
+	t.Run("code with self-enrollment", func(t *testing.T) {
+		e := newEnv(t, envOptions{deviceKeys: pushauth.KeysHardware, selfEnrollment: true})
+		code := e.totpCode("alice")
+		b := e.browser()
+		refused(t, e, b, b.signInWithCode("alice", code), "signed in with a code and an application has device_keys hardware")
+	})
+	t.Run("hardware key", func(t *testing.T) {
+		e := newEnv(t, envOptions{deviceKeys: pushauth.KeysHardware})
+		phone := e.enrollWith("alice", map[string]bool{"hardware_key": true})
+		b := e.browser()
+		p := b.signInWithPush("alice", phone)
+		if p.form("/account/devices/add") == nil {
+			t.Fatal("no add form after signing in with a hardware key")
+		}
+		addAndEnroll(t, e, b, p.csrf(), "alice")
+	})
+	t.Run("hardware key under attested", func(t *testing.T) {
+		e := newEnv(t, envOptions{deviceKeys: pushauth.KeysAttested})
+		phone := e.enrollWith("alice", map[string]bool{"hardware_key": true})
+		b := e.browser()
+		refused(t, e, b, b.signInWithPush("alice", phone), "does not meet device_keys attested")
+	})
+}
+
 // addAndEnroll adds a device on the page, checks the link and QR code,
 // and enrolls a reference authenticator with the link's activation.
 func addAndEnroll(t *testing.T, e *env, b *browser, tok, user string) *authenticator.Device {

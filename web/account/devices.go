@@ -1,6 +1,7 @@
 package account
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -96,15 +97,32 @@ func (p *Page) devices(w http.ResponseWriter, r *http.Request, s session, notice
 	}
 	v := p.view(r, s, "account.title")
 	v.Devices = p.deviceViews(devs, s)
-	v.CanAdd = p.mayAdd(s)
+	v.CanAdd = p.mayAdd(r.Context(), s)
 	v.Notice = notice
 	p.render(w, r, http.StatusOK, "devices", v)
 }
 
-// mayAdd is the rule for adding a device on this page: after signing in
-// with one of the user's devices, always; after signing in with a code
-// (no device answered), only when the operator allows self-enrollment.
-func (p *Page) mayAdd(s session) bool { return s.withDevice() || p.cfg.SelfEnrollment }
+// mayAdd is the rule for adding a device on this page. When every
+// application takes any device: after signing in with one of the user's
+// devices, always; after signing in with a code (no device answered),
+// only when the operator allows self-enrollment. When some application
+// is stricter (Config.DeviceKeys), only after signing in with a device
+// that meets that policy, as the engine decides it: a device added here
+// may meet the policy itself (any passkey meets hardware), so the one
+// that vouches for it must too.
+func (p *Page) mayAdd(ctx context.Context, s session) bool {
+	if strict(p.cfg.DeviceKeys) {
+		if !s.withDevice() {
+			return false
+		}
+		d, err := p.d.Store.GetDevice(ctx, s.Device)
+		return err == nil && d.User == s.User && d.Status == store.DeviceActive && pushauth.Qualifies(d, p.cfg.DeviceKeys)
+	}
+	return s.withDevice() || p.cfg.SelfEnrollment
+}
+
+// strict reports whether device-key policy k refuses some devices.
+func strict(k string) bool { return k != "" && k != pushauth.KeysAny }
 
 // userDevice returns the user's active device id, or false: another
 // user's device, a revoked one and a made-up id are all "not found".
@@ -161,7 +179,7 @@ func (p *Page) devicesStatus(w http.ResponseWriter, r *http.Request, s session, 
 		return
 	}
 	v := p.view(r, s, "account.title")
-	v.Devices, v.CanAdd, v.Error = p.deviceViews(devs, s), p.mayAdd(s), errKey
+	v.Devices, v.CanAdd, v.Error = p.deviceViews(devs, s), p.mayAdd(r.Context(), s), errKey
 	p.render(w, r, status, "devices", v)
 }
 
@@ -218,9 +236,20 @@ func (p *Page) remove(w http.ResponseWriter, r *http.Request, s session) {
 // app's link as a QR code and as a link.
 func (p *Page) addDevice(w http.ResponseWriter, r *http.Request, s session) {
 	ctx := detached(r.Context())
-	if !p.mayAdd(s) {
-		p.audit(ctx, r, s.User, "device.activation", store.ResultDenied, "signed in with a code and self-enrollment is off", nil)
-		p.message(w, r, http.StatusForbidden, "account.add_refused_title", "account.add_refused_body")
+	if !p.mayAdd(ctx, s) {
+		why := "signed in with a code and self-enrollment is off"
+		switch {
+		case strict(p.cfg.DeviceKeys) && s.withDevice():
+			why = "the device the session was opened with does not meet device_keys " + p.cfg.DeviceKeys
+		case strict(p.cfg.DeviceKeys):
+			why = "signed in with a code and an application has device_keys " + p.cfg.DeviceKeys
+		}
+		p.audit(ctx, r, s.User, "device.activation", store.ResultDenied, why, nil)
+		body := "account.add_refused_body"
+		if strict(p.cfg.DeviceKeys) {
+			body = "account.add_refused_strict_body"
+		}
+		p.message(w, r, http.StatusForbidden, "account.add_refused_title", body)
 		return
 	}
 	act, rec, err := p.d.Activator.Create(ctx, s.User, "account", "")

@@ -56,6 +56,7 @@ type env struct {
 
 type envOptions struct {
 	selfEnrollment bool
+	deviceKeys     string // Config.DeviceKeys
 	passwordless   bool
 	https          bool
 	// webhook is the fraud webhook's URL.
@@ -132,7 +133,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	e.act = pushauth.Activator{Store: st, Keys: e.keys, HMACKey: e.sealer.DeriveKey(pushauth.ActivationKeyLabel), BaseURL: e.devURL, Now: e.clock.Now}
-	e.page, err = New(Config{SelfEnrollment: o.selfEnrollment}, Deps{Flow: flow, App: app, Store: st, Activator: e.act, Fraud: e.eng, Audit: e.audit, Now: e.clock.Now, Logger: discard,
+	e.page, err = New(Config{SelfEnrollment: o.selfEnrollment, DeviceKeys: o.deviceKeys}, Deps{Flow: flow, App: app, Store: st, Activator: e.act, Fraud: e.eng, Audit: e.audit, Now: e.clock.Now, Logger: discard,
 		AppName: func(channel, id string) string {
 			if a, ok := apps(channel, id); ok {
 				return a.Name
@@ -155,11 +156,17 @@ func newEnv(t *testing.T, o envOptions) *env {
 // enroll enrolls a reference authenticator for user.
 func (e *env) enroll(user string) *authenticator.Device {
 	e.t.Helper()
+	return e.enrollWith(user, nil)
+}
+
+// enrollWith enrolls a reference authenticator with posture signals.
+func (e *env) enrollWith(user string, posture map[string]bool) *authenticator.Device {
+	e.t.Helper()
 	act, _, err := e.act.Create(e.ctx, user, "test", "")
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	d, err := authenticator.Enroll(e.ctx, act.String(), authenticator.EnrollOptions{Name: user + "'s phone", Now: e.clock.Now})
+	d, err := authenticator.Enroll(e.ctx, act.String(), authenticator.EnrollOptions{Name: user + "'s phone", Posture: posture, Now: e.clock.Now})
 	if err != nil {
 		e.t.Fatal(err)
 	}
