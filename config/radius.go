@@ -343,6 +343,9 @@ func (v *validator) radiusClient(i int, c *RadiusClient, names map[string]int, p
 	if c.SecondFactor == "otp" && (c.DeviceKeys == DeviceKeysHardware || c.DeviceKeys == DeviceKeysAttested) {
 		v.errorf(p+".second_factor", "otp with device_keys %s: one-time codes are not taken where a hardware-bound key must approve (use second_factor: push, or device_keys: any)", c.DeviceKeys)
 	}
+	if c.Failmode == "safe" && (c.DeviceKeys == DeviceKeysHardware || c.DeviceKeys == DeviceKeysAttested) {
+		v.errorf(p+".failmode", "safe with device_keys %s: failing open accepts on the password alone where a hardware-bound key must approve (use failmode: secure, or device_keys: any)", c.DeviceKeys)
+	}
 	v.intIn(p+".failures_per_user", c.FailuresPerUser, 1, 100000)
 	v.intIn(p+".failures_per_ip", c.FailuresPerIP, 1, 100000)
 	v.intIn(p+".failures_per_client", c.FailuresPerClient, 1, 100000)

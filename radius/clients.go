@@ -151,6 +151,11 @@ func (c *Client) validate() error {
 	if c.Failmode != FailSecure && c.Failmode != FailSafe {
 		return fmt.Errorf("client %s: failmode %q is not secure or safe", c.Name, c.Failmode)
 	}
+	if c.Failmode == FailSafe && !codesAccepted(c) {
+		// Failing open accepts on the first factor alone: no more a
+		// hardware-bound key's approval than a one-time code is.
+		return fmt.Errorf("client %s: failmode safe with device_keys %s: failing open accepts on the password alone where a hardware-bound key must approve", c.Name, c.DeviceKeys)
+	}
 	if c.Class != "" {
 		if err := CheckClass(c.Class); err != nil {
 			return fmt.Errorf("client %s: class %q: %w", c.Name, c.Class, err)

@@ -34,3 +34,27 @@ func TestOTPClientWithDeviceKeysRefused(t *testing.T) {
 		}
 	}
 }
+
+// A client cannot combine failmode safe with a strict device_keys either:
+// failing open accepts on the password alone, where the operator said a
+// hardware-bound key must approve. Secure with one, or safe with any, is
+// fine.
+func TestFailsafeClientWithDeviceKeysRefused(t *testing.T) {
+	client := func(failmode, keys string) *Client {
+		return &Client{Name: "vpn", Prefix: netip.MustParsePrefix("192.0.2.1/32"), Directory: namedDir{}, Secret: []byte("n8Lq2xV7fP0sKc4wYb9e"), Wait: Challenge, SecondFactor: FactorPush,
+			DeviceKeys: keys, MessageAuthenticator: MAAlways, Failmode: failmode}
+	}
+	for _, keys := range []string{"hardware", "attested"} {
+		if err := client(FailSafe, keys).validate(); err == nil || !strings.Contains(err.Error(), "failmode safe with device_keys "+keys) {
+			t.Errorf("safe with %s: %v, want the refusal", keys, err)
+		}
+		if err := client(FailSecure, keys).validate(); err != nil {
+			t.Errorf("secure with %s: %v", keys, err)
+		}
+	}
+	for _, keys := range []string{"", "any"} {
+		if err := client(FailSafe, keys).validate(); err != nil {
+			t.Errorf("safe with %q: %v", keys, err)
+		}
+	}
+}
