@@ -93,6 +93,9 @@ func TestPasskeyUserVerification(t *testing.T) {
 	if status != 400 || pe.Code != protocol.ErrInvalidRequest || pe.Description != "user verification required" {
 		t.Fatalf("registration without UV: %d %+v", status, pe)
 	}
+	if !e.audited("device.enroll", store.ResultFailure, "user verification required") {
+		t.Fatal("the refused registration is not audited with its reason")
+	}
 	pk.UV = true
 	d := e.mustEnrollWeb("alice", pk)
 	h := e.start(login("alice"))
