@@ -61,7 +61,10 @@ func logAppSettings(cfg *config.Config, logger *slog.Logger) {
 			"the web app makes software keys only. Use http://localhost:PORT (a trial on this machine) or a domain name for passkeys",
 			"base_url", cfg.HTTP.Public.BaseURL)
 	}
-	if cfg.App.SelfEnrollment {
+	if k := cfg.StrictestDeviceKeys(); cfg.App.SelfEnrollment && k != config.DeviceKeysAny {
+		logger.Info("web authenticator: self-enrollment does nothing: an application has device_keys "+k+
+			", so only a session opened with a device that meets it may add devices on /account", "device_keys", k)
+	} else if cfg.App.SelfEnrollment {
 		logger.Info("web authenticator: self-enrollment is on: users who sign in to /account with a password and a one-time code may add devices")
 	}
 }
