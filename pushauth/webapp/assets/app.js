@@ -3,11 +3,20 @@
 // (sw.js) handles pushes while it is not.
 
 import { loadStrings, t } from './strings.js';
-import { call, ApiError, PATH_PENDING } from './api.js';
+import { call, now, ApiError, PATH_PENDING, PATH_DEVICE } from './api.js';
 import { accounts, getAccount, deleteAccount } from './db.js';
-import { verifyChallenge, fetchChallenge, answerChallenge, ChallengeError } from './challenges.js';
+import {
+  verifyChallenge, fetchChallenge, answerChallenge, refreshPushKeys, ChallengeError, PUSH_KEYS_MAX_AGE_MS,
+} from './challenges.js';
 import { parseLink, LinkError, EnrollError, enroll, passkeyPossible, platformName } from './enroll.js';
 import * as push from './push.js';
+
+// The fragment (an activation link with its code, or a challenge to
+// open) is taken and cleared first of all, before anything is loaded: the
+// activation code must not stay in the address bar or the history, even
+// when the app fails to start.
+const startHash = location.hash;
+if (startHash) history.replaceState(null, '', location.pathname);
 
 const $ = (id) => document.getElementById(id);
 const views = ['loading', 'challenge', 'result', 'enroll', 'home'];
@@ -68,6 +77,11 @@ function standalone() {
 
 async function refreshAccounts() {
   accts = await accounts();
+  for (const a of accts) {
+    if (Date.now() - (a.keysRefreshedAt || a.enrolledAt || 0) > PUSH_KEYS_MAX_AGE_MS && !pollers.has(a.id)) {
+      refreshPushKeys(a).catch((e) => console.warn('refreshing the push keys failed:', e.message || e));
+    }
+  }
   renderHome();
   for (const a of accts) if (!pollers.has(a.id)) startPoll(a);
   for (const [id, ctl] of pollers) {
@@ -110,6 +124,14 @@ function renderHome() {
 async function removeAccount(a) {
   const yes = await ask(t('app.remove_confirm_title'), t('app.remove_confirm_text', a.user, a.appName), t('app.remove'));
   if (!yes) return;
+  // The bridge is told to stop waking this phone for the account (the
+  // device itself stays enrolled until removed on the account page: the
+  // app cannot revoke it). Offline, the account is removed all the same.
+  try {
+    await call(a, 'PUT', PATH_DEVICE, { body: { push_provider: '', push_token: '' } });
+  } catch (e) {
+    console.warn('clearing the push token failed:', e.message || e);
+  }
   await deleteAccount(a.id);
   await refreshAccounts();
   say(t('app.removed', a.user));
@@ -316,7 +338,7 @@ function setBusy(busy) {
 
 function countdown() {
   if (!current || current.state === 'done') return;
-  const left = current.claims.exp - Math.floor(Date.now() / 1000);
+  const left = current.claims.exp - now(current.acct.baseURL);
   if (left <= 0 && current.state === 'shown') {
     finish(current, 'expired');
     return;
@@ -500,10 +522,12 @@ async function loadConfig() {
 // route handles the fragment: an activation link or a challenge to open.
 // The fragment is cleared at once: the activation code must not stay in
 // the history.
-async function route() {
-  const h = location.hash;
+async function route(h) {
+  if (typeof h !== 'string') { // a hashchange
+    h = location.hash;
+    if (h) history.replaceState(null, '', location.pathname);
+  }
   if (!h) return false;
-  history.replaceState(null, '', location.pathname);
   if (h.startsWith('#enroll?')) { await startEnroll(h); return true; }
   const m = /^#c=([A-Za-z0-9_-]{1,64})$/.exec(h);
   if (m) { await open(m[1]); return true; }
@@ -540,10 +564,10 @@ async function main() {
   $('notify-on').onclick = turnOnNotifications;
   $('link-go').onclick = () => { const v = $('link').value; $('link').value = ''; startEnroll(v); };
   $('link').onkeydown = (ev) => { if (ev.key === 'Enter') $('link-go').click(); };
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', () => route());
 
   await refreshAccounts();
-  if (!(await route())) goHome();
+  if (!(await route(startHash))) goHome();
   document.body.dataset.ready = 'true';
   push.sync(config).catch((e) => console.warn('registering the push subscription failed:', e));
 }

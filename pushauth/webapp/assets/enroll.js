@@ -174,6 +174,7 @@ export async function enroll(config, link, passkey, deviceName) {
     pinned: link.pk,
     pushToken: '',
     enrolledAt: Date.now(),
+    keysRefreshedAt: Date.now(),
   };
   await putAccount(acct);
   return acct;
