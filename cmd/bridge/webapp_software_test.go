@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -176,6 +177,50 @@ func TestWebAppSoftwareKey(t *testing.T) {
 			t.Errorf("no push.fraud audit event for bob")
 		}
 		phone.done()
+	})
+
+	t.Run("a browser without Ed25519 is refused before the code is spent", func(t *testing.T) {
+		defer use(t, phone, b)()
+		b.user("carol")
+		link := b.appLink("carol")
+		// An older browser (Safari 16, Chrome before 137): WebCrypto has
+		// no Ed25519, so the app could never verify a challenge.
+		id := tabRun(phone, "take Ed25519 away", chromedp.Action[cdppage.ScriptIdentifier](func(ctx context.Context, tab *chromedp.Target) (cdppage.ScriptIdentifier, error) {
+			r, err := cdp.Call(ctx, tab, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+				if (!globalThis.crypto || !crypto.subtle) return; // about:blank
+				const s = crypto.subtle, imp = s.importKey.bind(s);
+				s.importKey = (f, k, alg, ...rest) => (alg && alg.name === 'Ed25519')
+					? Promise.reject(new DOMException('Unrecognized name.', 'NotSupportedError')) : imp(f, k, alg, ...rest);
+			})()`})
+			return r.Identifier, err
+		}))
+		// A new document (not a same-page fragment change), as opening the
+		// link from the camera or a mail makes.
+		phone.do("leave the app", chromedp.Navigate("about:blank"))
+		phone.openApp(link)
+		phone.do("see that the browser is too old", chromedp.WaitVisible(chromedp.CSS("#view-unsupported")))
+		if !tabRun(phone, "is the unused link named", chromedp.Evaluate[bool](`!document.getElementById('unsupported-link').hidden`)) {
+			t.Errorf("the page does not say the activation link was not used")
+		}
+		if loc := phone.location(); strings.Contains(loc, "#") {
+			t.Errorf("the activation link stays in the address bar: %s", loc)
+		}
+		if ds := b.devices("carol"); len(ds) != 0 {
+			t.Fatalf("the old browser enrolled: %+v", ds)
+		}
+		phone.do("give Ed25519 back", chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tab, cdppage.RemoveScriptToEvaluateOnNewDocument, cdppage.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: id})
+			return err
+		}))
+		// The same link, in a new document of an up-to-date browser, still
+		// works: its code was not spent.
+		phone.do("leave the app", chromedp.Navigate("about:blank"))
+		if got, _ := phone.enrollApp(link, false); got != "carol" {
+			t.Fatalf("the app enrolled %q, want carol", got)
+		}
+		for _, w := range phone.takeProblems() {
+			t.Errorf("browser console: %s", w)
+		}
 	})
 	phone.check()
 }

@@ -10,6 +10,7 @@ import {
 } from './challenges.js';
 import { parseLink, LinkError, EnrollError, enroll, passkeyPossible, platformName } from './enroll.js';
 import * as push from './push.js';
+import { missing } from './support.js';
 
 // The fragment (an activation link with its code, or a challenge to
 // open) is taken and cleared first of all, before anything is loaded: the
@@ -19,7 +20,7 @@ const startHash = location.hash;
 if (startHash) history.replaceState(null, '', location.pathname);
 
 const $ = (id) => document.getElementById(id);
-const views = ['loading', 'challenge', 'result', 'enroll', 'home'];
+const views = ['loading', 'unsupported', 'challenge', 'result', 'enroll', 'home'];
 const WAIT = 25; // long-poll seconds (the bridge caps it at 30)
 const MAX_KNOWN = 16;
 
@@ -31,6 +32,7 @@ const pollers = new Map(); // account id → AbortController
 const challenges = new Map();
 let current = null; // the challenge on screen
 let tick = null;
+let workerFailed = false; // the service worker did not register: no Web Push
 
 function show(name, focus) {
   for (const v of views) $('view-' + v).hidden = v !== name;
@@ -153,7 +155,7 @@ function renderNotify() {
   card.hidden = false;
   const btn = $('notify-on');
   const state = $('notify-state');
-  if (!push.supported()) {
+  if (!push.supported() || workerFailed) {
     btn.hidden = true;
     state.textContent = isIOS() && !standalone() ? t('app.notify_ios') : t('app.notify_unsupported');
     return;
@@ -438,7 +440,18 @@ function goHome() {
 
 let enrolling = null; // the parsed link on the enrollment screen
 
+// unsupported shows that this browser lacks what the app needs; withLink
+// says the activation link was not used (it still works elsewhere).
+function unsupported(what, withLink) {
+  console.warn('this browser lacks', what);
+  $('unsupported-link').hidden = !withLink;
+  show('unsupported', $('unsupported-title'));
+}
+
 async function startEnroll(text) {
+  // Checked before anything of the link is used: the code stays unspent.
+  const lacks = await missing();
+  if (lacks) { unsupported(lacks, true); return; }
   let link;
   try {
     link = parseLink(text, config.base_url);
@@ -481,6 +494,8 @@ function setEnrollBusy(busy) {
 async function doEnroll(passkey) {
   const link = enrolling;
   if (!link) return;
+  const lacks = await missing();
+  if (lacks) { enrolling = null; unsupported(lacks, true); return; }
   setEnrollBusy(true);
   say(t('app.enrolling'));
   try {
@@ -538,9 +553,23 @@ async function main() {
   await loadStrings();
   config = await loadConfig();
   document.title = config.name;
+  const lacks = await missing();
+  if (lacks) {
+    // Nothing is started: no enrollment (the code stays unspent), no
+    // long-poll of challenges this browser could not verify.
+    unsupported(lacks, startHash.startsWith('#enroll?'));
+    document.body.dataset.ready = 'true';
+    return;
+  }
   if ('serviceWorker' in navigator) {
+    // A module worker (Firefox only from 147): where it does not register,
+    // the app works while open (long-poll) but gets no notifications.
     navigator.serviceWorker.register('/app/sw.js', { scope: '/app/', type: 'module', updateViaCache: 'none' })
-      .catch((e) => console.warn('the service worker did not register:', e));
+      .catch((e) => {
+        console.warn('the service worker did not register:', e);
+        workerFailed = true;
+        if (config && accts.length) renderNotify();
+      });
     navigator.serviceWorker.addEventListener('message', (ev) => {
       const d = ev.data;
       if (d && d.t === 'open' && typeof d.cid === 'string') open(d.cid);
