@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
@@ -220,6 +221,52 @@ func TestWebAppSoftwareKey(t *testing.T) {
 		}
 		for _, w := range phone.takeProblems() {
 			t.Errorf("browser console: %s", w)
+		}
+	})
+
+	t.Run("in an iPad's Safari tab the Home Screen steps come first", func(t *testing.T) {
+		defer use(t, phone, b)()
+		b.user("dave")
+		link := b.appLink("dave")
+		ua := tabRun(phone, "read the user agent", chromedp.Evaluate[string](`navigator.userAgent`))
+		setUA := func(what, ua string) {
+			phone.do(what, chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tab, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua})
+				return err
+			}))
+		}
+		// iPadOS Safari says Macintosh; only the touch screen (5 points, as
+		// an iPad has) tells.
+		phone.do("have a multi-touch screen", chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tab, emulation.SetTouchEmulationEnabled, emulation.SetTouchEmulationEnabledParams{Enabled: true, MaxTouchPoints: 5})
+			return err
+		}))
+		setUA("be an iPad", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15")
+		defer setUA("be Chromium again", ua)
+		phone.do("leave the app", chromedp.Navigate("about:blank"))
+		phone.openApp(link)
+		if n := tabRun(phone, "touch points", chromedp.Evaluate[int](`navigator.maxTouchPoints`)); n <= 1 {
+			t.Fatalf("the phone has %d touch points: the test needs a touch screen", n)
+		}
+		phone.do("see the Home Screen steps", chromedp.WaitVisible(chromedp.CSS("#enroll-ios")))
+		if tabRun(phone, "is setting up offered first", chromedp.Evaluate[bool](`!document.getElementById('enroll-actions').hidden`)) {
+			t.Errorf("in a Safari tab the app offers to set up before the Home Screen steps")
+		}
+		if got := tabRun(phone, "the link to copy", chromedp.Evaluate[string](`document.getElementById('enroll-ios-link').value`)); got != link {
+			t.Errorf("the link to copy is %q, want %q", got, link)
+		}
+		if ds := b.devices("dave"); len(ds) != 0 {
+			t.Fatalf("enrolled before the user chose: %+v", ds)
+		}
+		// The secondary choice: set up in the tab all the same.
+		phone.do("set up here anyway", chromedp.Click(chromedp.CSS("#enroll-ios-here")),
+			chromedp.WaitVisible(chromedp.CSS("#enroll-software")), chromedp.Click(chromedp.CSS("#enroll-software")),
+			chromedp.WaitVisible(chromedp.CSS(viewHome)))
+		if m := setUpRE.FindStringSubmatch(phone.text("#status")); m == nil || m[1] != "dave" {
+			t.Errorf("after setting up the app says %q", phone.text("#status"))
+		}
+		if ds := b.devices("dave"); len(ds) != 1 {
+			t.Errorf("devices of dave: %+v", ds)
 		}
 	})
 	phone.check()

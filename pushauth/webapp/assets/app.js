@@ -70,7 +70,12 @@ const sleep = (ms, signal) => new Promise((resolve) => {
   if (signal) signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
 });
 
-function isIOS() { return /iPhone|iPad|iPod/.test(navigator.userAgent); }
+// isIOS: iPhone, iPod, and iPad, whose Safari says Macintosh (iPadOS 13
+// and later) but has a touch screen.
+function isIOS() {
+  const ua = navigator.userAgent;
+  return /iPhone|iPad|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1);
+}
 function standalone() {
   return navigator.standalone === true || matchMedia('(display-mode: standalone)').matches;
 }
@@ -467,10 +472,28 @@ async function startEnroll(text) {
   $('enroll-user').textContent = link.user;
   $('enroll-server').textContent = new URL(link.url).host;
   $('enroll-fallback').hidden = true;
-  $('enroll-actions').hidden = false;
-  $('enroll-start').hidden = false;
   setEnrollBusy(false);
   say('');
+  if (isIOS() && !standalone()) {
+    // In a Safari tab: the Home Screen app has storage of its own and only
+    // it gets notifications, so an account set up here would be lost to
+    // it (and the code spent). The Home Screen steps come first.
+    $('enroll-actions').hidden = true;
+    $('enroll-ios').hidden = false;
+    $('enroll-ios-link').value = link.text;
+    show('enroll', $('enroll-title'));
+    $('enroll-ios-copy').focus();
+    return;
+  }
+  await enrollHere();
+}
+
+// enrollHere offers to set up in this browser (the passkey, or why not).
+async function enrollHere() {
+  $('enroll-ios').hidden = true;
+  $('enroll-ios-link').value = '';
+  $('enroll-actions').hidden = false;
+  $('enroll-start').hidden = false;
   show('enroll', $('enroll-title'));
   if (!(await passkeyPossible(config))) {
     offerSoftware(config.rp_id ? 'app.enroll_no_passkey' : 'app.enroll_no_rpid', false);
@@ -590,6 +613,19 @@ async function main() {
   $('enroll-retry').onclick = () => doEnroll(true);
   $('enroll-software').onclick = () => doEnroll(false);
   $('enroll-cancel').onclick = () => { enrolling = null; goHome(); next(); };
+  $('enroll-ios-here').onclick = () => { if (enrolling) enrollHere(); };
+  $('enroll-ios-cancel').onclick = () => { enrolling = null; $('enroll-ios-link').value = ''; goHome(); next(); };
+  $('enroll-ios-copy').onclick = async () => {
+    try {
+      await navigator.clipboard.writeText($('enroll-ios-link').value);
+      say(t('app.enroll_ios_copied'));
+    } catch (e) {
+      // No clipboard access: the link is selected for the user to copy.
+      console.warn('copying the link failed:', e.name || e);
+      $('enroll-ios-link').select();
+      say(t('app.enroll_ios_copy_failed'), true);
+    }
+  };
   $('notify-on').onclick = turnOnNotifications;
   $('link-go').onclick = () => { const v = $('link').value; $('link').value = ''; startEnroll(v); };
   $('link').onkeydown = (ev) => { if (ev.key === 'Enter') $('link-go').click(); };
