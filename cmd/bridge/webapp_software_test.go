@@ -269,5 +269,28 @@ func TestWebAppSoftwareKey(t *testing.T) {
 			t.Errorf("devices of dave: %+v", ds)
 		}
 	})
+
+	// Last: the fraud report locks alice's pushes.
+	t.Run("superseded on screen, This wasn't me still reports it", func(t *testing.T) {
+		defer use(t, phone, b)()
+		before := auditCount(t, b.liveBridge, "push.fraud", "alice")
+		b.radiusStart("alice")
+		phone.waitChallenge()
+		// The attacker's next attempt, from another station: a login for
+		// another client supersedes the one on screen.
+		other := strings.Replace(login("alice", password), `"203.0.113.9"`, `"198.51.100.7"`, 1)
+		if out, _ := b.radclient(b.auth, "auth", radiusSecret, other); radclientCode(out) != "Access-Challenge" {
+			t.Fatalf("the second login got:\n%s", out)
+		}
+		if o, _ := phone.outcome(); o != "elsewhere" {
+			t.Fatalf("the superseded challenge ends as %q, want elsewhere", o)
+		}
+		phone.do("report it late", chromedp.Click(chromedp.CSS("#result-fraud")),
+			chromedp.WaitVisible(chromedp.CSS("#confirm-yes")), chromedp.Click(chromedp.CSS("#confirm-yes")))
+		phone.waitFor("the report taken", `document.getElementById('view-result').dataset.outcome === 'reported_late'`, browserStep)
+		if n := auditCount(t, b.liveBridge, "push.fraud", "alice"); n != before+1 {
+			t.Errorf("push.fraud audit events of alice: %d, want %d", n, before+1)
+		}
+	})
 	phone.check()
 }

@@ -263,7 +263,7 @@ func TestPageAndStrings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, outcome := range []string{"approved", "denied", "mismatch", "reported", "expired", "elsewhere", "refused", "removed"} {
+	for _, outcome := range []string{"approved", "denied", "mismatch", "reported", "reported_late", "expired", "elsewhere", "refused", "removed"} {
 		for _, part := range []string{"_title", "_body"} {
 			if _, ok := strs["app.result_"+outcome+part]; !ok {
 				t.Errorf("no app.result_%s%s", outcome, part)

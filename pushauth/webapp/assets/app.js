@@ -279,6 +279,10 @@ async function open(cid) {
 // next shows a queued challenge when none is on screen (prefer one id).
 function next(prefer) {
   if (enrolling || (current && current.state !== 'done')) return;
+  // A challenge that closed on screen without an answer stays on its
+  // result until Done, with "This wasn't me": the next one (maybe the
+  // attacker's attempt that superseded it) must not replace it unseen.
+  if (current && ['elsewhere', 'expired', 'reporting'].includes(current.outcome)) return;
   let c = prefer && challenges.get(prefer);
   if (!c || c.state !== 'queued') {
     c = [...challenges.values()].find((x) => x.state === 'queued');
@@ -411,8 +415,43 @@ function finish(c, outcome) {
   $('result-title').textContent = t('app.result_' + outcome + '_title');
   $('result-body').textContent = t('app.result_' + outcome + '_body');
   $('view-result').dataset.outcome = outcome;
+  // A challenge that closed without this phone's answer (answered on
+  // another device, superseded, expired while the user read it) can still
+  // be reported: the bridge takes late fraud reports (§8).
+  const late = outcome === 'elsewhere' || outcome === 'expired';
+  $('result-fraud').hidden = !late;
+  $('result-fraud').disabled = false;
   say('');
   show('result', $('result-title'));
+}
+
+// reportLate reports the challenge on the result screen as fraud.
+async function reportLate() {
+  const c = current;
+  if (!c || c.state !== 'done' || (c.outcome !== 'elsewhere' && c.outcome !== 'expired')) return;
+  const was = c.outcome;
+  c.outcome = 'reporting'; // one report, even on a double tap
+  const yes = await ask(t('app.fraud_confirm_title'), t('app.fraud_confirm_text'), t('app.fraud_confirm'));
+  if (!yes || current !== c) return;
+  $('result-fraud').disabled = true;
+  say(t('app.sending'));
+  try {
+    const r = await answerChallenge(c.acct, c.item, 'fraud', '');
+    if (r.fraud_reported || r.state === 'fraud') { finish(c, 'reported_late'); return; }
+    console.warn('the late report was not taken:', JSON.stringify(r));
+  } catch (e) {
+    if (e instanceof DOMException && (e.name === 'NotAllowedError' || e.name === 'AbortError')) {
+      c.outcome = was;
+      $('result-fraud').disabled = false;
+      say(t('app.passkey_cancelled'), true);
+      return;
+    }
+    if (e instanceof ApiError && e.gone) { await accountGone(c.acct); return; }
+    console.warn('the late fraud report failed:', e.message || e);
+  }
+  c.outcome = was;
+  $('result-fraud').disabled = false;
+  say(t('app.report_failed'), true);
 }
 
 async function closeNotifications(cid) {
@@ -609,6 +648,7 @@ async function main() {
   };
   $('number').onkeydown = (ev) => { if (ev.key === 'Enter' && numberOK()) decide('approve'); };
   $('result-done').onclick = resultDone;
+  $('result-fraud').onclick = reportLate;
   $('enroll-start').onclick = () => doEnroll(true);
   $('enroll-retry').onclick = () => doEnroll(true);
   $('enroll-software').onclick = () => doEnroll(false);
