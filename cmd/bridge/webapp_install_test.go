@@ -7,6 +7,7 @@ import (
 	"image"
 	_ "image/png" // image.DecodeConfig of the icons
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -236,6 +237,13 @@ func TestWebAppInstallAndPush(t *testing.T) {
 		phone.waitChallenge()
 		if got := tabRun(phone, "the challenge's id", chromedp.Evaluate[string](`document.getElementById('view-challenge').dataset.cid`)); got != cid {
 			t.Errorf("opened %s, shows %s", cid, got)
+		}
+		// The long-poll would deliver the same challenge: what shows that it
+		// was opened from the link is that the page asked for it by id
+		// (resource timing of this document, which began at the link).
+		byID := tabRun(phone, "the page's requests", chromedp.Evaluate[bool](`performance.getEntriesByType('resource').some((e) => new URL(e.name).pathname === '/device/v1/challenges/' + `+strconv.Quote(cid)+`)`))
+		if !byID {
+			t.Errorf("the page did not GET /device/v1/challenges/%s: the challenge it shows came from the long-poll", cid)
 		}
 		if loc := phone.location(); strings.Contains(loc, "#") {
 			t.Errorf("the fragment stays: %s", loc)
