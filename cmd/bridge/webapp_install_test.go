@@ -107,6 +107,18 @@ func TestWebAppInstallAndPush(t *testing.T) {
 		if s := tabRun(phone, "read the worker's script", chromedp.Evaluate[string](`navigator.serviceWorker.controller.scriptURL`)); s != b.base+"/app/sw.js" {
 			t.Errorf("the page is controlled by %s", s)
 		}
+		// The worker is observed too (its console, CSP reports and
+		// requests count as the page's do in phone.check).
+		if !eventually(10*time.Second, func() bool {
+			for _, u := range phone.workersSeen() {
+				if u == b.base+"/app/sw.js" {
+					return true
+				}
+			}
+			return false
+		}) {
+			t.Errorf("the service worker is not observed; workers seen: %v", phone.workersSeen())
+		}
 		errs := tabRun(phone, "installability", chromedp.Action[cdppage.GetInstallabilityErrorsResult](func(ctx context.Context, tab *chromedp.Target) (cdppage.GetInstallabilityErrorsResult, error) {
 			return cdp.Call(ctx, tab, cdppage.GetInstallabilityErrors, cdp.Empty{})
 		}))
