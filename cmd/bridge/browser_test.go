@@ -26,6 +26,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 )
 
@@ -51,6 +52,11 @@ type chromeTab struct {
 	warnings []string // console and log warnings, for the test log
 	foreign  []string // URLs of requests to non-loopback hosts
 	navs     chan string
+	// Workers (the web app's service worker) the tab attached to: their
+	// console, exceptions, log (CSP) and requests are observed like the
+	// page's. Their contexts end with the tab's.
+	workers  map[target.ID]context.CancelFunc
+	attached []string // URLs of the workers observed
 
 	out lockedBuffer // Chromium's stdout and stderr, chromedp's own log
 }
@@ -179,6 +185,19 @@ func (c *chromeTab) observe(ev any) {
 		if !loopbackURL(ev.Request.URL) {
 			c.foreign = append(c.foreign, ev.Request.URL)
 		}
+	case *target.EventAttachedToTarget:
+		if k := ev.TargetInfo.Type; k == "service_worker" || k == "worker" || k == "shared_worker" {
+			id := ev.TargetInfo.TargetID
+			if _, seen := c.workers[id]; !seen {
+				if c.workers == nil {
+					c.workers = map[target.ID]context.CancelFunc{}
+				}
+				// Attaching runs commands: not in the event loop.
+				wctx, cancel := chromedp.NewContext(c.ctx, chromedp.WithTargetID(id))
+				c.workers[id] = cancel
+				go c.attachWorker(wctx, ev.TargetInfo.URL)
+			}
+		}
 	case *cdppage.EventFrameNavigated:
 		if ev.Frame.ParentID == "" {
 			select {
@@ -187,6 +206,30 @@ func (c *chromeTab) observe(ev any) {
 			}
 		}
 	}
+}
+
+// attachWorker attaches to a worker the tab auto-attached and observes it
+// as the page. A worker that is gone before (a service worker stopped
+// when idle) is no problem: it is attached again when it starts.
+func (c *chromeTab) attachWorker(ctx context.Context, u string) {
+	if err := chromedp.Do(ctx); err != nil {
+		fmt.Fprintf(&c.out, "chromedp: attaching to the worker %s: %v\n", u, err)
+		return
+	}
+	if err := chromedp.Listen(ctx, c.observe); err != nil {
+		fmt.Fprintf(&c.out, "chromedp: observing the worker %s: %v\n", u, err)
+		return
+	}
+	c.mu.Lock()
+	c.attached = append(c.attached, u)
+	c.mu.Unlock()
+}
+
+// workersSeen lists the URLs of the workers observed so far.
+func (c *chromeTab) workersSeen() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.attached...)
 }
 
 func remoteArgs(args []*runtime.RemoteObject) string {

@@ -7,6 +7,7 @@ import (
 	"image"
 	_ "image/png" // image.DecodeConfig of the icons
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,18 @@ func TestWebAppInstallAndPush(t *testing.T) {
 		}
 		if s := tabRun(phone, "read the worker's script", chromedp.Evaluate[string](`navigator.serviceWorker.controller.scriptURL`)); s != b.base+"/app/sw.js" {
 			t.Errorf("the page is controlled by %s", s)
+		}
+		// The worker is observed too (its console, CSP reports and
+		// requests count as the page's do in phone.check).
+		if !eventually(10*time.Second, func() bool {
+			for _, u := range phone.workersSeen() {
+				if u == b.base+"/app/sw.js" {
+					return true
+				}
+			}
+			return false
+		}) {
+			t.Errorf("the service worker is not observed; workers seen: %v", phone.workersSeen())
 		}
 		errs := tabRun(phone, "installability", chromedp.Action[cdppage.GetInstallabilityErrorsResult](func(ctx context.Context, tab *chromedp.Target) (cdppage.GetInstallabilityErrorsResult, error) {
 			return cdp.Call(ctx, tab, cdppage.GetInstallabilityErrors, cdp.Empty{})
@@ -236,6 +249,13 @@ func TestWebAppInstallAndPush(t *testing.T) {
 		phone.waitChallenge()
 		if got := tabRun(phone, "the challenge's id", chromedp.Evaluate[string](`document.getElementById('view-challenge').dataset.cid`)); got != cid {
 			t.Errorf("opened %s, shows %s", cid, got)
+		}
+		// The long-poll would deliver the same challenge: what shows that it
+		// was opened from the link is that the page asked for it by id
+		// (resource timing of this document, which began at the link).
+		byID := tabRun(phone, "the page's requests", chromedp.Evaluate[bool](`performance.getEntriesByType('resource').some((e) => new URL(e.name).pathname === '/device/v1/challenges/' + `+strconv.Quote(cid)+`)`))
+		if !byID {
+			t.Errorf("the page did not GET /device/v1/challenges/%s: the challenge it shows came from the long-poll", cid)
 		}
 		if loc := phone.location(); strings.Contains(loc, "#") {
 			t.Errorf("the fragment stays: %s", loc)

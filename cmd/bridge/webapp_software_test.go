@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -176,6 +178,119 @@ func TestWebAppSoftwareKey(t *testing.T) {
 			t.Errorf("no push.fraud audit event for bob")
 		}
 		phone.done()
+	})
+
+	t.Run("a browser without Ed25519 is refused before the code is spent", func(t *testing.T) {
+		defer use(t, phone, b)()
+		b.user("carol")
+		link := b.appLink("carol")
+		// An older browser (Safari 16, Chrome before 137): WebCrypto has
+		// no Ed25519, so the app could never verify a challenge.
+		id := tabRun(phone, "take Ed25519 away", chromedp.Action[cdppage.ScriptIdentifier](func(ctx context.Context, tab *chromedp.Target) (cdppage.ScriptIdentifier, error) {
+			r, err := cdp.Call(ctx, tab, cdppage.AddScriptToEvaluateOnNewDocument, cdppage.AddScriptToEvaluateOnNewDocumentParams{Source: `(() => {
+				if (!globalThis.crypto || !crypto.subtle) return; // about:blank
+				const s = crypto.subtle, imp = s.importKey.bind(s);
+				s.importKey = (f, k, alg, ...rest) => (alg && alg.name === 'Ed25519')
+					? Promise.reject(new DOMException('Unrecognized name.', 'NotSupportedError')) : imp(f, k, alg, ...rest);
+			})()`})
+			return r.Identifier, err
+		}))
+		// A new document (not a same-page fragment change), as opening the
+		// link from the camera or a mail makes.
+		phone.do("leave the app", chromedp.Navigate("about:blank"))
+		phone.openApp(link)
+		phone.do("see that the browser is too old", chromedp.WaitVisible(chromedp.CSS("#view-unsupported")))
+		if !tabRun(phone, "is the unused link named", chromedp.Evaluate[bool](`!document.getElementById('unsupported-link').hidden`)) {
+			t.Errorf("the page does not say the activation link was not used")
+		}
+		if loc := phone.location(); strings.Contains(loc, "#") {
+			t.Errorf("the activation link stays in the address bar: %s", loc)
+		}
+		if ds := b.devices("carol"); len(ds) != 0 {
+			t.Fatalf("the old browser enrolled: %+v", ds)
+		}
+		phone.do("give Ed25519 back", chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tab, cdppage.RemoveScriptToEvaluateOnNewDocument, cdppage.RemoveScriptToEvaluateOnNewDocumentParams{Identifier: id})
+			return err
+		}))
+		// The same link, in a new document of an up-to-date browser, still
+		// works: its code was not spent.
+		phone.do("leave the app", chromedp.Navigate("about:blank"))
+		if got, _ := phone.enrollApp(link, false); got != "carol" {
+			t.Fatalf("the app enrolled %q, want carol", got)
+		}
+		for _, w := range phone.takeProblems() {
+			t.Errorf("browser console: %s", w)
+		}
+	})
+
+	t.Run("in an iPad's Safari tab the Home Screen steps come first", func(t *testing.T) {
+		defer use(t, phone, b)()
+		b.user("dave")
+		link := b.appLink("dave")
+		ua := tabRun(phone, "read the user agent", chromedp.Evaluate[string](`navigator.userAgent`))
+		setUA := func(what, ua string) {
+			phone.do(what, chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+				_, err := cdp.Call(ctx, tab, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua})
+				return err
+			}))
+		}
+		// iPadOS Safari says Macintosh; only the touch screen (5 points, as
+		// an iPad has) tells.
+		phone.do("have a multi-touch screen", chromedp.Func(func(ctx context.Context, tab *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tab, emulation.SetTouchEmulationEnabled, emulation.SetTouchEmulationEnabledParams{Enabled: true, MaxTouchPoints: 5})
+			return err
+		}))
+		setUA("be an iPad", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15")
+		defer setUA("be Chromium again", ua)
+		phone.do("leave the app", chromedp.Navigate("about:blank"))
+		phone.openApp(link)
+		if n := tabRun(phone, "touch points", chromedp.Evaluate[int](`navigator.maxTouchPoints`)); n <= 1 {
+			t.Fatalf("the phone has %d touch points: the test needs a touch screen", n)
+		}
+		phone.do("see the Home Screen steps", chromedp.WaitVisible(chromedp.CSS("#enroll-ios")))
+		if tabRun(phone, "is setting up offered first", chromedp.Evaluate[bool](`!document.getElementById('enroll-actions').hidden`)) {
+			t.Errorf("in a Safari tab the app offers to set up before the Home Screen steps")
+		}
+		if got := tabRun(phone, "the link to copy", chromedp.Evaluate[string](`document.getElementById('enroll-ios-link').value`)); got != link {
+			t.Errorf("the link to copy is %q, want %q", got, link)
+		}
+		if ds := b.devices("dave"); len(ds) != 0 {
+			t.Fatalf("enrolled before the user chose: %+v", ds)
+		}
+		// The secondary choice: set up in the tab all the same.
+		phone.do("set up here anyway", chromedp.Click(chromedp.CSS("#enroll-ios-here")),
+			chromedp.WaitVisible(chromedp.CSS("#enroll-software")), chromedp.Click(chromedp.CSS("#enroll-software")),
+			chromedp.WaitVisible(chromedp.CSS(viewHome)))
+		if m := setUpRE.FindStringSubmatch(phone.text("#status")); m == nil || m[1] != "dave" {
+			t.Errorf("after setting up the app says %q", phone.text("#status"))
+		}
+		if ds := b.devices("dave"); len(ds) != 1 {
+			t.Errorf("devices of dave: %+v", ds)
+		}
+	})
+
+	// Last: the fraud report locks alice's pushes.
+	t.Run("superseded on screen, This wasn't me still reports it", func(t *testing.T) {
+		defer use(t, phone, b)()
+		before := auditCount(t, b.liveBridge, "push.fraud", "alice")
+		b.radiusStart("alice")
+		phone.waitChallenge()
+		// The attacker's next attempt, from another station: a login for
+		// another client supersedes the one on screen.
+		other := strings.Replace(login("alice", password), `"203.0.113.9"`, `"198.51.100.7"`, 1)
+		if out, _ := b.radclient(b.auth, "auth", radiusSecret, other); radclientCode(out) != "Access-Challenge" {
+			t.Fatalf("the second login got:\n%s", out)
+		}
+		if o, _ := phone.outcome(); o != "elsewhere" {
+			t.Fatalf("the superseded challenge ends as %q, want elsewhere", o)
+		}
+		phone.do("report it late", chromedp.Click(chromedp.CSS("#result-fraud")),
+			chromedp.WaitVisible(chromedp.CSS("#confirm-yes")), chromedp.Click(chromedp.CSS("#confirm-yes")))
+		phone.waitFor("the report taken", `document.getElementById('view-result').dataset.outcome === 'reported_late'`, browserStep)
+		if n := auditCount(t, b.liveBridge, "push.fraud", "alice"); n != before+1 {
+			t.Errorf("push.fraud audit events of alice: %d, want %d", n, before+1)
+		}
 	})
 	phone.check()
 }

@@ -243,6 +243,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Content-Security-Policy", CSP)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "no-referrer")
+	// Errors and redirects are never cached (a 404 of a bridge being
+	// upgraded, a redirect that may change); served assets say otherwise.
+	hd.Set("Cache-Control", "no-store")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		hd.Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
@@ -265,7 +268,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "manifest.webmanifest":
 		h.serve(w, r, h.manifest, "no-cache")
 	case "index.html":
-		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
+		// 302, not 301: a permanent redirect would stay in browsers.
+		http.Redirect(w, r, Prefix, http.StatusFound)
 	default:
 		a, ok := h.assets[name]
 		if !ok {

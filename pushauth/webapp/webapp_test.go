@@ -79,12 +79,12 @@ func TestEveryResponseHasTheSecurityHeaders(t *testing.T) {
 		{"GET", "/app/manifest.webmanifest", 200, "application/manifest+json", "no-cache"},
 		{"GET", "/app/icons/icon-192.png", 200, "image/png", "no-cache"},
 		{"GET", "/app/icons/apple-touch-icon.png", 200, "image/png", "no-cache"},
-		{"GET", "/app/index.html", 301, "", ""},
-		{"GET", "/app/nope.js", 404, "", ""},
-		{"GET", "/app/icons/", 404, "", ""},
-		{"GET", "/app/../app/app.js", 404, "", ""},
-		{"POST", "/app/", 405, "", ""},
-		{"PUT", "/app/config.json", 405, "", ""},
+		{"GET", "/app/index.html", 302, "", "no-store"},
+		{"GET", "/app/nope.js", 404, "", "no-store"},
+		{"GET", "/app/icons/", 404, "", "no-store"},
+		{"GET", "/app/../app/app.js", 404, "", "no-store"},
+		{"POST", "/app/", 405, "", "no-store"},
+		{"PUT", "/app/config.json", 405, "", "no-store"},
 	} {
 		w := get(h, tc.method, tc.path)
 		if w.Code != tc.status {
@@ -100,7 +100,7 @@ func TestEveryResponseHasTheSecurityHeaders(t *testing.T) {
 		if tc.contentType != "" && hd.Get("Content-Type") != tc.contentType {
 			t.Errorf("%s %s: Content-Type %q, want %q", tc.method, tc.path, hd.Get("Content-Type"), tc.contentType)
 		}
-		if tc.cache != "" && hd.Get("Cache-Control") != tc.cache {
+		if hd.Get("Cache-Control") != tc.cache {
 			t.Errorf("%s %s: Cache-Control %q, want %q", tc.method, tc.path, hd.Get("Cache-Control"), tc.cache)
 		}
 		if tc.method == "HEAD" && w.Body.Len() != 0 {
@@ -263,7 +263,7 @@ func TestPageAndStrings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, outcome := range []string{"approved", "denied", "mismatch", "reported", "expired", "elsewhere", "refused", "removed"} {
+	for _, outcome := range []string{"approved", "denied", "mismatch", "reported", "reported_late", "expired", "elsewhere", "refused", "removed"} {
 		for _, part := range []string{"_title", "_body"} {
 			if _, ok := strs["app.result_"+outcome+part]; !ok {
 				t.Errorf("no app.result_%s%s", outcome, part)
@@ -291,6 +291,19 @@ func TestPageAndStrings(t *testing.T) {
 				}
 				if (a.Key == "src" || a.Key == "href") && !strings.HasPrefix(a.Val, "/app/") && !strings.HasPrefix(a.Val, "#") {
 					t.Errorf("<%s %s=%q>: not the app's own", n.Data, a.Key, a.Val)
+				}
+			}
+			// No autofill of the number (one-time-code would offer a
+			// number an attacker texted the user).
+			if n.Data == "input" {
+				ac := ""
+				for _, a := range n.Attr {
+					if a.Key == "autocomplete" {
+						ac = a.Val
+					}
+				}
+				if ac != "off" {
+					t.Errorf("<input> with autocomplete %q, want off", ac)
 				}
 			}
 			if (n.Data == "script" || n.Data == "style") && n.FirstChild != nil && strings.TrimSpace(n.FirstChild.Data) != "" {

@@ -3,14 +3,24 @@
 // (sw.js) handles pushes while it is not.
 
 import { loadStrings, t } from './strings.js';
-import { call, ApiError, PATH_PENDING } from './api.js';
+import { call, now, ApiError, PATH_PENDING, PATH_DEVICE } from './api.js';
 import { accounts, getAccount, deleteAccount } from './db.js';
-import { verifyChallenge, fetchChallenge, answerChallenge, ChallengeError } from './challenges.js';
+import {
+  verifyChallenge, fetchChallenge, answerChallenge, refreshPushKeys, ChallengeError, PUSH_KEYS_MAX_AGE_MS,
+} from './challenges.js';
 import { parseLink, LinkError, EnrollError, enroll, passkeyPossible, platformName } from './enroll.js';
 import * as push from './push.js';
+import { missing } from './support.js';
+
+// The fragment (an activation link with its code, or a challenge to
+// open) is taken and cleared first of all, before anything is loaded: the
+// activation code must not stay in the address bar or the history, even
+// when the app fails to start.
+const startHash = location.hash;
+if (startHash) history.replaceState(null, '', location.pathname);
 
 const $ = (id) => document.getElementById(id);
-const views = ['loading', 'challenge', 'result', 'enroll', 'home'];
+const views = ['loading', 'unsupported', 'challenge', 'result', 'enroll', 'home'];
 const WAIT = 25; // long-poll seconds (the bridge caps it at 30)
 const MAX_KNOWN = 16;
 
@@ -22,6 +32,7 @@ const pollers = new Map(); // account id → AbortController
 const challenges = new Map();
 let current = null; // the challenge on screen
 let tick = null;
+let workerFailed = false; // the service worker did not register: no Web Push
 
 function show(name, focus) {
   for (const v of views) $('view-' + v).hidden = v !== name;
@@ -59,7 +70,12 @@ const sleep = (ms, signal) => new Promise((resolve) => {
   if (signal) signal.addEventListener('abort', () => { clearTimeout(timer); resolve(); }, { once: true });
 });
 
-function isIOS() { return /iPhone|iPad|iPod/.test(navigator.userAgent); }
+// isIOS: iPhone, iPod, and iPad, whose Safari says Macintosh (iPadOS 13
+// and later) but has a touch screen.
+function isIOS() {
+  const ua = navigator.userAgent;
+  return /iPhone|iPad|iPod/.test(ua) || (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1);
+}
 function standalone() {
   return navigator.standalone === true || matchMedia('(display-mode: standalone)').matches;
 }
@@ -68,6 +84,11 @@ function standalone() {
 
 async function refreshAccounts() {
   accts = await accounts();
+  for (const a of accts) {
+    if (Date.now() - (a.keysRefreshedAt || a.enrolledAt || 0) > PUSH_KEYS_MAX_AGE_MS && !pollers.has(a.id)) {
+      refreshPushKeys(a).catch((e) => console.warn('refreshing the push keys failed:', e.message || e));
+    }
+  }
   renderHome();
   for (const a of accts) if (!pollers.has(a.id)) startPoll(a);
   for (const [id, ctl] of pollers) {
@@ -110,6 +131,14 @@ function renderHome() {
 async function removeAccount(a) {
   const yes = await ask(t('app.remove_confirm_title'), t('app.remove_confirm_text', a.user, a.appName), t('app.remove'));
   if (!yes) return;
+  // The bridge is told to stop waking this phone for the account (the
+  // device itself stays enrolled until removed on the account page: the
+  // app cannot revoke it). Offline, the account is removed all the same.
+  try {
+    await call(a, 'PUT', PATH_DEVICE, { body: { push_provider: '', push_token: '' } });
+  } catch (e) {
+    console.warn('clearing the push token failed:', e.message || e);
+  }
   await deleteAccount(a.id);
   await refreshAccounts();
   say(t('app.removed', a.user));
@@ -131,7 +160,7 @@ function renderNotify() {
   card.hidden = false;
   const btn = $('notify-on');
   const state = $('notify-state');
-  if (!push.supported()) {
+  if (!push.supported() || workerFailed) {
     btn.hidden = true;
     state.textContent = isIOS() && !standalone() ? t('app.notify_ios') : t('app.notify_unsupported');
     return;
@@ -250,6 +279,10 @@ async function open(cid) {
 // next shows a queued challenge when none is on screen (prefer one id).
 function next(prefer) {
   if (enrolling || (current && current.state !== 'done')) return;
+  // A challenge that closed on screen without an answer stays on its
+  // result until Done, with "This wasn't me": the next one (maybe the
+  // attacker's attempt that superseded it) must not replace it unseen.
+  if (current && ['elsewhere', 'expired', 'reporting'].includes(current.outcome)) return;
   let c = prefer && challenges.get(prefer);
   if (!c || c.state !== 'queued') {
     c = [...challenges.values()].find((x) => x.state === 'queued');
@@ -316,7 +349,7 @@ function setBusy(busy) {
 
 function countdown() {
   if (!current || current.state === 'done') return;
-  const left = current.claims.exp - Math.floor(Date.now() / 1000);
+  const left = current.claims.exp - now(current.acct.baseURL);
   if (left <= 0 && current.state === 'shown') {
     finish(current, 'expired');
     return;
@@ -382,8 +415,43 @@ function finish(c, outcome) {
   $('result-title').textContent = t('app.result_' + outcome + '_title');
   $('result-body').textContent = t('app.result_' + outcome + '_body');
   $('view-result').dataset.outcome = outcome;
+  // A challenge that closed without this phone's answer (answered on
+  // another device, superseded, expired while the user read it) can still
+  // be reported: the bridge takes late fraud reports (§8).
+  const late = outcome === 'elsewhere' || outcome === 'expired';
+  $('result-fraud').hidden = !late;
+  $('result-fraud').disabled = false;
   say('');
   show('result', $('result-title'));
+}
+
+// reportLate reports the challenge on the result screen as fraud.
+async function reportLate() {
+  const c = current;
+  if (!c || c.state !== 'done' || (c.outcome !== 'elsewhere' && c.outcome !== 'expired')) return;
+  const was = c.outcome;
+  c.outcome = 'reporting'; // one report, even on a double tap
+  const yes = await ask(t('app.fraud_confirm_title'), t('app.fraud_confirm_text'), t('app.fraud_confirm'));
+  if (!yes || current !== c) return;
+  $('result-fraud').disabled = true;
+  say(t('app.sending'));
+  try {
+    const r = await answerChallenge(c.acct, c.item, 'fraud', '');
+    if (r.fraud_reported || r.state === 'fraud') { finish(c, 'reported_late'); return; }
+    console.warn('the late report was not taken:', JSON.stringify(r));
+  } catch (e) {
+    if (e instanceof DOMException && (e.name === 'NotAllowedError' || e.name === 'AbortError')) {
+      c.outcome = was;
+      $('result-fraud').disabled = false;
+      say(t('app.passkey_cancelled'), true);
+      return;
+    }
+    if (e instanceof ApiError && e.gone) { await accountGone(c.acct); return; }
+    console.warn('the late fraud report failed:', e.message || e);
+  }
+  c.outcome = was;
+  $('result-fraud').disabled = false;
+  say(t('app.report_failed'), true);
 }
 
 async function closeNotifications(cid) {
@@ -416,7 +484,18 @@ function goHome() {
 
 let enrolling = null; // the parsed link on the enrollment screen
 
+// unsupported shows that this browser lacks what the app needs; withLink
+// says the activation link was not used (it still works elsewhere).
+function unsupported(what, withLink) {
+  console.warn('this browser lacks', what);
+  $('unsupported-link').hidden = !withLink;
+  show('unsupported', $('unsupported-title'));
+}
+
 async function startEnroll(text) {
+  // Checked before anything of the link is used: the code stays unspent.
+  const lacks = await missing();
+  if (lacks) { unsupported(lacks, true); return; }
   let link;
   try {
     link = parseLink(text, config.base_url);
@@ -432,10 +511,28 @@ async function startEnroll(text) {
   $('enroll-user').textContent = link.user;
   $('enroll-server').textContent = new URL(link.url).host;
   $('enroll-fallback').hidden = true;
-  $('enroll-actions').hidden = false;
-  $('enroll-start').hidden = false;
   setEnrollBusy(false);
   say('');
+  if (isIOS() && !standalone()) {
+    // In a Safari tab: the Home Screen app has storage of its own and only
+    // it gets notifications, so an account set up here would be lost to
+    // it (and the code spent). The Home Screen steps come first.
+    $('enroll-actions').hidden = true;
+    $('enroll-ios').hidden = false;
+    $('enroll-ios-link').value = link.text;
+    show('enroll', $('enroll-title'));
+    $('enroll-ios-copy').focus();
+    return;
+  }
+  await enrollHere();
+}
+
+// enrollHere offers to set up in this browser (the passkey, or why not).
+async function enrollHere() {
+  $('enroll-ios').hidden = true;
+  $('enroll-ios-link').value = '';
+  $('enroll-actions').hidden = false;
+  $('enroll-start').hidden = false;
   show('enroll', $('enroll-title'));
   if (!(await passkeyPossible(config))) {
     offerSoftware(config.rp_id ? 'app.enroll_no_passkey' : 'app.enroll_no_rpid', false);
@@ -459,6 +556,8 @@ function setEnrollBusy(busy) {
 async function doEnroll(passkey) {
   const link = enrolling;
   if (!link) return;
+  const lacks = await missing();
+  if (lacks) { enrolling = null; unsupported(lacks, true); return; }
   setEnrollBusy(true);
   say(t('app.enrolling'));
   try {
@@ -500,10 +599,12 @@ async function loadConfig() {
 // route handles the fragment: an activation link or a challenge to open.
 // The fragment is cleared at once: the activation code must not stay in
 // the history.
-async function route() {
-  const h = location.hash;
+async function route(h) {
+  if (typeof h !== 'string') { // a hashchange
+    h = location.hash;
+    if (h) history.replaceState(null, '', location.pathname);
+  }
   if (!h) return false;
-  history.replaceState(null, '', location.pathname);
   if (h.startsWith('#enroll?')) { await startEnroll(h); return true; }
   const m = /^#c=([A-Za-z0-9_-]{1,64})$/.exec(h);
   if (m) { await open(m[1]); return true; }
@@ -514,9 +615,23 @@ async function main() {
   await loadStrings();
   config = await loadConfig();
   document.title = config.name;
+  const lacks = await missing();
+  if (lacks) {
+    // Nothing is started: no enrollment (the code stays unspent), no
+    // long-poll of challenges this browser could not verify.
+    unsupported(lacks, startHash.startsWith('#enroll?'));
+    document.body.dataset.ready = 'true';
+    return;
+  }
   if ('serviceWorker' in navigator) {
+    // A module worker (Firefox only from 147): where it does not register,
+    // the app works while open (long-poll) but gets no notifications.
     navigator.serviceWorker.register('/app/sw.js', { scope: '/app/', type: 'module', updateViaCache: 'none' })
-      .catch((e) => console.warn('the service worker did not register:', e));
+      .catch((e) => {
+        console.warn('the service worker did not register:', e);
+        workerFailed = true;
+        if (config && accts.length) renderNotify();
+      });
     navigator.serviceWorker.addEventListener('message', (ev) => {
       const d = ev.data;
       if (d && d.t === 'open' && typeof d.cid === 'string') open(d.cid);
@@ -533,17 +648,31 @@ async function main() {
   };
   $('number').onkeydown = (ev) => { if (ev.key === 'Enter' && numberOK()) decide('approve'); };
   $('result-done').onclick = resultDone;
+  $('result-fraud').onclick = reportLate;
   $('enroll-start').onclick = () => doEnroll(true);
   $('enroll-retry').onclick = () => doEnroll(true);
   $('enroll-software').onclick = () => doEnroll(false);
   $('enroll-cancel').onclick = () => { enrolling = null; goHome(); next(); };
+  $('enroll-ios-here').onclick = () => { if (enrolling) enrollHere(); };
+  $('enroll-ios-cancel').onclick = () => { enrolling = null; $('enroll-ios-link').value = ''; goHome(); next(); };
+  $('enroll-ios-copy').onclick = async () => {
+    try {
+      await navigator.clipboard.writeText($('enroll-ios-link').value);
+      say(t('app.enroll_ios_copied'));
+    } catch (e) {
+      // No clipboard access: the link is selected for the user to copy.
+      console.warn('copying the link failed:', e.name || e);
+      $('enroll-ios-link').select();
+      say(t('app.enroll_ios_copy_failed'), true);
+    }
+  };
   $('notify-on').onclick = turnOnNotifications;
   $('link-go').onclick = () => { const v = $('link').value; $('link').value = ''; startEnroll(v); };
   $('link').onkeydown = (ev) => { if (ev.key === 'Enter') $('link-go').click(); };
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', () => route());
 
   await refreshAccounts();
-  if (!(await route())) goHome();
+  if (!(await route(startHash))) goHome();
   document.body.dataset.ready = 'true';
   push.sync(config).catch((e) => console.warn('registering the push subscription failed:', e));
 }

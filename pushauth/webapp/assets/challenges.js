@@ -12,6 +12,10 @@ import { updateAccount } from './db.js';
 const SKEW = 30;
 // A kid the account does not trust is looked up at most once a minute.
 const KID_REFRESH_MS = 60 * 1000;
+// The push keys are refreshed at start when the last refresh is older
+// than this (§14), so that a rotation is learnt before a challenge
+// signed with the new key arrives.
+export const PUSH_KEYS_MAX_AGE_MS = 24 * 3600 * 1000;
 const lastKidFetch = new Map();
 
 // refreshPushKeys fetches the bridge's push keys and trusts those that an
@@ -20,8 +24,14 @@ const lastKidFetch = new Map();
 export async function refreshPushKeys(acct) {
   const r = await call(acct, 'GET', PATH_PUSH_KEYS);
   const trusted = { ...acct.trusted };
-  if (!(await endorse(trusted, r && r.endorsements))) return acct;
-  return (await updateAccount(acct.id, (a) => { a.trusted = { ...a.trusted, ...trusted }; })) || acct;
+  await endorse(trusted, r && r.endorsements);
+  const at = Date.now();
+  return (await updateAccount(acct.id, (a) => { a.trusted = { ...a.trusted, ...trusted }; a.keysRefreshedAt = at; })) || acct;
+}
+
+// trustedKey is the x of a trusted push key of acct, or undefined.
+function trustedKey(acct, kid) {
+  return Object.hasOwn(acct.trusted, kid) ? acct.trusted[kid] : undefined;
 }
 
 function shortString(v) { return v === undefined || (typeof v === 'string' && v.length <= 512); }
@@ -43,13 +53,13 @@ export async function verifyChallenge(acct, item, wantID) {
   }
   const kid = p.header.kid;
   if (typeof kid !== 'string') throw new ChallengeError('challenge has no kid');
-  let x = acct.trusted[kid];
+  let x = trustedKey(acct, kid);
   if (!x) {
     const k = acct.id + ' ' + kid;
     if (Date.now() - (lastKidFetch.get(k) || 0) > KID_REFRESH_MS) {
       lastKidFetch.set(k, Date.now());
       acct = await refreshPushKeys(acct);
-      x = acct.trusted[kid];
+      x = trustedKey(acct, kid);
     }
   }
   if (!x) throw new ChallengeError('challenge signed by a key this account does not trust');

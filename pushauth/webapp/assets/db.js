@@ -6,7 +6,8 @@
 // An account: {id, baseURL, deviceId, user, appName, key (CryptoKey,
 // private), jwk (public), credentialId ("" for a software key),
 // trusted ({thumbprint: x}), pinned (thumbprint), pushToken (what the
-// bridge was last sent), enrolledAt (ms)}.
+// bridge was last sent), enrolledAt (ms), keysRefreshedAt (ms, the last
+// GET /device/v1/push-keys)}.
 
 const NAME = 'bridge-app';
 const VERSION = 1;

@@ -24,7 +24,8 @@ export function trimSlash(u) { return u.endsWith('/') ? u.slice(0, -1) : u; }
 // parseLink reads an activation link for the app: the whole link
 // (<base URL>/app/#enroll?v=1&url=…&code=…&pk=…&user=…) or only its
 // fragment, checked as §4.1 says; the link's url must be this app's own
-// base URL. It returns {url, code, pk, user}.
+// base URL. It returns {url, code, pk, user, text (the whole link, for
+// copying)}.
 export function parseLink(text, baseURL) {
   const s = String(text || '').trim();
   if (s.length === 0 || s.length > MAX_LINK) throw new LinkError('app.link_invalid', 'length');
@@ -57,7 +58,7 @@ export function parseLink(text, baseURL) {
   if (url !== trimSlash(baseURL)) throw new LinkError('app.link_other_bridge', url);
   // A TLS pin cannot be checked from a page; the browser's certificate
   // checks apply.
-  return { url, code, pk, user };
+  return { url, code, pk, user, text: url + '/app/#enroll?' + query };
 }
 
 // passkeyPossible says whether this browser can make a platform passkey
@@ -107,6 +108,7 @@ export function platformName() {
   const d = navigator.userAgentData && navigator.userAgentData.platform;
   if (d) return d;
   const ua = navigator.userAgent;
+  if (/Macintosh/.test(ua) && navigator.maxTouchPoints > 1) return 'iPadOS';
   for (const [re, name] of [[/iPhone|iPad|iPod/, 'iOS'], [/Android/, 'Android'], [/Mac OS X/, 'macOS'], [/Windows/, 'Windows'], [/Linux/, 'Linux']]) {
     if (re.test(ua)) return name;
   }
@@ -174,6 +176,7 @@ export async function enroll(config, link, passkey, deviceName) {
     pinned: link.pk,
     pushToken: '',
     enrolledAt: Date.now(),
+    keysRefreshedAt: Date.now(),
   };
   await putAccount(acct);
   return acct;

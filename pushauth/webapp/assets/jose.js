@@ -92,13 +92,14 @@ export async function endorse(trusted, endorsements) {
       } catch {
         continue;
       }
+      // Object.hasOwn: a kid such as __proto__ must not find Object's own.
+      if (typeof p.header.kid !== 'string' || !Object.hasOwn(trusted, p.header.kid)) continue;
       const by = trusted[p.header.kid];
-      if (typeof p.header.kid !== 'string' || !by) continue;
       try {
         if (!(await verifyEd25519(p, by))) continue;
         const x = pushKeyX(p.claims.jwk);
         const tp = await thumbprint({ kty: 'OKP', crv: 'Ed25519', x });
-        if (!trusted[tp]) {
+        if (!Object.hasOwn(trusted, tp)) {
           trusted[tp] = x;
           grew = added = true;
         }

@@ -12,7 +12,7 @@ const VERSION = '__VERSION__';
 const CACHE = 'bridge-app-' + VERSION;
 const SHELL = [
   '/app/', '/app/app.js', '/app/api.js', '/app/b64.js', '/app/challenges.js', '/app/db.js',
-  '/app/enroll.js', '/app/jose.js', '/app/push.js', '/app/strings.js', '/app/style.css',
+  '/app/enroll.js', '/app/jose.js', '/app/push.js', '/app/strings.js', '/app/support.js', '/app/style.css',
   '/app/strings.json', '/app/config.json', '/app/manifest.webmanifest',
   '/app/icons/icon-192.png', '/app/icons/icon-512.png', '/app/icons/apple-touch-icon.png',
 ];
